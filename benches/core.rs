@@ -1,0 +1,192 @@
+//! The core engine against a `Vec<Box<dyn FnOnce>>` baseline doing the same work, in one run.
+//!
+//! Run with `cargo bench --bench core`; `scripts/bench-table.py` turns criterion's output into
+//! the ratio table in `docs/performance.md`. Each scenario's baseline is named beside it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::error::Error;
+use std::fmt;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use deferreds::{Deferred, Failure, succeed};
+
+/// Counts bytes requested, for the memory figure.
+struct Counting;
+
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the layout is passed through unchanged from the caller's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this layout, through `alloc` above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+type Boxed = Box<dyn FnOnce(u64) -> u64>;
+
+/// The baseline for (a) and (b): ten boxed `x + 1` closures in a vector, then run in order.
+fn baseline_ten() -> u64 {
+    let mut steps: Vec<Boxed> = Vec::new();
+    for _ in 0..10 {
+        steps.push(Box::new(|x| x + 1));
+    }
+    steps.into_iter().fold(black_box(0), |x, f| f(x))
+}
+
+fn a_new_add_fire_read() -> u64 {
+    let (d, r) = Deferred::<u64>::new();
+    let mut d = d;
+    for _ in 0..10 {
+        d = d.add_callback(|x| Ok(x + 1));
+    }
+    r.callback(black_box(0)).unwrap();
+    drop(r);
+    d.try_result().ok().unwrap().unwrap()
+}
+
+fn b_fire_then_add() -> u64 {
+    let mut d = succeed(black_box(0u64));
+    for _ in 0..10 {
+        d = d.add_callback(|x| Ok(x + 1));
+    }
+    d.try_result().ok().unwrap().unwrap()
+}
+
+#[derive(Debug)]
+struct Oops;
+impl fmt::Display for Oops {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("oops")
+    }
+}
+impl Error for Oops {}
+
+type BoxedTry = Box<dyn FnOnce(Result<u64, Box<dyn Error>>) -> Result<u64, Box<dyn Error>>>;
+
+/// The baseline for (c): the same nine steps on `Result`, with a boxed error.
+fn baseline_errback() -> u64 {
+    let mut steps: Vec<BoxedTry> = Vec::new();
+    for _ in 0..4 {
+        steps.push(Box::new(|r| r.map(|x| x + 1)));
+    }
+    steps.push(Box::new(|r| r.and_then(|_| Err(Box::new(Oops) as Box<dyn Error>))));
+    steps.push(Box::new(|r| match r {
+        Err(e) if e.is::<Oops>() => Ok(100),
+        other => other,
+    }));
+    for _ in 0..3 {
+        steps.push(Box::new(|r| r.map(|x| x + 1)));
+    }
+    let mut r: Result<u64, Box<dyn Error>> = Ok(black_box(0));
+    for step in steps {
+        r = step(r);
+    }
+    r.unwrap()
+}
+
+fn c_errback_path() -> u64 {
+    let (d, r) = Deferred::<u64>::new();
+    let mut d = d;
+    for _ in 0..4 {
+        d = d.add_callback(|x| Ok(x + 1));
+    }
+    let mut d =
+        d.add_callback(|_| -> Result<u64, Failure> { Err(Failure::new(Oops)) }).add_errback(|f| {
+            f.trap::<Oops>()?;
+            Ok(100)
+        });
+    for _ in 0..3 {
+        d = d.add_callback(|x| Ok(x + 1));
+    }
+    r.callback(black_box(0)).unwrap();
+    drop(r);
+    d.try_result().ok().unwrap().unwrap()
+}
+
+/// The baseline for (d): one boxed closure per level, each owning its level's state, run in
+/// order. A level of the tower is a Deferred of its own, so the baseline pays one allocation
+/// per level too.
+fn baseline_tower(levels: u64) -> u64 {
+    let mut steps: Vec<Boxed> = Vec::with_capacity(levels as usize);
+    for i in 0..levels {
+        steps.push(Box::new(move |x| x + 1 + (i >> 63)));
+    }
+    steps.into_iter().fold(black_box(0), |x, f| f(x))
+}
+
+fn d_tower(levels: u64) -> u64 {
+    let (leaf, fire) = Deferred::<u64>::new();
+    let mut top = leaf;
+    for _ in 0..levels {
+        let inner = top;
+        top = succeed(()).add_callback(move |()| inner).map(|n| n + 1);
+    }
+    fire.callback(black_box(0)).unwrap();
+    top.try_result().ok().unwrap().unwrap()
+}
+
+fn scenarios(c: &mut Criterion) {
+    Failure::set_backtrace_capture(false);
+    assert_eq!(a_new_add_fire_read(), 10);
+    assert_eq!(b_fire_then_add(), 10);
+    assert_eq!(c_errback_path(), 103);
+    assert_eq!(baseline_errback(), 103);
+
+    // One group per scenario, with the baseline beside each variant.
+    let mut g = c.benchmark_group("a_new_add10_fire_read");
+    g.bench_function("baseline", |b| b.iter(baseline_ten));
+    g.bench_function("deferred", |b| b.iter(a_new_add_fire_read));
+    g.finish();
+    let mut g = c.benchmark_group("b_fire_then_add10_read");
+    g.bench_function("baseline", |b| b.iter(baseline_ten));
+    g.bench_function("deferred", |b| b.iter(b_fire_then_add));
+    g.finish();
+    let mut g = c.benchmark_group("c_errback_path");
+    g.bench_function("baseline", |b| b.iter(baseline_errback));
+    g.bench_function("deferred_capture_off", |b| b.iter(c_errback_path));
+    Failure::set_backtrace_capture(true);
+    g.bench_function("deferred_capture_on", |b| b.iter(c_errback_path));
+    Failure::set_backtrace_capture(false);
+    g.finish();
+
+    let mut g = c.benchmark_group("d_tower");
+    g.sample_size(20);
+    for levels in [10_000u64, 100_000] {
+        g.bench_with_input(BenchmarkId::new("baseline", levels), &levels, |b, &n| {
+            b.iter(|| baseline_tower(n))
+        });
+        g.bench_with_input(BenchmarkId::new("deferred", levels), &levels, |b, &n| {
+            b.iter(|| d_tower(n))
+        });
+    }
+    g.finish();
+
+    report_memory();
+}
+
+/// Bytes allocated per pending `Deferred<u64>` holding one callback (its resolver kept too).
+fn report_memory() {
+    const N: usize = 100_000;
+    let mut keep = Vec::with_capacity(N);
+    let before = ALLOCATED.load(Ordering::Relaxed);
+    for _ in 0..N {
+        let (d, r) = Deferred::<u64>::new();
+        keep.push((d.add_callback(|x| Ok(x + 1)), r));
+    }
+    let bytes = ALLOCATED.load(Ordering::Relaxed) - before;
+    println!("memory/pending_deferred_u64_one_callback: {} bytes", bytes / N);
+    drop(keep);
+}
+
+criterion_group!(benches, scenarios);
+criterion_main!(benches);

@@ -1,0 +1,1052 @@
+//! The untyped engine behind [`Deferred`](crate::Deferred): one shared chain per Deferred, and
+//! the trampoline that runs chains without recursion.
+//!
+//! # States
+//!
+//! A chain's [`Slot`] is `Pending` until it is fired, then holds the current result (`Ok` or
+//! `Err`), `Waiting` while a step's returned Deferred has not fired yet, and `Empty` while a
+//! step has the value or once the result has been handed on. Steps wait in a FIFO queue.
+//!
+//! # Ownership of a run
+//!
+//! At most one thread runs a chain's steps at a time: the one that set `running`. Everybody
+//! else (adding a step, unpausing, delivering an inner result) only changes the state under the
+//! lock and leaves the work to that owner, who looks again before letting go. This is Twisted's
+//! `_runningCallbacks` guard, and it is what makes re-entrant calls from inside a callback
+//! behave as they do there.
+//!
+//! # No user code under the lock
+//!
+//! The owner takes the whole queue out under the lock, drops the lock, and runs the steps one
+//! after another, passing each result straight to the next. It takes the lock again only when
+//! the batch ends, a step returns a Deferred or fires another chain, or the chain was paused.
+//! Anything a step does to its own chain in the meantime (add, pause, fire, inspect) takes the
+//! lock, finds `running` set, and queues or records the change.
+//!
+//! # No recursion
+//!
+//! [`drive`] is a loop. Handing a result to the chain that waits on it replaces the current
+//! chain (a tail call: with unique tails the inner chain is finished for good). Firing another
+//! chain through `chain_deferred` pushes the current chain on an explicit stack and resumes it
+//! afterwards, the way Twisted's `_runCallbacks` keeps its `chain` list. Dropping a chain that
+//! owns other chains queues them on a thread-local list instead of dropping them in place.
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+
+use parking_lot::Mutex;
+
+use crate::debug;
+use crate::error::{AlreadyCalledError, CancelledError, NotPausedError};
+use crate::failure::Failure;
+use crate::unhandled::{self, UnhandledFailure};
+use crate::value::Value;
+
+/// One step: gets the current result, returns what comes next.
+pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
+
+/// A canceller, given the chain so that the typed layer can hand it a `Resolver`.
+pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) + Send>;
+
+/// What a step produced.
+pub(crate) enum Outcome {
+    Value(Value),
+    Failure(Failure),
+    /// Wait for this chain (its tail was consumed) and take over its result.
+    Wait(Arc<Chain>),
+    /// Fire this chain with the result (`chain_deferred`); the current chain goes on with `()`
+    /// or, if the target was already fired, with an `AlreadyCalledError`.
+    Fire(Arc<Chain>, Result<Value, Failure>),
+}
+
+impl From<Result<Value, Failure>> for Outcome {
+    #[inline]
+    fn from(r: Result<Value, Failure>) -> Outcome {
+        match r {
+            Ok(v) => Outcome::Value(v),
+            Err(f) => Outcome::Failure(f),
+        }
+    }
+}
+
+/// One chain. Its layout is kept to 80 bytes (96 with the `Arc` counts) because every
+/// Deferred is one of these: the three flags and the counter sit beside the lock rather than
+/// in it, where the lock's padding would cost a word.
+pub(crate) struct Chain {
+    state: Mutex<State>,
+    /// Pause counter. Changed only under the lock, but the owner of a run also reads it
+    /// between steps without the lock, so that a step pausing its own chain stops the batch.
+    paused: AtomicU32,
+    /// A thread is running this chain's steps (see the module docs). Read and written only
+    /// under the lock; atomic only so that it can live outside it.
+    running: AtomicBool,
+    /// Cancelled with no canceller: the next fire is swallowed instead of raising
+    /// `AlreadyCalledError` (Twisted's `_suppressAlreadyCalled`). Under the lock, like
+    /// `running`.
+    grace: AtomicBool,
+    /// Debug mode was on when the chain was made: it has an entry in the debug table.
+    debug: bool,
+}
+
+struct State {
+    slot: Slot,
+    /// Steps not run yet, oldest first.
+    steps: Steps,
+    /// Who takes the result once the steps are exhausted. Set only after the tail was consumed
+    /// (by an outer chain or an `.await`), so nobody can add steps after it.
+    waiter: Option<Waiter>,
+}
+
+/// The step queue, with room for one step inline: most chains that wait hold one callback,
+/// and a `Vec` would allocate room for four.
+enum Steps {
+    Empty,
+    One(StepFn),
+    Many(Vec<StepFn>),
+}
+
+impl Steps {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        match self {
+            Steps::Empty => true,
+            Steps::One(_) => false,
+            Steps::Many(v) => v.is_empty(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, step: StepFn) {
+        match std::mem::replace(self, Steps::Empty) {
+            Steps::Empty => *self = Steps::One(step),
+            Steps::One(first) => {
+                let mut v = Vec::with_capacity(4);
+                v.push(first);
+                v.push(step);
+                *self = Steps::Many(v);
+            }
+            Steps::Many(mut v) => {
+                v.push(step);
+                *self = Steps::Many(v);
+            }
+        }
+    }
+
+    /// Takes every step out, to be run as one batch.
+    #[inline]
+    fn take_batch(&mut self) -> Batch {
+        match std::mem::replace(self, Steps::Empty) {
+            Steps::Empty => Batch::Many(Vec::new().into_iter()),
+            Steps::One(step) => Batch::One(Some(step)),
+            Steps::Many(v) => Batch::Many(v.into_iter()),
+        }
+    }
+
+    /// Puts an unfinished batch back in front of the steps added meanwhile.
+    fn put_back(&mut self, batch: Batch) {
+        let mut front: Vec<StepFn> = match batch {
+            Batch::One(None) => return,
+            Batch::One(Some(step)) => vec![step],
+            // Collecting a `vec::IntoIter` reuses its buffer.
+            Batch::Many(rest) if rest.len() == 0 => return,
+            Batch::Many(rest) => rest.collect(),
+        };
+        match std::mem::replace(self, Steps::Empty) {
+            Steps::Empty => {}
+            Steps::One(step) => front.push(step),
+            Steps::Many(v) => front.extend(v),
+        }
+        *self = Steps::Many(front);
+    }
+}
+
+/// Steps taken out of the queue, consumed front to back outside the lock.
+enum Batch {
+    One(Option<StepFn>),
+    Many(std::vec::IntoIter<StepFn>),
+}
+
+impl Batch {
+    #[inline]
+    fn next(&mut self) -> Option<StepFn> {
+        match self {
+            Batch::One(step) => step.take(),
+            Batch::Many(iter) => iter.next(),
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        match self {
+            Batch::One(step) => step.is_none(),
+            Batch::Many(iter) => iter.len() == 0,
+        }
+    }
+}
+
+enum Slot {
+    Pending(Option<Canceller>),
+    Ok(Value),
+    Err(Failure),
+    /// Fired, and waiting on the inner chain a step returned. Weak, because the inner chain
+    /// holds this one strongly as its waiter; the strong links point outward.
+    Waiting(Weak<Chain>),
+    /// A step has the value, or the result was handed on.
+    Empty,
+}
+
+impl Slot {
+    #[inline]
+    fn is_ready(&self) -> bool {
+        matches!(self, Slot::Ok(_) | Slot::Err(_))
+    }
+
+    #[inline]
+    fn take_ready(&mut self) -> Result<Value, Failure> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Ok(v) => Ok(v),
+            Slot::Err(f) => Err(f),
+            _ => unreachable!("take_ready on a chain with no result"),
+        }
+    }
+}
+
+impl From<Result<Value, Failure>> for Slot {
+    #[inline]
+    fn from(r: Result<Value, Failure>) -> Slot {
+        match r {
+            Ok(v) => Slot::Ok(v),
+            Err(f) => Slot::Err(f),
+        }
+    }
+}
+
+#[allow(dead_code)] // `Task` is registered by the async bridge.
+enum Waiter {
+    Chain(Arc<Chain>),
+    /// Boxed to keep the chain small: a waker is two words.
+    Task(Box<Waker>),
+}
+
+/// What the owner of a run does next.
+enum Work {
+    /// Run these steps, starting with this input.
+    Run(Batch, Result<Value, Failure>),
+    /// A step produced this; the rest of its batch comes along to be put back.
+    Settle(Outcome, Option<Batch>),
+    /// Give the result to the chain waiting on this one.
+    Deliver(Arc<Chain>, Result<Value, Failure>),
+    /// Wake the task awaiting this chain.
+    Wake(Box<Waker>),
+    /// Nothing to do; ownership was released.
+    Idle,
+}
+
+/// What a fire did.
+enum Fired {
+    /// The result is in; this thread now owns the run and must do this work.
+    Run(Work),
+    /// The result is in; someone else runs it, or it is paused.
+    Stored,
+    /// The fire was swallowed by the cancellation grace.
+    Swallowed,
+}
+
+/// A snapshot of a chain for `Debug` output and inspection.
+pub(crate) enum Peek<'a> {
+    Pending,
+    Ok(&'a Value),
+    Err(&'a Failure),
+    Waiting,
+    Running,
+    Consumed,
+}
+
+impl Chain {
+    fn with_slot(slot: Slot, created: &'static Location<'static>) -> Arc<Chain> {
+        let debug = debug::debugging();
+        let chain = Arc::new(Chain {
+            state: Mutex::new(State { slot, steps: Steps::Empty, waiter: None }),
+            paused: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+            grace: AtomicBool::new(false),
+            debug,
+        });
+        if debug {
+            debug::register(chain.addr(), created);
+        }
+        chain
+    }
+
+    /// A chain waiting to be fired.
+    #[inline]
+    pub(crate) fn pending(
+        canceller: Option<Canceller>,
+        created: &'static Location<'static>,
+    ) -> Arc<Chain> {
+        Chain::with_slot(Slot::Pending(canceller), created)
+    }
+
+    /// A chain that already has its result (`succeed`, `fail`).
+    #[inline]
+    pub(crate) fn fired(
+        result: Result<Value, Failure>,
+        created: &'static Location<'static>,
+    ) -> Arc<Chain> {
+        let chain = Chain::with_slot(result.into(), created);
+        if chain.debug {
+            debug::fired_at(chain.addr(), created);
+        }
+        chain
+    }
+
+    /// A fired chain for a tail that was `Ready`, which was made while debug mode was off.
+    fn fired_quiet(result: Result<Value, Failure>) -> Arc<Chain> {
+        Arc::new(Chain {
+            state: Mutex::new(State { slot: result.into(), steps: Steps::Empty, waiter: None }),
+            paused: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+            grace: AtomicBool::new(false),
+            debug: false,
+        })
+    }
+
+    /// The key of this chain in the debug table.
+    fn addr(&self) -> usize {
+        self as *const Chain as usize
+    }
+
+    fn describe(&self) -> Option<String> {
+        if self.debug { debug::describe(self.addr()) } else { None }
+    }
+
+    #[inline]
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire) != 0
+    }
+
+    #[inline]
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set_running(&self, on: bool) {
+        self.running.store(on, Ordering::Relaxed);
+    }
+
+    /// Nothing stands between the result and a reader: fired, idle, unpaused, no steps left.
+    #[inline]
+    fn settled(&self, st: &State) -> bool {
+        st.slot.is_ready() && !self.is_running() && !self.is_paused() && st.steps.is_empty()
+    }
+
+    /// Chooses the owner's next work. Called with `running` held; releases it unless the
+    /// answer is `Run`.
+    fn next_work(&self, st: &mut State) -> Work {
+        if self.is_paused() || !st.slot.is_ready() {
+            self.set_running(false);
+            return Work::Idle;
+        }
+        if !st.steps.is_empty() {
+            return Work::Run(st.steps.take_batch(), st.slot.take_ready());
+        }
+        self.set_running(false);
+        match st.waiter.take() {
+            Some(Waiter::Chain(outer)) => Work::Deliver(outer, st.slot.take_ready()),
+            Some(Waiter::Task(waker)) => Work::Wake(waker),
+            None => Work::Idle,
+        }
+    }
+
+    /// Takes ownership of the run if nobody has it and nothing holds the chain back.
+    fn claim(&self, st: &mut State) -> Option<Work> {
+        if self.is_running() || self.is_paused() || !st.slot.is_ready() {
+            return None;
+        }
+        self.set_running(true);
+        Some(self.next_work(st))
+    }
+
+    /// Stores a result in a pending chain. The caller runs the returned work, if any.
+    fn fire_inner(
+        &self,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
+        let mut st = self.state.lock();
+        if let Slot::Pending(canceller) = &mut st.slot {
+            let canceller = canceller.take();
+            st.slot = result.into();
+            if self.debug {
+                debug::fired_at(self.addr(), at);
+            }
+            let fired = match self.claim(&mut st) {
+                Some(work) => Fired::Run(work),
+                None => Fired::Stored,
+            };
+            drop(st);
+            // The canceller is user code; it is dropped outside the lock.
+            drop(canceller);
+            Ok(fired)
+        } else if self.grace.load(Ordering::Relaxed) {
+            self.grace.store(false, Ordering::Relaxed);
+            Ok(Fired::Swallowed)
+        } else {
+            drop(st);
+            let detail = self.describe().unwrap_or_default();
+            Err((AlreadyCalledError { detail }, result))
+        }
+    }
+
+    /// Fires the chain (`Resolver::callback`/`errback`).
+    pub(crate) fn fire(
+        self: &Arc<Self>,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<(), AlreadyCalledError> {
+        match self.fire_inner(result, at) {
+            Ok(Fired::Run(work)) => {
+                drive(self, work);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err((err, result)) => {
+                // The rejected value may run user code when dropped: not under the lock.
+                drop(result);
+                Err(err)
+            }
+        }
+    }
+
+    /// Appends a step, running it at once if the chain is fired and idle.
+    pub(crate) fn push(self: &Arc<Self>, step: StepFn) {
+        let mut st = self.state.lock();
+        if !self.settled(&st) {
+            st.steps.push(step);
+            return;
+        }
+        let input = st.slot.take_ready();
+        self.set_running(true);
+        drop(st);
+        let outcome = call(step, input);
+        drive(self, Work::Settle(outcome, None));
+    }
+
+    /// [`push`](Chain::push) for a tail: when the tail is the chain's only handle, nobody can
+    /// race it, so the lock is skipped, and a step due at once is called without being boxed.
+    #[inline]
+    fn push_owned<F>(this: &mut Arc<Chain>, step: F)
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        // A plain load first: `get_mut` costs an atomic read-modify-write even when it fails,
+        // and a pending chain's resolver usually still holds it.
+        let unique = Arc::strong_count(this) == 1;
+        let Some(chain) = unique.then(|| Arc::get_mut(this)).flatten() else {
+            return this.push(Box::new(step));
+        };
+        let paused = *chain.paused.get_mut() != 0;
+        let st = chain.state.get_mut();
+        if paused || !st.slot.is_ready() || !st.steps.is_empty() {
+            st.steps.push(Box::new(step));
+            return;
+        }
+        let input = st.slot.take_ready();
+        match call_inline(step, input) {
+            Outcome::Value(v) => st.slot = Slot::Ok(v),
+            Outcome::Failure(f) => st.slot = Slot::Err(f),
+            other => {
+                chain.set_running(true);
+                drive(this, Work::Settle(other, None));
+            }
+        }
+    }
+
+    pub(crate) fn pause(&self) {
+        let _st = self.state.lock();
+        self.paused.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn unpause(self: &Arc<Self>) -> Result<(), NotPausedError> {
+        let mut st = self.state.lock();
+        let paused = self.paused.load(Ordering::Acquire);
+        if paused == 0 {
+            return Err(NotPausedError);
+        }
+        self.paused.store(paused - 1, Ordering::Release);
+        if let Some(work) = self.claim(&mut st) {
+            drop(st);
+            drive(self, work);
+        }
+        Ok(())
+    }
+
+    /// Cancels the chain, or the innermost chain it waits on (iteratively, at any depth).
+    pub(crate) fn cancel(self: &Arc<Self>, at: &'static Location<'static>) {
+        let mut current = self.clone();
+        loop {
+            let mut st = current.state.lock();
+            match &mut st.slot {
+                Slot::Pending(canceller) => match canceller.take() {
+                    None => {
+                        // No canceller: fail at once and forgive one late fire.
+                        current.grace.store(true, Ordering::Relaxed);
+                        drop(st);
+                        let _ = current.fire(Err(Failure::new(CancelledError)), at);
+                        return;
+                    }
+                    Some(canceller) => {
+                        drop(st);
+                        let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
+                        let failure = match outcome {
+                            Ok(()) => Failure::new(CancelledError),
+                            Err(payload) => Failure::from_panic(payload),
+                        };
+                        // If the canceller fired the chain, its result stands.
+                        if let Ok(Fired::Run(work)) = current.fire_inner(Err(failure), at) {
+                            drive(&current, work);
+                        }
+                        return;
+                    }
+                },
+                Slot::Waiting(inner) => match inner.upgrade() {
+                    Some(inner) => {
+                        drop(st);
+                        current = inner;
+                    }
+                    None => {
+                        // What it waited on is gone and can never fire: the cancellation lands
+                        // on this chain instead of being lost.
+                        st.slot = Slot::Err(Failure::new(CancelledError));
+                        if let Some(work) = current.claim(&mut st) {
+                            drop(st);
+                            drive(&current, work);
+                        }
+                        return;
+                    }
+                },
+                _ => return,
+            }
+        }
+    }
+
+    /// Takes the final result if the chain has one and nothing else is due to run.
+    pub(crate) fn try_take(&self) -> Option<Result<Value, Failure>> {
+        let mut st = self.state.lock();
+        self.settled(&st).then(|| st.slot.take_ready())
+    }
+
+    /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
+    #[allow(dead_code)]
+    pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
+        let mut st = self.state.lock();
+        if self.settled(&st) {
+            let old = st.waiter.take();
+            let result = st.slot.take_ready();
+            drop(st);
+            drop(old);
+            return Some(result);
+        }
+        let old = match &st.waiter {
+            Some(Waiter::Task(w)) if w.will_wake(waker) => None,
+            _ => st.waiter.replace(Waiter::Task(Box::new(waker.clone()))),
+        };
+        drop(st);
+        drop(old);
+        None
+    }
+
+    /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
+    #[allow(dead_code)]
+    pub(crate) fn clear_task(&self) {
+        let mut st = self.state.lock();
+        let old = match st.waiter {
+            Some(Waiter::Task(_)) => st.waiter.take(),
+            _ => None,
+        };
+        drop(st);
+        drop(old);
+    }
+
+    /// Whether [`try_take`](Chain::try_take) would succeed.
+    pub(crate) fn has_result(&self) -> bool {
+        self.settled(&self.state.lock())
+    }
+
+    pub(crate) fn called(&self) -> bool {
+        !matches!(self.state.lock().slot, Slot::Pending(_))
+    }
+
+    pub(crate) fn paused(&self) -> bool {
+        self.is_paused()
+    }
+
+    pub(crate) fn waiting(&self) -> bool {
+        matches!(self.state.lock().slot, Slot::Waiting(_))
+    }
+
+    /// Runs `f` on a snapshot of the state, under the lock (so `f` must not call user code).
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek<'_>, Option<String>) -> R) -> R {
+        let debug = self.describe();
+        let st = self.state.lock();
+        let peek = match &st.slot {
+            Slot::Pending(_) => Peek::Pending,
+            Slot::Ok(v) => Peek::Ok(v),
+            Slot::Err(e) => Peek::Err(e),
+            Slot::Waiting(_) => Peek::Waiting,
+            Slot::Empty if self.is_running() => Peek::Running,
+            Slot::Empty => Peek::Consumed,
+        };
+        f(peek, debug)
+    }
+}
+
+/// Runs one step, turning a panic into a failure.
+#[inline]
+fn call(step: StepFn, input: Result<Value, Failure>) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(move || step(input))) {
+        Ok(outcome) => outcome,
+        Err(payload) => Outcome::Failure(Failure::from_panic(payload)),
+    }
+}
+
+/// [`call`] for a step that was never boxed.
+#[inline]
+fn call_inline<F>(step: F, input: Result<Value, Failure>) -> Outcome
+where
+    F: FnOnce(Result<Value, Failure>) -> Outcome,
+{
+    match catch_unwind(AssertUnwindSafe(move || step(input))) {
+        Ok(outcome) => outcome,
+        Err(payload) => Outcome::Failure(Failure::from_panic(payload)),
+    }
+}
+
+/// What attaching to an inner chain gave.
+enum Attach {
+    /// The inner chain had its result already; it is taken over now.
+    Stolen(Result<Value, Failure>),
+    /// The outer chain now waits; the inner will deliver.
+    Registered,
+}
+
+fn attach(inner: &Arc<Chain>, outer: &Arc<Chain>) -> Attach {
+    let mut st = inner.state.lock();
+    if inner.settled(&st) {
+        return Attach::Stolen(st.slot.take_ready());
+    }
+    st.waiter = Some(Waiter::Chain(outer.clone()));
+    Attach::Registered
+}
+
+/// The tail end of a chain, as a `Deferred` holds it.
+///
+/// A Deferred that has its result, with nothing queued and nobody else holding the chain,
+/// needs no shared state at all: it is just the result. `succeed`, `fail`, and any
+/// Deferred whose steps all ran as they were added stay that way, so adding a step is a plain
+/// function call with no allocation and no atomic operation. Anything that needs the shared
+/// chain (pausing, waiting on a pending Deferred, handing the tail to another chain) turns it
+/// into one.
+pub(crate) enum Tail {
+    Chain(Arc<Chain>),
+    Value(Value),
+    Failed(Unreported),
+}
+
+/// A failure held by a tail with no chain: reported if it is dropped unhandled, since such a
+/// tail is a whole chain on its own.
+pub(crate) struct Unreported(Option<Failure>);
+
+impl Unreported {
+    #[inline]
+    fn new(failure: Failure) -> Unreported {
+        Unreported(Some(failure))
+    }
+
+    /// Takes the failure; it is no longer this guard's to report.
+    #[inline]
+    fn take(mut self) -> Failure {
+        self.0.take().expect("an Unreported always holds its failure until taken")
+    }
+
+    fn get(&self) -> &Failure {
+        self.0.as_ref().expect("an Unreported always holds its failure until taken")
+    }
+}
+
+impl Drop for Unreported {
+    fn drop(&mut self) {
+        if let Some(failure) = self.0.take() {
+            unhandled::report(UnhandledFailure::new(failure, None));
+        }
+    }
+}
+
+impl Tail {
+    /// A tail that already has `result`. In debug mode it is a real chain, so that it has
+    /// somewhere to keep its creation site.
+    #[inline]
+    pub(crate) fn ready(
+        result: Result<Value, Failure>,
+        created: &'static Location<'static>,
+    ) -> Tail {
+        if debug::debugging() {
+            Tail::Chain(Chain::fired(result, created))
+        } else {
+            Tail::from_result(result)
+        }
+    }
+
+    #[inline]
+    fn from_result(result: Result<Value, Failure>) -> Tail {
+        match result {
+            Ok(v) => Tail::Value(v),
+            Err(f) => Tail::Failed(Unreported::new(f)),
+        }
+    }
+
+    /// Adds a step and returns the new tail.
+    #[inline]
+    pub(crate) fn push<F>(self, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let input = match self {
+            Tail::Chain(mut chain) => {
+                Chain::push_owned(&mut chain, step);
+                return Tail::Chain(chain);
+            }
+            Tail::Value(v) => Ok(v),
+            Tail::Failed(f) => Err(f.take()),
+        };
+        match call_inline(step, input) {
+            Outcome::Value(v) => Tail::Value(v),
+            Outcome::Failure(f) => Tail::Failed(Unreported::new(f)),
+            other => Tail::settle(other),
+        }
+    }
+
+    /// The tail that a waiting or firing step leaves, when no chain existed yet.
+    #[cold]
+    fn settle(outcome: Outcome) -> Tail {
+        match outcome {
+            Outcome::Value(v) => Tail::Value(v),
+            Outcome::Failure(f) => Tail::Failed(Unreported::new(f)),
+            Outcome::Wait(inner) => {
+                let mut st = inner.state.lock();
+                if inner.settled(&st) {
+                    return Tail::from_result(st.slot.take_ready());
+                }
+                // A chain of our own is needed to wait; it is created waiting, so the inner
+                // chain may deliver to it as soon as the lock is released.
+                let outer =
+                    Chain::with_slot(Slot::Waiting(Arc::downgrade(&inner)), Location::caller());
+                st.waiter = Some(Waiter::Chain(outer.clone()));
+                Tail::Chain(outer)
+            }
+            Outcome::Fire(target, result) => match target.fire(result, Location::caller()) {
+                Ok(()) => Tail::Value(Value::UNIT),
+                Err(err) => Tail::Failed(Unreported::new(Failure::new(err))),
+            },
+        }
+    }
+
+    /// The shared chain, creating it if the tail had none.
+    pub(crate) fn into_chain(self) -> Arc<Chain> {
+        match self {
+            Tail::Chain(chain) => chain,
+            Tail::Value(v) => Chain::fired_quiet(Ok(v)),
+            Tail::Failed(f) => Chain::fired_quiet(Err(f.take())),
+        }
+    }
+
+    /// What a step returning this tail hands to the trampoline.
+    #[inline]
+    pub(crate) fn into_outcome(self) -> Outcome {
+        match self {
+            Tail::Chain(chain) => Outcome::Wait(chain),
+            Tail::Value(v) => Outcome::Value(v),
+            Tail::Failed(f) => Outcome::Failure(f.take()),
+        }
+    }
+
+    /// The result, if it is available now; otherwise the tail back.
+    #[inline]
+    pub(crate) fn take(self) -> Result<Result<Value, Failure>, Tail> {
+        match self {
+            Tail::Chain(mut chain) => {
+                // The last handle needs no lock (a plain load rules the common case out first).
+                if Arc::strong_count(&chain) == 1 {
+                    if let Some(c) = Arc::get_mut(&mut chain) {
+                        let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+                        let st = c.state.get_mut();
+                        if idle && st.slot.is_ready() && st.steps.is_empty() {
+                            return Ok(st.slot.take_ready());
+                        }
+                    }
+                }
+                chain.try_take().ok_or(Tail::Chain(chain))
+            }
+            Tail::Value(v) => Ok(Ok(v)),
+            Tail::Failed(f) => Ok(Err(f.take())),
+        }
+    }
+
+    pub(crate) fn has_result(&self) -> bool {
+        match self {
+            Tail::Chain(chain) => chain.has_result(),
+            _ => true,
+        }
+    }
+
+    pub(crate) fn called(&self) -> bool {
+        match self {
+            Tail::Chain(chain) => chain.called(),
+            _ => true,
+        }
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        matches!(self, Tail::Chain(chain) if chain.paused())
+    }
+
+    pub(crate) fn is_waiting(&self) -> bool {
+        matches!(self, Tail::Chain(chain) if chain.waiting())
+    }
+
+    pub(crate) fn cancel(&self, at: &'static Location<'static>) {
+        if let Tail::Chain(chain) = self {
+            chain.cancel(at);
+        }
+    }
+
+    pub(crate) fn unpause(&self) -> Result<(), NotPausedError> {
+        match self {
+            Tail::Chain(chain) => chain.unpause(),
+            _ => Err(NotPausedError),
+        }
+    }
+
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek<'_>, Option<String>) -> R) -> R {
+        match self {
+            Tail::Chain(chain) => chain.peek(f),
+            Tail::Value(v) => f(Peek::Ok(v), None),
+            Tail::Failed(e) => f(Peek::Err(e.get()), None),
+        }
+    }
+}
+
+enum Settled {
+    Store(Slot),
+    Wait(Weak<Chain>),
+    Switch(Arc<Chain>, Work),
+}
+
+/// The chain a trampoline is on: borrowed from its caller at first, which saves a reference
+/// count round trip on every fire, owned once the run moves to another chain.
+enum Cur<'a> {
+    Borrowed(&'a Arc<Chain>),
+    Owned(Arc<Chain>),
+}
+
+impl std::ops::Deref for Cur<'_> {
+    type Target = Arc<Chain>;
+    #[inline]
+    fn deref(&self) -> &Arc<Chain> {
+        match self {
+            Cur::Borrowed(chain) => chain,
+            Cur::Owned(chain) => chain,
+        }
+    }
+}
+
+impl Cur<'_> {
+    fn into_owned(self) -> Arc<Chain> {
+        match self {
+            Cur::Borrowed(chain) => chain.clone(),
+            Cur::Owned(chain) => chain,
+        }
+    }
+}
+
+/// The trampoline. `current` is owned by this call (`running` set) on entry.
+fn drive(current: &Arc<Chain>, work: Work) {
+    drive_from(Cur::Borrowed(current), work)
+}
+
+fn drive_from(mut current: Cur<'_>, mut work: Work) {
+    // Chains fired through `chain_deferred` whose runs resume once the target's run ends.
+    // Each is still owned by this call.
+    let mut parents: Vec<Arc<Chain>> = Vec::new();
+    loop {
+        work = match work {
+            Work::Run(mut batch, mut input) => loop {
+                let step = batch.next().expect("a batch is never empty");
+                match call(step, input) {
+                    Outcome::Value(v) if !batch.is_empty() && !current.is_paused() => input = Ok(v),
+                    Outcome::Failure(f) if !batch.is_empty() && !current.is_paused() => {
+                        input = Err(f)
+                    }
+                    outcome => break Work::Settle(outcome, Some(batch)),
+                }
+            },
+            Work::Settle(outcome, rest) => {
+                let settled = match outcome {
+                    Outcome::Value(v) => Settled::Store(Slot::Ok(v)),
+                    Outcome::Failure(f) => Settled::Store(Slot::Err(f)),
+                    Outcome::Wait(inner) => match attach(&inner, &current) {
+                        Attach::Stolen(r) => Settled::Store(r.into()),
+                        Attach::Registered => Settled::Wait(Arc::downgrade(&inner)),
+                    },
+                    Outcome::Fire(target, result) => {
+                        match target.fire_inner(result, Location::caller()) {
+                            Ok(Fired::Run(target_work)) => Settled::Switch(target, target_work),
+                            Ok(_) => Settled::Store(Slot::Ok(Value::UNIT)),
+                            Err((err, rejected)) => {
+                                drop(rejected);
+                                Settled::Store(Slot::Err(Failure::new(err)))
+                            }
+                        }
+                    }
+                };
+                let mut st = current.state.lock();
+                if let Some(rest) = rest {
+                    st.steps.put_back(rest);
+                }
+                match settled {
+                    Settled::Store(slot) => st.slot = slot,
+                    Settled::Wait(inner) => {
+                        // Unless the inner chain delivered in the meantime.
+                        if matches!(st.slot, Slot::Empty) {
+                            st.slot = Slot::Waiting(inner);
+                        }
+                    }
+                    Settled::Switch(target, target_work) => {
+                        st.slot = Slot::Ok(Value::UNIT);
+                        drop(st);
+                        parents
+                            .push(std::mem::replace(&mut current, Cur::Owned(target)).into_owned());
+                        work = target_work;
+                        continue;
+                    }
+                }
+                current.next_work(&mut st)
+            }
+            Work::Deliver(outer, result) => {
+                let mut st = outer.state.lock();
+                st.slot = result.into();
+                match outer.claim(&mut st) {
+                    Some(next) => {
+                        drop(st);
+                        current = Cur::Owned(outer);
+                        next
+                    }
+                    None => Work::Idle,
+                }
+            }
+            Work::Wake(waker) => {
+                waker.wake();
+                Work::Idle
+            }
+            Work::Idle => match parents.pop() {
+                Some(parent) => {
+                    current = Cur::Owned(parent);
+                    let mut st = current.state.lock();
+                    current.next_work(&mut st)
+                }
+                None => return,
+            },
+        };
+    }
+}
+
+/// What a dropped chain still owned: dropped later, iteratively (see [`dispose`]).
+struct Garbage {
+    _slot: Slot,
+    _steps: Steps,
+    _waiter: Option<Waiter>,
+}
+
+thread_local! {
+    /// `Some` while this thread is inside [`dispose`]; nested chain drops queue here.
+    static DISPOSING: RefCell<Option<Vec<Garbage>>> = const { RefCell::new(None) };
+}
+
+/// Drops what a chain owned without recursing into the chains it owned in turn.
+///
+/// A pending tower of a million Deferreds is a million nested boxes (each step owns the next
+/// tail); dropping them in place would recurse once per level.
+fn dispose(garbage: Garbage) {
+    let first = DISPOSING.try_with(|d| {
+        let mut d = d.borrow_mut();
+        match d.as_mut() {
+            Some(queue) => {
+                queue.push(garbage);
+                None
+            }
+            None => {
+                *d = Some(Vec::new());
+                Some(garbage)
+            }
+        }
+    });
+    // `Err`: the thread is exiting and its storage is gone; the closure, and the garbage with
+    // it, was dropped in place.
+    let Ok(Some(garbage)) = first else { return };
+
+    /// Ends the loop even if a value's destructor panics.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let rest = DISPOSING.try_with(|d| d.borrow_mut().take()).ok().flatten();
+            drop(rest);
+        }
+    }
+    let _reset = Reset;
+    drop(garbage);
+    while let Some(next) = DISPOSING.with(|d| d.borrow_mut().as_mut().and_then(Vec::pop)) {
+        drop(next);
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        let debug = if self.debug { debug::forget(self.addr()) } else { None };
+        let st = self.state.get_mut();
+        if let Slot::Err(failure) = &st.slot {
+            unhandled::report(UnhandledFailure::new(failure.clone(), debug));
+        }
+        let trivial = match &st.slot {
+            Slot::Empty => true,
+            Slot::Ok(v) => v.is_inline(),
+            _ => false,
+        } && matches!(st.steps, Steps::Empty)
+            && st.waiter.is_none();
+        if trivial {
+            // Nothing here can own another chain: no need for the iterative drop.
+            return;
+        }
+        let garbage = Garbage {
+            _slot: std::mem::replace(&mut st.slot, Slot::Empty),
+            _steps: std::mem::replace(&mut st.steps, Steps::Empty),
+            _waiter: st.waiter.take(),
+        };
+        dispose(garbage);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_small() {
+        // The whole shared allocation of a pending chain: two reference counts and the chain.
+        let bytes = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Chain>();
+        assert!(bytes <= 96, "a chain takes {bytes} bytes");
+    }
+}

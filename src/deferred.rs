@@ -1,0 +1,594 @@
+//! [`Deferred`], its [`Resolver`], and the steps a chain is made of.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::chain::{Chain, Outcome, Peek, Tail};
+use crate::error::{AlreadyCalledError, NotPausedError};
+use crate::failure::Failure;
+use crate::value::Value;
+
+/// A result you don't have yet, and the chain of callbacks and errbacks that will process it.
+///
+/// A `Deferred<T>` is the *tail* of a chain: the place where steps are added. Each `add_*`
+/// method consumes it and returns the tail for the next step, whose type is whatever the new
+/// step produces. The *head*, where the result comes in, is the [`Resolver`] that
+/// [`Deferred::new`] returns beside it; it keeps the type the chain started with however the
+/// tail's type changes.
+///
+/// Steps run synchronously, in order, on the thread that fires the Deferred, or inside the
+/// `add_*` call itself if the result is already there, exactly as in Twisted. Each step sees
+/// either a value (callbacks) or a [`Failure`] (errbacks): a callback that fails switches the
+/// chain to the errback track, and an errback that returns a value switches it back.
+///
+/// ```
+/// use deferreds::{Deferred, Failure};
+///
+/// let (d, resolver) = Deferred::<u32>::new();
+/// let d = d
+///     .add_callback(|n| if n > 9 { Err(Failure::msg("too big")) } else { Ok(n * 2) })
+///     .add_errback(|_failure| Ok(0))
+///     .map(|n| format!("got {n}"));
+///
+/// resolver.callback(21).unwrap();
+/// assert_eq!(deferreds::testing::success_result_of(d), "got 0");
+/// ```
+///
+/// Dropping a `Deferred` does not cancel it: steps already added still run when the result
+/// arrives. A chain that ends on a failure nobody handled is reported when its last handle is
+/// dropped (see [`set_unhandled_hook`](crate::set_unhandled_hook)).
+#[must_use = "a Deferred's result is lost unless a step is added, it is awaited, or it is read"]
+pub struct Deferred<T> {
+    pub(crate) tail: Tail,
+    _type: PhantomData<fn() -> T>,
+}
+
+/// The firing end of a [`Deferred`]: gives the chain its result, once.
+///
+/// Resolvers are cheap to clone; whichever clone fires first wins, and every later attempt
+/// gets an [`AlreadyCalledError`], which is how a client guards against a reply and a timeout
+/// both firing the same request.
+///
+/// ```
+/// let (d, resolver) = deferreds::Deferred::new();
+/// let timeout = resolver.clone();
+/// resolver.callback("poem").unwrap();
+/// assert!(timeout.callback("too late").is_err());
+/// assert_eq!(deferreds::testing::success_result_of(d), "poem");
+/// ```
+pub struct Resolver<T> {
+    pub(crate) chain: Arc<Chain>,
+    _type: PhantomData<fn(T)>,
+}
+
+/// What a step hands to the next one: a value, a failure, or a Deferred to wait for.
+///
+/// Steps usually return `Result<U, Failure>`, `()`, or a `Deferred<U>`, all of which convert
+/// through [`IntoStep`]. `Step` is for a step that decides at run time, such as a cache that
+/// answers at once on a hit and waits on a miss.
+///
+/// ```
+/// use deferreds::Step;
+///
+/// fn lookup(key: u32, cache_hit: bool) -> Step<String> {
+///     if cache_hit {
+///         Step::Value(format!("cached {key}"))
+///     } else {
+///         Step::Wait(deferreds::succeed(format!("fetched {key}")))
+///     }
+/// }
+/// let d = deferreds::succeed(7).add_callback(|k| lookup(k, false));
+/// assert_eq!(deferreds::testing::success_result_of(d), "fetched 7");
+/// ```
+#[derive(Debug)]
+pub enum Step<U> {
+    /// Continue on the callback track with this value.
+    Value(U),
+    /// Continue on the errback track with this failure.
+    Fail(Failure),
+    /// Pause the chain until this Deferred fires, then continue with its result.
+    Wait(Deferred<U>),
+}
+
+impl<U> From<Result<Deferred<U>, Failure>> for Step<U> {
+    /// A step that fails early or else waits: `Err(f)` continues on the errback track,
+    /// `Ok(d)` waits for `d`. Handy for closures that use `?` before returning a Deferred.
+    ///
+    /// ```
+    /// use deferreds::{Failure, Step};
+    /// let d = deferreds::succeed("7").add_callback(|s| {
+    ///     let parsed = (|| Ok(deferreds::succeed(s.parse::<u8>()?)))();
+    ///     Step::from(parsed)
+    /// });
+    /// assert_eq!(deferreds::testing::success_result_of(d), 7);
+    /// # let _: Option<Failure> = None;
+    /// ```
+    fn from(result: Result<Deferred<U>, Failure>) -> Step<U> {
+        match result {
+            Ok(d) => Step::Wait(d),
+            Err(f) => Step::Fail(f),
+        }
+    }
+}
+
+/// What a callback or errback may return.
+///
+/// | a step returning | continues with |
+/// |---|---|
+/// | `Result<U, Failure>` | `Ok(u)` on the callback track, `Err(f)` on the errback track |
+/// | `Deferred<U>` | the chain pauses until that Deferred fires, then takes over its result |
+/// | `Step<U>` | any of the above, decided at run time |
+/// | `()` | `()` on the callback track |
+///
+/// For a callback that cannot fail, [`Deferred::map`] takes a closure returning a plain value.
+#[diagnostic::on_unimplemented(
+    message = "a Deferred step cannot return `{Self}`",
+    label = "this step returns `{Self}`",
+    note = "return `Ok(value)` (a `Result<_, Failure>`), a `Deferred<_>`, a `Step<_>` or `()`, or use `.map(..)` for a plain value"
+)]
+pub trait IntoStep {
+    /// The type of the value the chain continues with.
+    type Output: Send + 'static;
+    /// Converts the step's return value.
+    fn into_step(self) -> Step<Self::Output>;
+}
+
+impl<U: Send + 'static> IntoStep for Result<U, Failure> {
+    type Output = U;
+    #[inline]
+    fn into_step(self) -> Step<U> {
+        match self {
+            Ok(u) => Step::Value(u),
+            Err(f) => Step::Fail(f),
+        }
+    }
+}
+
+impl<U: Send + 'static> IntoStep for Deferred<U> {
+    type Output = U;
+    #[inline]
+    fn into_step(self) -> Step<U> {
+        Step::Wait(self)
+    }
+}
+
+impl<U: Send + 'static> IntoStep for Step<U> {
+    type Output = U;
+    #[inline]
+    fn into_step(self) -> Step<U> {
+        self
+    }
+}
+
+impl IntoStep for () {
+    type Output = ();
+    #[inline]
+    fn into_step(self) -> Step<()> {
+        Step::Value(())
+    }
+}
+
+#[inline]
+fn outcome<R: IntoStep>(r: R) -> Outcome {
+    match r.into_step() {
+        Step::Value(u) => Outcome::Value(Value::new(u)),
+        Step::Fail(f) => Outcome::Failure(f),
+        Step::Wait(d) => d.into_tail().into_outcome(),
+    }
+}
+
+impl<T: Send + 'static> Deferred<T> {
+    #[inline]
+    pub(crate) fn from_chain(chain: Arc<Chain>) -> Deferred<T> {
+        Deferred::from_tail(Tail::Chain(chain))
+    }
+
+    #[inline]
+    pub(crate) fn from_tail(tail: Tail) -> Deferred<T> {
+        Deferred { tail, _type: PhantomData }
+    }
+
+    #[inline]
+    pub(crate) fn into_tail(self) -> Tail {
+        self.tail
+    }
+
+    /// The shared chain behind this Deferred, for the crate's own combinators.
+    #[allow(dead_code)]
+    pub(crate) fn into_chain(self) -> Arc<Chain> {
+        self.tail.into_chain()
+    }
+
+    /// A new, unfired Deferred and the [`Resolver`] that fires it.
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<&str>::new();
+    /// let d = d.map(|s| s.len());
+    /// r.callback("four").unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), 4);
+    /// ```
+    #[track_caller]
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> (Deferred<T>, Resolver<T>) {
+        let chain = Chain::pending(None, Location::caller());
+        (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
+    }
+
+    /// A new Deferred whose [`cancel`](Deferred::cancel) calls `canceller` first.
+    ///
+    /// The canceller gets the Deferred's resolver. If it fires the Deferred, that result
+    /// stands; if not, the Deferred fails with [`CancelledError`](crate::CancelledError) once it
+    /// returns. A panic in the canceller becomes the Deferred's failure.
+    ///
+    /// ```
+    /// use deferreds::Deferred;
+    /// let (d, _r) = Deferred::with_canceller(|r: &deferreds::Resolver<&str>| {
+    ///     r.callback("stopped early").unwrap();
+    /// });
+    /// d.cancel();
+    /// assert_eq!(deferreds::testing::success_result_of(d), "stopped early");
+    /// ```
+    #[track_caller]
+    pub fn with_canceller(
+        canceller: impl FnOnce(&Resolver<T>) + Send + 'static,
+    ) -> (Deferred<T>, Resolver<T>) {
+        let canceller = Box::new(move |chain: &Arc<Chain>| {
+            canceller(&Resolver::from_chain(chain.clone()));
+        });
+        let chain = Chain::pending(Some(canceller), Location::caller());
+        (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
+    }
+
+    #[inline]
+    fn then<U: Send + 'static>(
+        self,
+        step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    ) -> Deferred<U> {
+        Deferred::from_tail(self.tail.push(step))
+    }
+
+    /// Adds a callback: a step that runs on a value and passes failures through untouched.
+    ///
+    /// The callback's return value decides what comes next (see [`IntoStep`]): `Ok(u)`
+    /// continues with `u`, `Err(failure)` (or a `?`) switches to the errback track, and a
+    /// returned Deferred pauses the chain until it fires. A panic becomes a
+    /// [`PanicError`](crate::PanicError) failure.
+    ///
+    /// ```
+    /// let d = deferreds::succeed(2).add_callback(|n| Ok(n + 1)).add_callback(|n| Ok(n * 10));
+    /// assert_eq!(deferreds::testing::success_result_of(d), 30);
+    /// ```
+    #[inline]
+    pub fn add_callback<R: IntoStep>(
+        self,
+        callback: impl FnOnce(T) -> R + Send + 'static,
+    ) -> Deferred<R::Output> {
+        self.then(move |input: Result<Value, Failure>| match input {
+            Ok(v) => outcome(callback(v.take::<T>())),
+            Err(f) => Outcome::Failure(f),
+        })
+    }
+
+    /// Adds a callback that cannot fail: `f`'s return value is the next value.
+    ///
+    /// This is `add_callback` for closures that return a plain value, Rust's usual `map`.
+    ///
+    /// ```
+    /// let d = deferreds::succeed("poem").map(str::to_uppercase);
+    /// assert_eq!(deferreds::testing::success_result_of(d), "POEM");
+    /// ```
+    #[inline]
+    pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Deferred<U> {
+        self.then(move |input: Result<Value, Failure>| match input {
+            Ok(v) => Outcome::Value(Value::new(f(v.take::<T>()))),
+            Err(f) => Outcome::Failure(f),
+        })
+    }
+
+    /// Adds an errback: a step that runs on a failure and passes values through untouched.
+    ///
+    /// Returning `Ok(value)` recovers, and the chain goes on with callbacks; returning
+    /// `Err(failure)` keeps it on the errback track. [`Failure::trap`] with `?` re-raises every
+    /// error the errback does not handle.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// let d = deferreds::fail::<u8>(Failure::msg("no route"))
+    ///     .add_callback(|_| -> Result<u8, Failure> { unreachable!("skipped") })
+    ///     .add_errback(|f| Ok(f.error_message().len() as u8));
+    /// assert_eq!(deferreds::testing::success_result_of(d), 8);
+    /// ```
+    #[inline]
+    pub fn add_errback<R: IntoStep<Output = T>>(
+        self,
+        errback: impl FnOnce(Failure) -> R + Send + 'static,
+    ) -> Deferred<T> {
+        self.then(move |input: Result<Value, Failure>| match input {
+            Ok(v) => Outcome::Value(v),
+            Err(f) => outcome(errback(f)),
+        })
+    }
+
+    /// Adds a step that runs on either track (Twisted's `addBoth`), like a `finally` that may
+    /// also change the result.
+    ///
+    /// ```
+    /// let d = deferreds::fail::<u8>(deferreds::Failure::msg("x"))
+    ///     .add_both(|r| Ok(r.is_err()));
+    /// assert!(deferreds::testing::success_result_of(d));
+    /// ```
+    #[inline]
+    pub fn add_both<R: IntoStep>(
+        self,
+        step: impl FnOnce(Result<T, Failure>) -> R + Send + 'static,
+    ) -> Deferred<R::Output> {
+        self.then(move |input: Result<Value, Failure>| outcome(step(input.map(Value::take::<T>))))
+    }
+
+    /// Adds a callback and an errback as *one* step: exactly one of them runs, so the errback
+    /// never sees a failure raised by its sibling callback (unlike
+    /// `add_callback(cb).add_errback(eb)`).
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// let d = deferreds::succeed(1)
+    ///     .add_callbacks(|_| -> Result<u8, Failure> { Err(Failure::msg("from cb")) }, |_| Ok(0))
+    ///     .add_errback(|f| Ok(if f.error_message() == "from cb" { 9 } else { 1 }));
+    /// assert_eq!(deferreds::testing::success_result_of(d), 9);
+    /// ```
+    #[inline]
+    pub fn add_callbacks<R, E>(
+        self,
+        callback: impl FnOnce(T) -> R + Send + 'static,
+        errback: impl FnOnce(Failure) -> E + Send + 'static,
+    ) -> Deferred<R::Output>
+    where
+        R: IntoStep,
+        E: IntoStep<Output = R::Output>,
+    {
+        self.then(move |input: Result<Value, Failure>| match input {
+            Ok(v) => outcome(callback(v.take::<T>())),
+            Err(f) => outcome(errback(f)),
+        })
+    }
+
+    /// Fires `other` with this chain's result when it gets there (Twisted's `chainDeferred`).
+    ///
+    /// This chain continues with `()`, or with an [`AlreadyCalledError`] failure if `other` had
+    /// already been fired. Long lines of chained Deferreds run without recursion.
+    ///
+    /// ```
+    /// let (a, fire_a) = deferreds::Deferred::<u8>::new();
+    /// let (b, fire_b) = deferreds::Deferred::<u8>::new();
+    /// let b = b.map(|n| n + 1);
+    /// let a = a.chain_deferred(&fire_b);
+    /// fire_a.callback(41).unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(b), 42);
+    /// deferreds::testing::success_result_of(a);
+    /// ```
+    pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
+        let target = other.chain.clone();
+        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input))
+    }
+
+    /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses
+    /// nest like a counter.
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(1);
+    /// d.pause();
+    /// let d = d.map(|n| n + 1); // queued, not run
+    /// deferreds::testing::assert_no_result(&d);
+    /// d.unpause().unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), 2);
+    /// ```
+    ///
+    /// It takes `&mut self` because a Deferred that already has its result keeps it inline,
+    /// with no shared chain; pausing it creates one.
+    pub fn pause(&mut self) {
+        if !matches!(self.tail, Tail::Chain(_)) {
+            let tail = std::mem::replace(&mut self.tail, Tail::Value(Value::UNIT));
+            self.tail = Tail::Chain(tail.into_chain());
+        }
+        if let Tail::Chain(chain) = &self.tail {
+            chain.pause();
+        }
+    }
+
+    /// Undoes one [`pause`](Deferred::pause); the last one runs any steps that are due.
+    ///
+    /// Unpausing a chain that is not paused is refused with [`NotPausedError`] (Twisted
+    /// silently lets the counter go negative).
+    pub fn unpause(&self) -> Result<(), NotPausedError> {
+        self.tail.unpause()
+    }
+
+    /// Cancels the Deferred.
+    ///
+    /// If it has no result yet, its canceller runs (see [`Deferred::with_canceller`]), and unless
+    /// that fires it, it fails with [`CancelledError`](crate::CancelledError). Without a
+    /// canceller, it fails at once and the next `callback`/`errback` is silently ignored, since
+    /// whoever was going to fire it may not know it was cancelled. If the chain is waiting on a
+    /// Deferred returned by one of its steps, the cancellation goes to that one instead, at any
+    /// depth. A Deferred that already has its result is left alone.
+    ///
+    /// ```
+    /// use deferreds::{CancelledError, Deferred};
+    /// let (d, r) = Deferred::<u8>::new();
+    /// let d = d.add_errback(|f| { f.trap::<CancelledError>()?; Ok(0) });
+    /// d.cancel();
+    /// assert!(r.callback(5).is_ok()); // swallowed once
+    /// assert!(r.callback(6).is_err());
+    /// assert_eq!(deferreds::testing::success_result_of(d), 0);
+    /// ```
+    #[track_caller]
+    pub fn cancel(&self) {
+        self.tail.cancel(Location::caller());
+    }
+
+    /// Whether the Deferred has been fired (Twisted's `called`).
+    pub fn called(&self) -> bool {
+        self.tail.called()
+    }
+
+    /// Whether the Deferred is paused.
+    pub fn is_paused(&self) -> bool {
+        self.tail.is_paused()
+    }
+
+    /// Whether the chain is waiting on a Deferred that one of its steps returned.
+    pub fn is_waiting(&self) -> bool {
+        self.tail.is_waiting()
+    }
+
+    /// Takes the result if the chain has finished with one, or gives the Deferred back.
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// let d = d.try_result().unwrap_err(); // not fired yet
+    /// r.callback(3).unwrap();
+    /// assert_eq!(d.try_result().ok().unwrap().unwrap(), 3);
+    /// ```
+    pub fn try_result(self) -> Result<Result<T, Failure>, Deferred<T>> {
+        match self.tail.take() {
+            Ok(result) => Ok(result.map(Value::take::<T>)),
+            Err(tail) => Err(Deferred::from_tail(tail)),
+        }
+    }
+}
+
+impl<T: Send + 'static> Resolver<T> {
+    #[inline]
+    pub(crate) fn from_chain(chain: Arc<Chain>) -> Resolver<T> {
+        Resolver { chain, _type: PhantomData }
+    }
+
+    /// Fires the Deferred with a value: its callbacks run now, on this thread.
+    ///
+    /// Fails with [`AlreadyCalledError`] if the Deferred was fired before; the first result
+    /// stays. (One fire is forgiven after a [`cancel`](Deferred::cancel) without canceller.)
+    #[track_caller]
+    #[inline]
+    pub fn callback(&self, value: T) -> Result<(), AlreadyCalledError> {
+        self.chain.fire(Ok(Value::new(value)), Location::caller())
+    }
+
+    /// Fires the Deferred with a failure: its errbacks run now, on this thread.
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// r.errback(deferreds::Failure::msg("refused")).unwrap();
+    /// assert_eq!(deferreds::testing::failure_result_of(d).error_message(), "refused");
+    /// ```
+    #[track_caller]
+    pub fn errback(&self, failure: Failure) -> Result<(), AlreadyCalledError> {
+        self.chain.fire(Err(failure), Location::caller())
+    }
+
+    /// Fires with `Ok` as [`callback`](Resolver::callback) or `Err` as
+    /// [`errback`](Resolver::errback).
+    #[track_caller]
+    pub fn resolve(&self, result: Result<T, Failure>) -> Result<(), AlreadyCalledError> {
+        self.chain.fire(result.map(Value::new), Location::caller())
+    }
+
+    /// Whether the Deferred has been fired.
+    pub fn called(&self) -> bool {
+        self.chain.called()
+    }
+
+    /// [`Deferred::pause`] from the firing side: holds the chain's steps. Useful once the tail
+    /// has been handed on, for example to a chain that waits on it.
+    ///
+    /// ```
+    /// let (inner, r) = deferreds::Deferred::<u8>::new();
+    /// r.pause();
+    /// r.callback(1).unwrap();
+    /// let outer = deferreds::succeed(()).add_callback(move |()| inner);
+    /// deferreds::testing::assert_no_result(&outer);
+    /// r.unpause().unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(outer), 1);
+    /// ```
+    pub fn pause(&self) {
+        self.chain.pause();
+    }
+
+    /// [`Deferred::unpause`] from the firing side.
+    pub fn unpause(&self) -> Result<(), NotPausedError> {
+        self.chain.unpause()
+    }
+}
+
+impl<T> Clone for Resolver<T> {
+    fn clone(&self) -> Self {
+        Resolver { chain: self.chain.clone(), _type: PhantomData }
+    }
+}
+
+/// A Deferred that already has `value` (Twisted's `succeed`).
+///
+/// ```
+/// assert_eq!(deferreds::testing::success_result_of(deferreds::succeed(5)), 5);
+/// ```
+#[track_caller]
+#[inline]
+pub fn succeed<T: Send + 'static>(value: T) -> Deferred<T> {
+    Deferred::from_tail(Tail::ready(Ok(Value::new(value)), Location::caller()))
+}
+
+/// A Deferred that already failed with `failure` (Twisted's `fail`).
+///
+/// ```
+/// let d = deferreds::fail::<u8>(deferreds::Failure::msg("down"));
+/// assert_eq!(deferreds::testing::failure_result_of(d).to_string(), "down");
+/// ```
+#[track_caller]
+pub fn fail<T: Send + 'static>(failure: Failure) -> Deferred<T> {
+    Deferred::from_tail(Tail::ready(Err(failure), Location::caller()))
+}
+
+fn fmt_state(
+    name: &str,
+    peek: Peek<'_>,
+    debug: Option<String>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(f, "<{name}")?;
+    match peek {
+        Peek::Pending => {}
+        Peek::Ok(value) => write!(f, " current result: {}", value.describe())?,
+        Peek::Err(failure) => write!(f, " current result: {failure:?}")?,
+        Peek::Waiting => write!(f, " waiting on another Deferred")?,
+        Peek::Running => write!(f, " running callbacks")?,
+        Peek::Consumed => write!(f, " result handed on")?,
+    }
+    if let Some(debug) = debug {
+        write!(f, "{}", debug.replace('\n', " "))?;
+    }
+    write!(f, ">")
+}
+
+impl<T> Deferred<T> {
+    /// Whether [`try_result`](Deferred::try_result) would return the result now.
+    pub(crate) fn has_result(&self) -> bool {
+        self.tail.has_result()
+    }
+}
+
+impl<T> fmt::Debug for Deferred<T> {
+    /// Twisted-style: `<Deferred<u32> current result: 5>`, plus creation and fire sites
+    /// in debug mode.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = format!("Deferred<{}>", std::any::type_name::<T>());
+        self.tail.peek(|peek, debug| fmt_state(&name, peek, debug, f))
+    }
+}
+
+impl<T> fmt::Debug for Resolver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = format!("Resolver<{}>", std::any::type_name::<T>());
+        self.chain.peek(|peek, debug| fmt_state(&name, peek, debug, f))
+    }
+}

@@ -1,0 +1,663 @@
+//! [`Failure`]: an error travelling down a chain, with where it was raised.
+
+use std::any::{Any, TypeId};
+use std::error::Error;
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+
+/// The error half of a chain: any error, a panic, or a message, with the place it was raised.
+///
+/// A `Failure` is what Twisted's `Failure` is to an exception: it wraps the error that stopped a
+/// callback and keeps the context needed to explain it later. Errbacks receive one, and
+/// [`Deferred::add_errback`](crate::Deferred::add_errback) steps use [`check`](Failure::check)
+/// and [`trap`](Failure::trap) to decide whether to handle it.
+///
+/// Every failure records the source location where it was created (through `#[track_caller]`,
+/// which costs nothing measurable). A full backtrace is captured only when capture is on: by
+/// default when `RUST_LIB_BACKTRACE` or `RUST_BACKTRACE` is set to anything but `0` (the rule
+/// `std::backtrace` and `anyhow` follow), or when a program calls
+/// [`Failure::set_backtrace_capture`]. Capture takes about two microseconds and stores the
+/// frames unresolved; symbol names are looked up only when a traceback is printed.
+///
+/// Cloning a `Failure` is cheap: clones share the same error.
+///
+/// `Failure` does not implement [`std::error::Error`], so that any error converts into it with
+/// `?` (the same choice `anyhow::Error` makes). Use [`Failure::as_error`] to reach the wrapped
+/// error as a `dyn Error`.
+///
+/// # Examples
+///
+/// ```
+/// use deferreds::Failure;
+/// use std::num::ParseIntError;
+///
+/// fn parse(s: &str) -> Result<u32, Failure> {
+///     Ok(s.parse::<u32>()?)
+/// }
+///
+/// let failure = parse("x").unwrap_err();
+/// assert!(failure.check::<ParseIntError>());
+/// assert_eq!(failure.error_message(), "invalid digit found in string");
+/// assert!(failure.traceback().ends_with("core::num::error::ParseIntError: invalid digit found in string\n"));
+/// ```
+#[derive(Clone)]
+pub struct Failure {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    error: Box<dyn Error + Send + Sync + 'static>,
+    type_name: &'static str,
+    location: &'static Location<'static>,
+    /// Unresolved until a traceback asks for it; resolving needs `&mut`, hence the lock.
+    backtrace: Option<Mutex<backtrace::Backtrace>>,
+}
+
+/// The error a panicking callback, errback, canceller or future turns into.
+///
+/// Its [`Display`](fmt::Display) output is the panic message. Errbacks can
+/// [`check`](Failure::check) for it like any other error type.
+///
+/// ```
+/// use deferreds::PanicError;
+///
+/// let d = deferreds::succeed(1).add_callback(|_: i32| -> Result<i32, deferreds::Failure> {
+///     panic!("boom")
+/// });
+/// let failure = deferreds::testing::failure_result_of(d);
+/// assert!(failure.check::<PanicError>());
+/// assert_eq!(failure.error_message(), "boom");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PanicError {
+    message: String,
+}
+
+impl PanicError {
+    /// The panic message, or a placeholder when the payload was not a string.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The error behind [`Failure::msg`]: a plain message with no other type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MessageError(pub String);
+
+/// 0: not decided yet (read the environment), 1: off, 2: on.
+static CAPTURE: AtomicU8 = AtomicU8::new(0);
+
+fn capture_enabled() -> bool {
+    match CAPTURE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let on = capture_from_env();
+            // A programmatic choice made meanwhile wins over the environment.
+            let _ = CAPTURE.compare_exchange(
+                0,
+                if on { 2 } else { 1 },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            CAPTURE.load(Ordering::Relaxed) == 2
+        }
+    }
+}
+
+fn capture_from_env() -> bool {
+    let var = std::env::var_os("RUST_LIB_BACKTRACE").or_else(|| std::env::var_os("RUST_BACKTRACE"));
+    matches!(var, Some(v) if v != "0")
+}
+
+impl Failure {
+    fn build(
+        error: Box<dyn Error + Send + Sync + 'static>,
+        type_name: &'static str,
+        location: &'static Location<'static>,
+    ) -> Failure {
+        let backtrace =
+            capture_enabled().then(|| Mutex::new(backtrace::Backtrace::new_unresolved()));
+        Failure { inner: Arc::new(Inner { error, type_name, location, backtrace }) }
+    }
+
+    /// Wraps an error, recording where this call was made.
+    ///
+    /// `?` does the same through `From`, so `Err(e)?` in a callback is the usual spelling.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// let f = Failure::new(std::fmt::Error);
+    /// assert!(f.check::<std::fmt::Error>());
+    /// assert!(f.location().file().ends_with(".rs"));
+    /// ```
+    #[track_caller]
+    pub fn new<E: Error + Send + Sync + 'static>(error: E) -> Failure {
+        Failure::build(Box::new(error), std::any::type_name::<E>(), Location::caller())
+    }
+
+    /// A failure carrying only a message (its error type is [`MessageError`]).
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("the poem server went away");
+    /// assert_eq!(f.to_string(), "the poem server went away");
+    /// ```
+    #[track_caller]
+    pub fn msg(message: impl fmt::Display) -> Failure {
+        Failure::new(MessageError(message.to_string()))
+    }
+
+    /// Wraps an already boxed error. Its type name is reported as `dyn Error`, since the box
+    /// has forgotten it; [`downcast_ref`](Failure::downcast_ref) still finds the concrete type.
+    ///
+    /// ```
+    /// let boxed: Box<dyn std::error::Error + Send + Sync> = "bad input".into();
+    /// let f = deferreds::Failure::from_boxed(boxed);
+    /// assert_eq!(f.error_message(), "bad input");
+    /// ```
+    #[track_caller]
+    pub fn from_boxed(error: Box<dyn Error + Send + Sync + 'static>) -> Failure {
+        Failure::build(error, "dyn Error", Location::caller())
+    }
+
+    /// Turns a panic payload (as `std::panic::catch_unwind` returns it) into a failure whose
+    /// error is a [`PanicError`] carrying the panic message.
+    ///
+    /// ```
+    /// let payload = std::panic::catch_unwind(|| panic!("bad {}", 42)).unwrap_err();
+    /// let f = deferreds::Failure::from_panic(payload);
+    /// assert_eq!(f.error_message(), "bad 42");
+    /// ```
+    #[track_caller]
+    pub fn from_panic(payload: Box<dyn Any + Send>) -> Failure {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any> (a panic payload that is not a string)".to_owned()
+        };
+        Failure::new(PanicError { message })
+    }
+
+    /// Turns backtrace capture on or off for failures created from now on, overriding
+    /// `RUST_LIB_BACKTRACE` and `RUST_BACKTRACE`.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(false);
+    /// assert!(!deferreds::Failure::backtrace_capture());
+    /// assert!(!deferreds::Failure::msg("cheap").has_backtrace());
+    /// ```
+    pub fn set_backtrace_capture(on: bool) {
+        CAPTURE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    }
+
+    /// Whether failures created now capture a backtrace.
+    pub fn backtrace_capture() -> bool {
+        capture_enabled()
+    }
+
+    /// `true` if the wrapped error is an `E` (Twisted's `check` with one type).
+    ///
+    /// Rust has no subclassing, so this matches the exact type only; an enum of error kinds
+    /// plays the part of a Python exception hierarchy.
+    pub fn check<E: Error + 'static>(&self) -> bool {
+        self.inner.error.is::<E>()
+    }
+
+    /// The first of several error types that matches, if any: Twisted's `check(A, B, ...)`.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// use std::fmt;
+    ///
+    /// let f = Failure::new(fmt::Error);
+    /// let matched = f.check_any::<(std::io::Error, fmt::Error)>().unwrap();
+    /// assert!(matched.is::<fmt::Error>());
+    /// assert_eq!(matched.index(), 1);
+    /// assert!(f.check_any::<(std::io::Error,)>().is_none());
+    /// ```
+    pub fn check_any<S: ErrorTypes>(&self) -> Option<ErrorType> {
+        S::first_match(self.inner.error.as_ref())
+    }
+
+    /// Handles the failure if it wraps an `E`; otherwise hands it back to be re-raised.
+    ///
+    /// This is Twisted's `trap` in Rust form: inside an errback, `failure.trap::<E>()?` lets
+    /// every other error continue down the errback track unchanged.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// use std::fmt;
+    ///
+    /// let d = deferreds::fail::<u32>(Failure::new(fmt::Error))
+    ///     .add_errback(|f| {
+    ///         f.trap::<std::io::Error>()?; // not an io::Error: re-raised
+    ///         Ok(0)
+    ///     })
+    ///     .add_errback(|f| {
+    ///         f.trap::<fmt::Error>()?; // handled here
+    ///         Ok(1)
+    ///     });
+    /// assert_eq!(deferreds::testing::success_result_of(d), 1);
+    /// ```
+    pub fn trap<E: Error + 'static>(&self) -> Result<&E, Failure> {
+        self.downcast_ref::<E>().ok_or_else(|| self.clone())
+    }
+
+    /// [`trap`](Failure::trap) with several types: the first that matches, or the failure back.
+    pub fn trap_any<S: ErrorTypes>(&self) -> Result<ErrorType, Failure> {
+        self.check_any::<S>().ok_or_else(|| self.clone())
+    }
+
+    /// The wrapped error as an `E`, if that is its type.
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        self.inner.error.downcast_ref::<E>()
+    }
+
+    /// The wrapped error.
+    pub fn as_error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        self.inner.error.as_ref()
+    }
+
+    /// The error's message (Twisted's `getErrorMessage`): its `Display` output.
+    pub fn error_message(&self) -> String {
+        self.inner.error.to_string()
+    }
+
+    /// The wrapped error's type name, as `std::any::type_name` spells it.
+    pub fn type_name(&self) -> &'static str {
+        self.inner.type_name
+    }
+
+    /// Where the failure was created.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.inner.location
+    }
+
+    /// Whether a backtrace was captured when the failure was created.
+    pub fn has_backtrace(&self) -> bool {
+        self.inner.backtrace.is_some()
+    }
+
+    /// `true` if both failures share one error (one is a clone of the other).
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("x");
+    /// assert!(f.ptr_eq(&f.clone()));
+    /// assert!(!f.ptr_eq(&deferreds::Failure::msg("x")));
+    /// ```
+    pub fn ptr_eq(&self, other: &Failure) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The captured frames, outermost first (empty when capture was off).
+    ///
+    /// Frames inside the backtrace machinery and this module are left out, as are the
+    /// runtime's start-up frames, so the list begins at the program's own code.
+    pub fn frames(&self) -> Vec<Frame> {
+        match &self.inner.backtrace {
+            Some(bt) => resolve_frames(&mut bt.lock()),
+            None => Vec::new(),
+        }
+    }
+
+    /// A Twisted-style traceback: the frames where the failure was raised (when captured),
+    /// the creation site, the error chain, and a final `type: message` line.
+    ///
+    /// ```text
+    /// Traceback (most recent call last):
+    ///   File "src/main.rs", line 12, in poetry::main
+    ///   File "src/main.rs", line 30, in poetry::get_poetry
+    /// Failure created at src/main.rs:30:17
+    /// std::io::error::Error: connection refused
+    /// ```
+    pub fn traceback(&self) -> String {
+        use fmt::Write as _;
+        let mut out = String::new();
+        let frames = self.frames();
+        if self.has_backtrace() {
+            out.push_str("Traceback (most recent call last):\n");
+            for f in &frames {
+                match (&f.file, f.line) {
+                    (Some(file), Some(line)) => {
+                        let _ = writeln!(out, "  File \"{file}\", line {line}, in {}", f.function);
+                    }
+                    _ => {
+                        let _ = writeln!(out, "  in {}", f.function);
+                    }
+                }
+            }
+        } else {
+            out.push_str("Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n");
+        }
+        let loc = self.inner.location;
+        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        let mut source = self.inner.error.source();
+        while let Some(cause) = source {
+            let _ = writeln!(out, "Caused by: {cause}");
+            source = cause.source();
+        }
+        let _ = writeln!(out, "{}: {}", self.inner.type_name, self.inner.error);
+        out
+    }
+
+    /// A one-line-per-frame traceback (Twisted's `getBriefTraceback`).
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("short");
+    /// assert!(f.brief_traceback().starts_with("Traceback: deferreds::failure::MessageError: short\n"));
+    /// ```
+    pub fn brief_traceback(&self) -> String {
+        use fmt::Write as _;
+        let mut out = format!("Traceback: {}: {}\n", self.inner.type_name, self.inner.error);
+        for f in self.frames() {
+            match (&f.file, f.line) {
+                (Some(file), Some(line)) => {
+                    let _ = writeln!(out, "{file}:{line}:{}", f.function);
+                }
+                _ => {
+                    let _ = writeln!(out, "?:?:{}", f.function);
+                }
+            }
+        }
+        let loc = self.inner.location;
+        let _ = writeln!(out, "{}:{}:<created here>", loc.file(), loc.line());
+        out
+    }
+}
+
+/// Resolves `bt` and returns its frames outermost first, without the capture machinery on
+/// top or the runtime's start-up frames at the bottom.
+pub(crate) fn resolve_frames(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
+    bt.resolve();
+    let mut frames: Vec<Frame> = bt
+        .frames()
+        .iter()
+        .flat_map(|frame| frame.symbols())
+        .map(|sym| Frame {
+            function: sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into()),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+        })
+        .collect();
+    // Innermost first as captured: skip the capture machinery and the library frames around it.
+    let first_own = frames
+        .iter()
+        .position(|f| !is_machinery(&f.function) && !is_library(&f.function))
+        .unwrap_or(frames.len());
+    frames.drain(..first_own);
+    if let Some(start) = frames.iter().position(|f| is_runtime_start(&f.function)) {
+        frames.truncate(start);
+    }
+    frames.reverse();
+    // Keep the program's own frames; the standard library's go, and each run of the engine's
+    // frames becomes one marker line, which is where a step was called from a chain.
+    let mut kept: Vec<Frame> = Vec::with_capacity(frames.len());
+    for frame in frames {
+        if is_library(&frame.function) || frame.function == "__rust_try" {
+            continue;
+        }
+        if is_engine(&frame.function) {
+            if kept.last().is_none_or(|f| f.function != ENGINE_MARKER) {
+                kept.push(Frame { function: ENGINE_MARKER.to_owned(), file: None, line: None });
+            }
+            continue;
+        }
+        kept.push(frame);
+    }
+    kept
+}
+
+/// Stands for the frames of this crate's engine in a traceback.
+const ENGINE_MARKER: &str = "<deferreds: running the chain>";
+
+fn is_engine(function: &str) -> bool {
+    ["deferreds::chain::", "<deferreds::chain::", "deferreds::deferred::", "<deferreds::deferred::"]
+        .iter()
+        .any(|p| function.starts_with(p))
+}
+
+fn is_machinery(function: &str) -> bool {
+    function.starts_with("backtrace::")
+        || function.starts_with("deferreds::failure::Failure")
+        || function.starts_with("<deferreds::failure::Failure")
+        || function.starts_with("<T as core::convert::From")
+        || function.starts_with("core::ops::function")
+        || function.starts_with("deferreds::debug::")
+        || function.starts_with("deferreds::chain::")
+        || function.starts_with("<deferreds::chain::")
+        || function.starts_with("std::panicking")
+        || function.starts_with("std::panic::catch_unwind")
+        || function.starts_with("__rust_try")
+}
+
+fn is_library(function: &str) -> bool {
+    ["core::", "<core::", "alloc::", "<alloc::", "std::", "<std::"]
+        .iter()
+        .any(|p| function.starts_with(p))
+}
+
+fn is_runtime_start(function: &str) -> bool {
+    function.starts_with("std::rt::lang_start")
+        || function.starts_with("std::sys::backtrace::__rust_begin_short_backtrace")
+        || function.starts_with("std::sys_common::backtrace::__rust_begin_short_backtrace")
+        || function == "main"
+        || function.starts_with("__libc_start")
+}
+
+/// One frame of a [`Failure`]'s backtrace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    function: String,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+impl Frame {
+    /// The function's name, without its hash suffix.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+    /// The source file, when debug info has it.
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+    /// The line, when debug info has it.
+    pub fn line(&self) -> Option<u32> {
+        self.line
+    }
+}
+
+impl<E: Error + Send + Sync + 'static> From<E> for Failure {
+    #[track_caller]
+    fn from(error: E) -> Failure {
+        Failure::new(error)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner.error, f)
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Failure {}: {}>", self.inner.type_name, self.inner.error)
+    }
+}
+
+impl AsRef<dyn Error + Send + Sync + 'static> for Failure {
+    fn as_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
+        self.as_error()
+    }
+}
+
+/// Which of several error types matched, as [`Failure::check_any`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorType {
+    index: usize,
+    id: TypeId,
+    name: &'static str,
+}
+
+impl ErrorType {
+    /// The position of the matching type in the tuple that was asked about.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// The matching type's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+    /// `true` if the matching type is `E`.
+    pub fn is<E: 'static>(&self) -> bool {
+        self.id == TypeId::of::<E>()
+    }
+}
+
+impl fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// A tuple of error types for [`Failure::check_any`] and [`Failure::trap_any`]: `(A,)`,
+/// `(A, B)`, up to eight types.
+pub trait ErrorTypes {
+    /// The first type in the tuple that `error` is, with its position.
+    fn first_match(error: &(dyn Error + Send + Sync + 'static)) -> Option<ErrorType>;
+}
+
+macro_rules! error_types {
+    ($($name:ident),+) => {
+        impl<$($name: Error + 'static),+> ErrorTypes for ($($name,)+) {
+            fn first_match(error: &(dyn Error + Send + Sync + 'static)) -> Option<ErrorType> {
+                let candidates = [$((TypeId::of::<$name>(), std::any::type_name::<$name>(), error.is::<$name>())),+];
+                candidates
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.2)
+                    .map(|(index, c)| ErrorType { index, id: c.0, name: c.1 })
+            }
+        }
+    };
+}
+
+error_types!(A);
+error_types!(A, B);
+error_types!(A, B, C);
+error_types!(A, B, C, D);
+error_types!(A, B, C, D, E);
+error_types!(A, B, C, D, E, F);
+error_types!(A, B, C, D, E, F, G);
+error_types!(A, B, C, D, E, F, G, H);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] io::Error);
+
+    #[test]
+    fn check_matches_the_exact_type_only() {
+        let f = Failure::new(io::Error::other("x"));
+        assert!(f.check::<io::Error>());
+        assert!(!f.check::<fmt::Error>());
+    }
+
+    #[test]
+    fn check_any_returns_the_first_match_in_order() {
+        let f = Failure::new(fmt::Error);
+        let m = f.check_any::<(io::Error, fmt::Error, fmt::Error)>().unwrap();
+        assert_eq!(m.index(), 1);
+        assert_eq!(m.name(), "core::fmt::Error");
+        assert!(f.check_any::<(io::Error, PanicError)>().is_none());
+    }
+
+    #[test]
+    fn trap_hands_back_the_same_failure_when_nothing_matches() {
+        let f = Failure::new(fmt::Error);
+        let back = f.trap::<io::Error>().unwrap_err();
+        assert!(back.ptr_eq(&f));
+        assert!(f.trap::<fmt::Error>().is_ok());
+        assert!(f.trap_any::<(io::Error,)>().unwrap_err().ptr_eq(&f));
+        assert!(f.trap_any::<(io::Error, fmt::Error)>().unwrap().is::<fmt::Error>());
+    }
+
+    #[test]
+    fn question_mark_records_the_location_of_the_conversion() {
+        fn inner() -> Result<(), Failure> {
+            Err(fmt::Error)?;
+            Ok(())
+        }
+        let f = inner().unwrap_err();
+        assert_eq!(f.location().file(), file!());
+    }
+
+    #[test]
+    fn traceback_names_type_message_location_and_causes() {
+        let f = Failure::new(Outer(io::Error::other("disk on fire")));
+        let tb = f.traceback();
+        assert!(tb.contains(&format!("Failure created at {}:", file!())), "{tb}");
+        assert!(tb.contains("Caused by: disk on fire"), "{tb}");
+        assert!(tb.ends_with("deferreds::failure::tests::Outer: outer\n"), "{tb}");
+    }
+
+    #[test]
+    fn captured_frames_start_in_the_callers_code() {
+        let f = Failure::build(Box::new(fmt::Error), "core::fmt::Error", Location::caller());
+        // Capture depends on the environment; force it for this one failure.
+        let f = if f.has_backtrace() {
+            f
+        } else {
+            Failure {
+                inner: Arc::new(Inner {
+                    error: Box::new(fmt::Error),
+                    type_name: "core::fmt::Error",
+                    location: Location::caller(),
+                    backtrace: Some(Mutex::new(backtrace::Backtrace::new_unresolved())),
+                }),
+            }
+        };
+        let frames = f.frames();
+        let innermost = frames.last().expect("frames were captured");
+        assert!(
+            innermost.function().contains("captured_frames_start_in_the_callers_code"),
+            "{frames:#?}"
+        );
+        assert!(f.traceback().starts_with("Traceback (most recent call last):\n"));
+    }
+
+    #[test]
+    fn panic_payloads_become_messages() {
+        let f = Failure::from_panic(Box::new(String::from("owned")));
+        assert_eq!(f.downcast_ref::<PanicError>().unwrap().message(), "owned");
+        let f = Failure::from_panic(Box::new(17u8));
+        assert!(f.error_message().contains("not a string"));
+    }
+
+    #[test]
+    fn debug_and_display() {
+        let f = Failure::msg("m");
+        assert_eq!(f.to_string(), "m");
+        assert_eq!(format!("{f:?}"), "<Failure deferreds::failure::MessageError: m>");
+    }
+
+    #[test]
+    fn is_send_sync_and_small() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Failure>();
+        assert_eq!(std::mem::size_of::<Failure>(), std::mem::size_of::<usize>());
+    }
+}

@@ -1,0 +1,108 @@
+//! Twisted's Deferred for Rust: a value you don't have yet, with a chain of callbacks and
+//! errbacks that runs when it arrives.
+//!
+//! # The model
+//!
+//! ```rust,ignore
+//! let (d, resolver) = Deferred::<T>::new();   // the tail you add steps to, and the head you fire
+//! let d = d.add_callback(|t: T| -> Result<U, Failure> { .. })   // value track
+//!          .add_errback(|f: Failure| -> Result<U, Failure> { .. }) // failure track
+//!          .add_both(|r: Result<U, Failure>| ..);                  // either
+//! resolver.callback(t)?;  // runs the chain now, on this thread
+//! ```
+//!
+//! A [`Deferred`] is a chain of steps with two tracks. A callback gets a value and returns the
+//! next one, which may have another type; failing (an `Err`, a `?`, a panic) moves the chain to
+//! the failure track, where errbacks get a [`Failure`]. An errback that returns a value moves it
+//! back. Steps run synchronously: when the [`Resolver`] fires, or at once if the result is
+//! already there.
+//!
+//! ```
+//! use deferreds::{Deferred, Failure};
+//!
+//! let (d, resolver) = Deferred::<&str>::new();
+//! let d = d
+//!     .add_callback(|text| text.parse::<u32>().map_err(Failure::new)) // may fail
+//!     .add_errback(|failure| {
+//!         failure.trap::<std::num::ParseIntError>()?; // handle only this error
+//!         Ok(0)
+//!     })
+//!     .map(|n| n + 1);
+//!
+//! resolver.callback("forty-one").unwrap();
+//! assert_eq!(deferreds::testing::success_result_of(d), 1);
+//! ```
+//!
+//! # Nesting
+//!
+//! A step that returns another Deferred pauses its chain until that one fires, then continues
+//! with its result, to any depth and without recursion.
+//!
+//! ```
+//! use deferreds::Deferred;
+//!
+//! let (inner, fire_inner) = Deferred::<u32>::new();
+//! let outer = deferreds::succeed("key").add_callback(move |_| inner).map(|n| n * 2);
+//! assert!(outer.is_waiting());
+//! fire_inner.callback(21).unwrap();
+//! assert_eq!(deferreds::testing::success_result_of(outer), 42);
+//! ```
+//!
+//! # Failures
+//!
+//! A [`Failure`] wraps any error, a panic ([`PanicError`]) or a message, with where it was
+//! created and, when backtraces are on (`RUST_BACKTRACE=1`), the frames. Errbacks
+//! [`check`](Failure::check) and [`trap`](Failure::trap) it by type; [`Failure::traceback`]
+//! prints it the way Twisted does. A chain that ends on a failure nobody handled reports it
+//! when its last handle is dropped ([`set_unhandled_hook`]).
+//!
+//! # Cancellation and pausing
+//!
+//! [`Deferred::cancel`] runs the canceller given to [`Deferred::with_canceller`], or fails the
+//! chain with [`CancelledError`]; a chain waiting on another passes the cancellation inward.
+//! [`Deferred::pause`] and [`Deferred::unpause`] hold the chain like a counter.
+//!
+//! # Threads
+//!
+//! `Deferred`, `Resolver` and `Failure` are `Send` and `Sync`; steps must be `Send + 'static`.
+//! Steps run on the thread that fires the Deferred, never under a lock, so a step may freely
+//! add to, fire or inspect other Deferreds, including its own.
+//!
+//! # Comparison with Twisted
+//!
+//! The chain semantics are Twisted's, with these differences where Rust's types give a better
+//! answer (the full list is in `docs/conformance.md`):
+//!
+//! - The tail is unique: `add_*` consumes it and returns the next tail, so the chain's type is
+//!   checked at every step, and the firing end is a separate [`Resolver`].
+//! - Firing twice returns an [`AlreadyCalledError`] instead of raising; unpausing a chain that
+//!   is not paused returns [`NotPausedError`] instead of making the counter negative.
+//! - Unhandled failures are reported when the last handle drops, not at garbage collection.
+//! - `chain_deferred`, like implicit nesting, runs without recursion at any length.
+//!
+//! # Testing
+//!
+//! [`testing`] has Twisted trial's `success_result_of`, `failure_result_of` and
+//! `assert_no_result`, a capture of unhandled-failure reports, and drop and call counters.
+//!
+//! # Minimum supported Rust version
+//!
+//! Rust 1.85. Raising it is a minor-version change.
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod chain;
+mod debug;
+mod deferred;
+mod error;
+mod failure;
+pub mod testing;
+mod unhandled;
+mod value;
+
+pub use crate::debug::{debugging, set_debugging};
+pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
+pub use crate::error::{AlreadyCalledError, CancelledError, NotPausedError};
+pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
+pub use crate::unhandled::{UnhandledFailure, reset_unhandled_hook, set_unhandled_hook};

@@ -1,0 +1,211 @@
+//! Helpers for testing code that uses Deferreds (Twisted trial's `successResultOf` family),
+//! and the counting helpers this crate's own tests use.
+//!
+//! Everything here panics with a descriptive message instead of returning errors, since it
+//! is meant for tests.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::unhandled::{self, UnhandledFailure};
+use crate::{Deferred, Failure};
+
+/// The value `d` has succeeded with; panics if it has no result yet or failed.
+///
+/// ```
+/// assert_eq!(deferreds::testing::success_result_of(deferreds::succeed(3)), 3);
+/// ```
+#[track_caller]
+pub fn success_result_of<T: Send + 'static>(d: Deferred<T>) -> T {
+    match d.try_result() {
+        Ok(Ok(value)) => value,
+        Ok(Err(failure)) => {
+            panic!("success result expected, found a failure:\n{}", failure.traceback())
+        }
+        Err(d) => panic!("success result expected, found no result: {d:?}"),
+    }
+}
+
+/// The failure `d` has failed with; panics if it has no result yet or succeeded.
+///
+/// Taking the failure counts as handling it, so it is not reported as unhandled.
+///
+/// ```
+/// let d = deferreds::fail::<()>(deferreds::Failure::msg("x"));
+/// assert_eq!(deferreds::testing::failure_result_of(d).error_message(), "x");
+/// ```
+#[track_caller]
+pub fn failure_result_of<T: Send + 'static>(d: Deferred<T>) -> Failure {
+    match d.try_result() {
+        Ok(Err(failure)) => failure,
+        Ok(Ok(_)) => panic!(
+            "failure result expected, found a success result of type {}",
+            std::any::type_name::<T>()
+        ),
+        Err(d) => panic!("failure result expected, found no result: {d:?}"),
+    }
+}
+
+/// Panics if `d` has a result available now.
+///
+/// A Deferred that was fired but is paused, or is waiting on another Deferred, has no result
+/// available, exactly as a callback added now would not run yet.
+///
+/// ```
+/// let (d, _r) = deferreds::Deferred::<u8>::new();
+/// deferreds::testing::assert_no_result(&d);
+/// ```
+#[track_caller]
+pub fn assert_no_result<T>(d: &Deferred<T>) {
+    if d.has_result() {
+        panic!("no result expected, found one: {d:?}");
+    }
+}
+
+/// Runs `f` and returns, beside its result, every unhandled-failure report made on this thread
+/// meanwhile. Those reports go nowhere else.
+///
+/// ```
+/// use deferreds::{Failure, testing::capture_unhandled};
+///
+/// let ((), reports) = capture_unhandled(|| {
+///     drop(deferreds::fail::<u8>(Failure::msg("dropped")));
+///     let handled = deferreds::fail::<u8>(Failure::msg("handled")).add_errback(|_| Ok(0));
+///     drop(handled);
+/// });
+/// assert_eq!(reports.len(), 1);
+/// assert_eq!(reports[0].failure().error_message(), "dropped");
+/// ```
+pub fn capture_unhandled<R>(f: impl FnOnce() -> R) -> (R, Vec<UnhandledFailure>) {
+    unhandled::capture(f)
+}
+
+/// Counts how many [`DropToken`]s made from it have been dropped, to prove that a closure (or
+/// a value) was dropped exactly once whether or not it ran.
+///
+/// ```
+/// use deferreds::testing::DropCounter;
+///
+/// let counter = DropCounter::new();
+/// let token = counter.token();
+/// let (d, _r) = deferreds::Deferred::<u8>::new();
+/// let d = d.map(move |n| { let _keep = &token; n });
+/// assert_eq!(counter.dropped(), 0);
+/// drop(d);
+/// drop(_r); // the chain goes with its last handle, and the closure with it
+/// assert_eq!(counter.dropped(), 1);
+/// ```
+#[derive(Clone, Default)]
+pub struct DropCounter {
+    inner: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    made: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl DropCounter {
+    /// A counter with nothing made or dropped.
+    pub fn new() -> DropCounter {
+        DropCounter::default()
+    }
+
+    /// A token that counts one drop when it is dropped.
+    pub fn token(&self) -> DropToken {
+        self.inner.made.fetch_add(1, Ordering::SeqCst);
+        DropToken { counts: self.inner.clone() }
+    }
+
+    /// How many tokens were made.
+    pub fn made(&self) -> usize {
+        self.inner.made.load(Ordering::SeqCst)
+    }
+
+    /// How many tokens were dropped.
+    pub fn dropped(&self) -> usize {
+        self.inner.dropped.load(Ordering::SeqCst)
+    }
+
+    /// How many tokens are still alive.
+    pub fn alive(&self) -> usize {
+        self.made() - self.dropped()
+    }
+}
+
+impl fmt::Debug for DropCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DropCounter")
+            .field("made", &self.made())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+/// One counted value; see [`DropCounter`].
+#[derive(Debug)]
+pub struct DropToken {
+    counts: Arc<Counts>,
+}
+
+impl fmt::Debug for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Counts")
+    }
+}
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.counts.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A shared, thread-safe log of events, for asserting the order in which steps ran.
+///
+/// ```
+/// use deferreds::testing::Recorder;
+///
+/// let log = Recorder::new();
+/// let (l1, l2) = (log.clone(), log.clone());
+/// let d = deferreds::succeed(1)
+///     .map(move |n| { l1.record(format!("first {n}")); n + 1 })
+///     .map(move |n| l2.record(format!("second {n}")));
+/// assert_eq!(log.take(), ["first 1", "second 2"]);
+/// # drop(d);
+/// ```
+#[derive(Clone, Default)]
+pub struct Recorder {
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    /// An empty log.
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// Appends one event.
+    pub fn record(&self, event: impl Into<String>) {
+        self.events.lock().push(event.into());
+    }
+
+    /// The events so far, leaving the log empty.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.events.lock())
+    }
+
+    /// A copy of the events so far.
+    pub fn events(&self) -> Vec<String> {
+        self.events.lock().clone()
+    }
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Recorder").field(&*self.events.lock()).finish()
+    }
+}

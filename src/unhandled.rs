@@ -1,0 +1,136 @@
+//! Reporting failures that nobody handled.
+//!
+//! A chain that ends on a [`Failure`] reports it when its last handle is dropped: the tail, every
+//! [`Resolver`](crate::Resolver), and any chain or future waiting on it. The moment is
+//! deterministic, unlike Twisted's report at garbage collection. A failure that an errback
+//! consumed, or that was handed to an outer chain or an `.await`, is not reported.
+//!
+//! By default the report goes to standard error as an "Unhandled error in Deferred:" block.
+//! [`set_unhandled_hook`] routes it elsewhere (a logger, a counter, a panic in strict test
+//! suites), and [`testing::capture_unhandled`](crate::testing::capture_unhandled) collects the
+//! reports of one closure on the current thread.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::Failure;
+
+/// A failure that reached the end of a chain with nobody to handle it.
+#[derive(Clone)]
+pub struct UnhandledFailure {
+    failure: Failure,
+    debug: Option<String>,
+}
+
+impl UnhandledFailure {
+    pub(crate) fn new(failure: Failure, debug: Option<String>) -> UnhandledFailure {
+        UnhandledFailure { failure, debug }
+    }
+
+    /// The failure the chain ended with.
+    pub fn failure(&self) -> &Failure {
+        &self.failure
+    }
+
+    /// Where the Deferred was created and fired, when [debug mode](crate::set_debugging) was on
+    /// as it was created.
+    pub fn debug_info(&self) -> Option<&str> {
+        self.debug.as_deref()
+    }
+}
+
+impl fmt::Display for UnhandledFailure {
+    /// The text the default hook prints: a header, the traceback, and the debug lines.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Unhandled error in Deferred:\n{}", self.failure.traceback())?;
+        if let Some(debug) = &self.debug {
+            writeln!(f, "(debug:{debug})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for UnhandledFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnhandledFailure")
+            .field("failure", &self.failure)
+            .field("debug", &self.debug)
+            .finish()
+    }
+}
+
+type Hook = Arc<dyn Fn(&UnhandledFailure) + Send + Sync>;
+
+static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<UnhandledFailure>>> = const { RefCell::new(None) };
+}
+
+/// Sends unhandled-failure reports to `hook` instead of standard error.
+///
+/// The hook runs on whichever thread drops the last handle. A panic inside it is caught and
+/// printed, so a faulty hook cannot unwind through the drop that called it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static SEEN: AtomicUsize = AtomicUsize::new(0);
+///
+/// deferreds::set_unhandled_hook(|report| {
+///     assert_eq!(report.failure().error_message(), "lost");
+///     SEEN.fetch_add(1, Ordering::SeqCst);
+/// });
+/// drop(deferreds::fail::<()>(deferreds::Failure::msg("lost")));
+/// assert_eq!(SEEN.load(Ordering::SeqCst), 1);
+/// deferreds::reset_unhandled_hook();
+/// ```
+pub fn set_unhandled_hook(hook: impl Fn(&UnhandledFailure) + Send + Sync + 'static) {
+    *HOOK.write() = Some(Arc::new(hook));
+}
+
+/// Restores the default report to standard error.
+pub fn reset_unhandled_hook() {
+    *HOOK.write() = None;
+}
+
+/// Collects the reports made on this thread while `f` runs, instead of passing them on.
+pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<UnhandledFailure>) {
+    /// Puts back the enclosing capture, also when `f` panics.
+    struct Restore(Option<Option<Vec<UnhandledFailure>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                let _ = CAPTURED.try_with(|c| *c.borrow_mut() = outer);
+            }
+        }
+    }
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let restore = Restore(Some(outer));
+    let result = f();
+    let captured = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    drop(restore);
+    (result, captured)
+}
+
+/// Hands one report to the thread's capture, the hook, or standard error.
+pub(crate) fn report(report: UnhandledFailure) {
+    let mut slot = Some(report);
+    let _ = CAPTURED.try_with(|c| {
+        if let Some(list) = c.borrow_mut().as_mut() {
+            list.extend(slot.take());
+        }
+    });
+    let Some(report) = slot else { return };
+    let hook = HOOK.read().clone();
+    let outcome = catch_unwind(AssertUnwindSafe(|| match hook {
+        Some(hook) => hook(&report),
+        None => eprint!("{report}"),
+    }));
+    if outcome.is_err() {
+        eprintln!("deferreds: the unhandled-failure hook panicked while reporting:\n{report}");
+    }
+}

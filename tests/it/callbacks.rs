@@ -1,0 +1,256 @@
+//! The two-track chain: callbacks, errbacks, both, pairs, and firing order.
+
+use deferreds::testing::{Recorder, failure_result_of, success_result_of};
+use deferreds::{Deferred, Failure, PanicError, Step, fail, succeed};
+
+#[test]
+fn callback_results_feed_the_next_callback_and_change_its_type() {
+    let (d, r) = Deferred::<u32>::new();
+    let d = d.add_callback(|n| Ok(n + 1)).add_callback(|n| Ok(n.to_string())).map(|s| vec![s; 2]);
+    r.callback(41).unwrap();
+    assert_eq!(success_result_of(d), vec!["42".to_owned(), "42".to_owned()]);
+}
+
+#[test]
+fn an_error_switches_to_the_errback_track_and_skips_callbacks() {
+    let log = Recorder::new();
+    let (l1, l2) = (log.clone(), log.clone());
+    let d = succeed(1u8)
+        .add_callback(|_| -> Result<u8, Failure> { Err(Failure::msg("bad"))? })
+        .map(move |n| {
+            l1.record("skipped callback");
+            n
+        })
+        .add_errback(move |f| {
+            l2.record(format!("errback saw {}", f.error_message()));
+            Err(f)
+        });
+    assert_eq!(log.take(), ["errback saw bad"]);
+    assert_eq!(failure_result_of(d).error_message(), "bad");
+}
+
+#[test]
+fn an_errback_value_switches_back_to_the_callback_track() {
+    let d = fail::<u8>(Failure::msg("x"))
+        .add_errback(|_| Ok(7))
+        .add_callback(|n| Ok(n * 2))
+        .add_errback(|_| -> Result<u8, Failure> { unreachable!("no failure left") });
+    assert_eq!(success_result_of(d), 14);
+}
+
+#[test]
+fn a_returned_failure_switches_to_the_errback_track() {
+    // Twisted: a callback that *returns* a Failure behaves like one that raises.
+    let d = succeed(()).add_callback(|()| Step::<u8>::Fail(Failure::msg("returned")));
+    assert_eq!(failure_result_of(d).error_message(), "returned");
+}
+
+#[test]
+fn errbacks_pass_values_through_and_callbacks_pass_failures_through() {
+    let d = succeed(3).add_errback(|_| Ok(0));
+    assert_eq!(success_result_of(d), 3);
+    let d = fail::<u8>(Failure::msg("f")).add_callback(|n| Ok(n + 1)).map(|n| n + 1);
+    assert_eq!(failure_result_of(d).error_message(), "f");
+}
+
+#[test]
+fn add_callbacks_is_one_step_so_its_errback_never_sees_its_callbacks_error() {
+    let seen = Recorder::new();
+    let s = seen.clone();
+    let d = succeed(1).add_callbacks(
+        |_| -> Result<u8, Failure> { Err(Failure::msg("from cb")) },
+        move |f| {
+            s.record(f.error_message());
+            Ok(0)
+        },
+    );
+    assert!(seen.take().is_empty());
+    assert_eq!(failure_result_of(d).error_message(), "from cb");
+
+    // The two-step form is different: the errback sees the callback's error.
+    let seen2 = Recorder::new();
+    let s = seen2.clone();
+    let d = succeed(1)
+        .add_callback(|_| -> Result<u8, Failure> { Err(Failure::msg("from cb")) })
+        .add_errback(move |f| {
+            s.record(f.error_message());
+            Ok(0)
+        });
+    assert_eq!(seen2.take(), ["from cb"]);
+    assert_eq!(success_result_of(d), 0);
+}
+
+#[test]
+fn add_callbacks_runs_the_errback_half_on_a_failure() {
+    let d = fail::<u8>(Failure::msg("in")).add_callbacks(Ok, |f| Ok(f.error_message().len() as u8));
+    assert_eq!(success_result_of(d), 2);
+}
+
+#[test]
+fn add_both_sees_either_track() {
+    let d = succeed(5).add_both(|r| Ok(format!("{r:?}")));
+    assert_eq!(success_result_of(d), "Ok(5)");
+    let d = fail::<u8>(Failure::msg("e")).add_both(|r| Ok(r.is_err()));
+    assert!(success_result_of(d));
+    let d = succeed(5).add_both(|_| -> Result<u8, Failure> { Err(Failure::msg("both failed")) });
+    assert_eq!(failure_result_of(d).error_message(), "both failed");
+}
+
+#[test]
+fn unit_returning_steps_continue_with_unit() {
+    let log = Recorder::new();
+    let l = log.clone();
+    let d = succeed("poem").add_callback(move |p| l.record(p));
+    success_result_of(d);
+    assert_eq!(log.take(), ["poem"]);
+}
+
+#[test]
+fn question_mark_converts_any_error_into_a_failure() {
+    let d = succeed("12x").add_callback(|s| Ok(s.parse::<u32>()?));
+    let f = failure_result_of(d);
+    assert!(f.check::<std::num::ParseIntError>());
+    assert_eq!(f.location().file(), file!());
+}
+
+fn chain(d: Deferred<u32>, log: &Recorder) -> Deferred<u32> {
+    let (a, b, c) = (log.clone(), log.clone(), log.clone());
+    d.add_callback(move |n| {
+        a.record(format!("cb1 {n}"));
+        if n == 0 { Err(Failure::msg("zero")) } else { Ok(n + 1) }
+    })
+    .add_errback(move |f| {
+        b.record(format!("eb {}", f.error_message()));
+        Ok(100)
+    })
+    .map(move |n| {
+        c.record(format!("cb2 {n}"));
+        n
+    })
+}
+
+#[test]
+fn firing_before_or_after_adding_steps_gives_the_same_results() {
+    for input in [0u32, 5] {
+        let before = Recorder::new();
+        let (d, r) = Deferred::new();
+        r.callback(input).unwrap();
+        let d1 = chain(d, &before);
+
+        let after = Recorder::new();
+        let (d, r) = Deferred::new();
+        let d2 = chain(d, &after);
+        assert!(after.events().is_empty(), "nothing runs before the fire");
+        r.callback(input).unwrap();
+
+        assert_eq!(before.take(), after.take());
+        assert_eq!(success_result_of(d1), success_result_of(d2));
+    }
+}
+
+#[test]
+fn steps_added_after_the_fire_run_at_once_inside_the_add_call() {
+    let log = Recorder::new();
+    let (d, r) = Deferred::<u8>::new();
+    r.callback(1).unwrap();
+    log.record("before add");
+    let l = log.clone();
+    let d = d.map(move |n| {
+        l.record(format!("callback ran with {n}"));
+        n + 1
+    });
+    log.record("after add");
+    assert_eq!(log.take(), ["before add", "callback ran with 1", "after add"]);
+    assert_eq!(success_result_of(d), 2);
+}
+
+#[test]
+fn steps_run_on_fire_in_the_order_they_were_added() {
+    let log = Recorder::new();
+    let (d, r) = Deferred::<u8>::new();
+    let mut d = d;
+    for i in 0..20 {
+        let l = log.clone();
+        d = d.map(move |n| {
+            l.record(i.to_string());
+            n
+        });
+    }
+    r.callback(0).unwrap();
+    assert_eq!(log.take(), (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    success_result_of(d);
+}
+
+#[test]
+fn called_reports_whether_the_deferred_was_fired() {
+    let (d, r) = Deferred::<u8>::new();
+    assert!(!d.called() && !r.called());
+    r.callback(1).unwrap();
+    assert!(d.called() && r.called());
+}
+
+#[test]
+fn firing_twice_from_outside_is_a_typed_error_and_keeps_the_first_result() {
+    let (d, r) = Deferred::<u8>::new();
+    r.callback(1).unwrap();
+    let err = r.callback(2).unwrap_err();
+    assert_eq!(err.to_string(), "the Deferred has already been called");
+    assert!(r.errback(Failure::msg("late")).is_err());
+    assert!(r.resolve(Ok(3)).is_err());
+    assert_eq!(success_result_of(d), 1);
+}
+
+#[test]
+fn resolve_fires_either_track() {
+    let (d, r) = Deferred::<u8>::new();
+    r.resolve(Err(Failure::msg("via resolve"))).unwrap();
+    assert_eq!(failure_result_of(d).error_message(), "via resolve");
+}
+
+#[test]
+fn a_panicking_callback_becomes_a_panic_failure_and_later_steps_still_run() {
+    let log = Recorder::new();
+    let l = log.clone();
+    let d = succeed(1u8).map(|_| -> u8 { panic!("callback exploded") }).add_errback(move |f| {
+        let panic = f.downcast_ref::<PanicError>().expect("a PanicError");
+        l.record(panic.message());
+        Ok(9)
+    });
+    assert_eq!(log.take(), ["callback exploded"]);
+    assert_eq!(success_result_of(d), 9);
+}
+
+#[test]
+fn a_panicking_errback_is_a_failure_too_and_the_chain_stays_usable() {
+    let (d, r) = Deferred::<u8>::new();
+    let d = d.add_errback(|_| -> Result<u8, Failure> { panic!("errback exploded") });
+    r.errback(Failure::msg("first")).unwrap();
+    // The chain is not poisoned: more steps can be added and they run.
+    let d = d.add_errback(|f| Ok(if f.check::<PanicError>() { 1 } else { 2 })).map(|n| n * 10);
+    assert_eq!(success_result_of(d), 10);
+}
+
+#[test]
+fn a_panic_with_a_non_string_payload_is_still_a_failure() {
+    let d = succeed(()).map(|()| std::panic::panic_any(42u32));
+    let f = failure_result_of(d);
+    assert!(f.check::<PanicError>());
+}
+
+#[test]
+fn debug_output_shows_the_state() {
+    let (d, r) = Deferred::<u32>::new();
+    assert_eq!(format!("{d:?}"), "<Deferred<u32>>");
+    r.callback(5).unwrap();
+    assert_eq!(format!("{d:?}"), "<Deferred<u32> current result: 5>");
+    let f = fail::<u8>(Failure::msg("m"));
+    assert!(
+        format!("{f:?}").contains("current result: <Failure deferreds::failure::MessageError: m>")
+    );
+    let _ = failure_result_of(f);
+    let (inner, fire) = Deferred::<u8>::new();
+    let outer = succeed(()).add_callback(move |()| inner);
+    assert_eq!(format!("{outer:?}"), "<Deferred<u8> waiting on another Deferred>");
+    fire.callback(1).unwrap();
+    assert_eq!(success_result_of(outer), 1);
+}
