@@ -439,9 +439,18 @@ fn is_machinery(function: &str) -> bool {
 }
 
 fn is_library(function: &str) -> bool {
-    ["core::", "<core::", "alloc::", "<alloc::", "std::", "<std::"]
-        .iter()
-        .any(|p| function.starts_with(p))
+    // Both symbol manglings: `<core::..>` / `core::..`, and impls on primitive types, which the
+    // v0 mangling prints as `<bool>::then` or `<[T]>::iter`.
+    let path = function.trim_start_matches('<');
+    if ["core::", "alloc::", "std::"].iter().any(|p| path.starts_with(p)) {
+        return true;
+    }
+    let head = path.split(['>', ':', ' ']).next().unwrap_or("");
+    const PRIMITIVES: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    PRIMITIVES.contains(&head) || path.starts_with(['[', '&', '(', '*'])
 }
 
 fn is_runtime_start(function: &str) -> bool {
