@@ -4,7 +4,7 @@ use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
 };
-use deferreds::{AlreadyCalledError, Deferred, Failure, Step, fail, succeed};
+use deferreds::{AlreadyCalledError, Deferred, Failure, Resolver, Step, fail, succeed};
 
 /// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
@@ -264,17 +264,26 @@ fn chain_deferred_into_an_already_fired_deferred_fails_with_already_called() {
     assert_eq!(success_result_of(b), 1);
 }
 
+/// `DEEP` Deferreds, each chained to the next; `link` shapes each new one. Returns the first
+/// one's resolver and the last one's tail. Each link's own tail is dropped: its chain lives on
+/// in the previous link's step.
+fn chain_deferred_line(
+    link: impl Fn(Deferred<u64>) -> Deferred<u64>,
+) -> (Resolver<u64>, Deferred<u64>) {
+    let (first, fire_first) = Deferred::<u64>::new();
+    let mut current = first;
+    for _ in 0..DEEP {
+        let (next, fire_next) = Deferred::<u64>::new();
+        drop(current.chain_deferred(&fire_next));
+        current = link(next);
+    }
+    (fire_first, current)
+}
+
 #[test]
 fn a_million_link_chain_deferred_line_runs_on_a_256k_stack() {
     on_small_stack(|| {
-        let (first, fire_first) = Deferred::<u64>::new();
-        let mut current = first;
-        for _ in 0..DEEP {
-            let (next, fire_next) = Deferred::<u64>::new();
-            // The link's tail is dropped: the chain lives on in the previous link's step.
-            drop(current.chain_deferred(&fire_next));
-            current = next.map(|n| n + 1);
-        }
+        let (fire_first, current) = chain_deferred_line(|next| next.map(|n| n + 1));
         fire_first.callback(0).unwrap();
         assert_eq!(success_result_of(current), DEEP);
     });
@@ -283,13 +292,7 @@ fn a_million_link_chain_deferred_line_runs_on_a_256k_stack() {
 #[test]
 fn dropping_an_unfired_million_link_chain_deferred_line_does_not_recurse() {
     on_small_stack(|| {
-        let (first, fire_first) = Deferred::<u64>::new();
-        let mut current = first;
-        for _ in 0..DEEP {
-            let (next, fire_next) = Deferred::<u64>::new();
-            drop(current.chain_deferred(&fire_next));
-            current = next;
-        }
+        let (fire_first, current) = chain_deferred_line(|next| next);
         drop(current);
         drop(fire_first);
     });
