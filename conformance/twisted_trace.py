@@ -159,12 +159,11 @@ def interpreter():
             step at once if d has a result; a nest step owns its Deferred's tail from now on."""
             self.busy[d] += 1
             try:
-                for fn in fns:
-                    if fn[0] == "nest":
-                        self.reachable(fn[1])
-                for fn in fns:
-                    if fn[0] == "nest":
-                        self.nested.add(fn[1])
+                # Both halves of a `callbacks` step may nest the same Deferred: one tail.
+                nests = list(dict.fromkeys(fn[1] for fn in fns if fn[0] == "nest"))
+                for j in nests:
+                    self.reachable(j)
+                self.nested.update(nests)
                 target = self.ds[d]
                 if kind == "callback":
                     target.addCallback(self.step(d, sid, "cb", fns[0]))
