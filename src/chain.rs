@@ -626,6 +626,11 @@ where
     }
 }
 
+/// A step returned the Deferred it is attached to.
+#[derive(Debug, thiserror::Error)]
+#[error("a step returned the Deferred it is attached to; a chain cannot wait on itself")]
+struct CircularChainError;
+
 /// What attaching to an inner chain gave.
 enum Attach {
     /// The inner chain had its result already; it is taken over now.
@@ -898,6 +903,12 @@ fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 let settled = match outcome {
                     Outcome::Value(v) => Settled::Store(Slot::Ok(v)),
                     Outcome::Failure(f) => Settled::Store(Slot::Err(f)),
+                    // A step returned its own Deferred's tail (reachable through a shared
+                    // slot): waiting on itself would hang, and leak the chain through its own
+                    // waiter. Twisted warns about it and means to make it an error.
+                    Outcome::Wait(inner) if Arc::ptr_eq(&inner, &current) => {
+                        Settled::Store(Slot::Err(Failure::new(CircularChainError)))
+                    }
                     Outcome::Wait(inner) => match attach(&inner, &current) {
                         Attach::Stolen(r) => Settled::Store(r.into()),
                         Attach::Registered => Settled::Wait(Arc::downgrade(&inner)),

@@ -297,3 +297,37 @@ fn dropping_an_unfired_million_link_chain_deferred_line_does_not_recurse() {
         drop(fire_first);
     });
 }
+
+#[test]
+fn a_step_returning_its_own_deferred_fails_the_chain_instead_of_waiting_on_itself() {
+    // Regression: the chain used to wait on itself forever, and its own waiter link kept it
+    // (and the closures of the steps after it) alive after every handle was dropped. Twisted
+    // warns about this case (test_circularChainWarning) and means to make it an error.
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    let slot: Arc<Mutex<Option<Deferred<u8>>>> = Arc::new(Mutex::new(None));
+    let later = DropCounter::new();
+    let log = Recorder::new();
+    let (d, r) = Deferred::<u8>::new();
+    let s = slot.clone();
+    let d = d.add_callback(move |_| s.lock().take().expect("the tail was parked"));
+    let (token, l) = (later.token(), log.clone());
+    let d = d.add_errback(move |f| {
+        let _keep = &token;
+        l.record(f.error_message());
+        Err(f)
+    });
+    *slot.lock() = Some(d);
+    let ((), reports) = capture_unhandled(|| {
+        r.callback(1).unwrap();
+        assert_eq!(
+            log.take(),
+            ["a step returned the Deferred it is attached to; a chain cannot wait on itself"]
+        );
+        drop(r);
+    });
+    assert_eq!(reports.len(), 1, "the failure is reported once the chain is dropped");
+    assert_eq!(later.dropped(), 1, "the chain and its closures are freed");
+}
