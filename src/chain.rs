@@ -40,7 +40,7 @@ use std::task::Waker;
 use parking_lot::Mutex;
 
 use crate::debug;
-use crate::error::{AlreadyCalledError, CancelledError, NotPausedError};
+use crate::error::{AlreadyCalledError, CancelledError, CircularChainError, NotPausedError};
 use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
@@ -625,11 +625,6 @@ where
         Err(payload) => Outcome::Failure(Failure::from_panic(payload)),
     }
 }
-
-/// A step returned the Deferred it is attached to.
-#[derive(Debug, thiserror::Error)]
-#[error("a step returned the Deferred it is attached to; a chain cannot wait on itself")]
-struct CircularChainError;
 
 /// What attaching to an inner chain gave.
 enum Attach {

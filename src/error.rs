@@ -50,3 +50,30 @@ pub struct CancelledError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
 #[error("unpause() called on a Deferred that is not paused")]
 pub struct NotPausedError;
+
+/// A step returned the Deferred it is attached to.
+///
+/// The typed API makes this hard (a step owns no handle to its own chain), but a step can reach
+/// its chain's tail through a shared slot and return it. Waiting on itself would never end, so
+/// the chain fails with this error instead, as Twisted's `test_circularChainException` expects.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::{Arc, Mutex};
+/// use deferreds::{CircularChainError, Deferred};
+///
+/// let slot: Arc<Mutex<Option<Deferred<()>>>> = Arc::default();
+/// let seen = Arc::new(AtomicBool::new(false));
+/// let (d, r) = Deferred::<()>::new();
+/// let (s, seen2) = (slot.clone(), seen.clone());
+/// let d = d
+///     .add_callback(move |()| s.lock().unwrap().take().unwrap()) // its own tail
+///     .add_errback(move |f| Ok(seen2.store(f.check::<CircularChainError>(), Ordering::SeqCst)));
+/// // The step will find the chain's tail in the slot when it runs.
+/// *slot.lock().unwrap() = Some(d);
+/// r.callback(()).unwrap();
+/// assert!(seen.load(Ordering::SeqCst));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("a step returned the Deferred it is attached to; a chain cannot wait on itself")]
+pub struct CircularChainError;

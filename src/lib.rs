@@ -103,6 +103,6 @@ mod value;
 
 pub use crate::debug::{debugging, set_debugging};
 pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
-pub use crate::error::{AlreadyCalledError, CancelledError, NotPausedError};
+pub use crate::error::{AlreadyCalledError, CancelledError, CircularChainError, NotPausedError};
 pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
 pub use crate::unhandled::{UnhandledFailure, reset_unhandled_hook, set_unhandled_hook};

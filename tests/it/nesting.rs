@@ -4,7 +4,9 @@ use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
 };
-use deferreds::{AlreadyCalledError, Deferred, Failure, Resolver, Step, fail, succeed};
+use deferreds::{
+    AlreadyCalledError, CircularChainError, Deferred, Failure, Resolver, Step, fail, succeed,
+};
 
 /// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
@@ -316,6 +318,7 @@ fn a_step_returning_its_own_deferred_fails_the_chain_instead_of_waiting_on_itsel
     let (token, l) = (later.token(), log.clone());
     let d = d.add_errback(move |f| {
         let _keep = &token;
+        assert!(f.check::<CircularChainError>());
         l.record(f.error_message());
         Err(f)
     });
