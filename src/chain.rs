@@ -48,8 +48,21 @@ use crate::value::Value;
 /// One step: gets the current result, returns what comes next.
 pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
 
-/// A canceller, given the chain so that the typed layer can hand it a `Resolver`.
-pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) + Send>;
+/// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
+/// returns decides what the engine does next (see [`Cancelled`]).
+pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> Cancelled + Send>;
+
+/// What a canceller did.
+pub(crate) enum Cancelled {
+    /// The usual case: unless the canceller fired the chain, it now fails with
+    /// `CancelledError`.
+    Fail,
+    /// The cancellation was handed on, and whoever took it fires the chain later: it stays
+    /// pending, with this canceller for the next `cancel`. An `ensure_deferred` task does this:
+    /// its cancellation surfaces inside the future, which may recover (Twisted's
+    /// `_handleCancelInlineCallbacks`).
+    KeepPending(Canceller),
+}
 
 /// What a step produced.
 pub(crate) enum Outcome {
@@ -224,7 +237,6 @@ impl From<Result<Value, Failure>> for Slot {
     }
 }
 
-#[allow(dead_code)] // `Task` is registered by the async bridge.
 enum Waiter {
     Chain(Arc<Chain>),
     /// Boxed to keep the chain small: a waker is two words.
@@ -486,7 +498,9 @@ impl Chain {
     }
 
     /// Cancels the chain, or the innermost chain it waits on (iteratively, at any depth).
-    pub(crate) fn cancel(self: &Arc<Self>, at: &'static Location<'static>) {
+    /// Returns whether there was anything to cancel: `false` if the chain had been fired and
+    /// was not waiting on another one.
+    pub(crate) fn cancel(self: &Arc<Self>, at: &'static Location<'static>) -> bool {
         let mut current = self.clone();
         loop {
             let mut st = current.state.lock();
@@ -497,20 +511,24 @@ impl Chain {
                         current.grace.store(true, Ordering::Relaxed);
                         drop(st);
                         let _ = current.fire(Err(Failure::new(CancelledError)), at);
-                        return;
+                        return true;
                     }
                     Some(canceller) => {
                         drop(st);
                         let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
                         let failure = match outcome {
-                            Ok(()) => Failure::new(CancelledError),
+                            Ok(Cancelled::Fail) => Failure::new(CancelledError),
+                            Ok(Cancelled::KeepPending(next)) => {
+                                current.rearm(next);
+                                return true;
+                            }
                             Err(payload) => Failure::from_panic(payload),
                         };
                         // If the canceller fired the chain, its result stands.
                         if let Ok(Fired::Run(work)) = current.fire_inner(Err(failure), at) {
                             drive(&current, work);
                         }
-                        return;
+                        return true;
                     }
                 },
                 Slot::Waiting(inner) => match inner.upgrade() {
@@ -526,12 +544,28 @@ impl Chain {
                             drop(st);
                             drive(&current, work);
                         }
-                        return;
+                        return true;
                     }
                 },
-                _ => return,
+                _ => return false,
             }
         }
+    }
+
+    /// Puts a canceller back after a [`Cancelled::KeepPending`], unless the chain was fired
+    /// meanwhile.
+    fn rearm(&self, canceller: Canceller) {
+        let mut st = self.state.lock();
+        let unused = match &mut st.slot {
+            Slot::Pending(slot @ None) => {
+                *slot = Some(canceller);
+                None
+            }
+            _ => Some(canceller),
+        };
+        drop(st);
+        // A canceller is user code; it is dropped outside the lock.
+        drop(unused);
     }
 
     /// Takes the final result if the chain has one and nothing else is due to run.
@@ -541,7 +575,6 @@ impl Chain {
     }
 
     /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
-    #[allow(dead_code)]
     pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
         let mut st = self.state.lock();
         if self.settled(&st) {
@@ -560,8 +593,27 @@ impl Chain {
         None
     }
 
+    /// [`poll_take`](Chain::poll_take) for the tail's owner: when nobody else holds the chain,
+    /// nobody can race it, so the lock is skipped.
+    #[inline]
+    pub(crate) fn poll_owned(
+        this: &mut Arc<Chain>,
+        waker: &Waker,
+    ) -> Option<Result<Value, Failure>> {
+        // A plain load first, as in `push_owned`.
+        if Arc::strong_count(this) == 1 {
+            if let Some(c) = Arc::get_mut(this) {
+                let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+                let st = c.state.get_mut();
+                if idle && st.slot.is_ready() && st.steps.is_empty() {
+                    return Some(st.slot.take_ready());
+                }
+            }
+        }
+        this.poll_take(waker)
+    }
+
     /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
-    #[allow(dead_code)]
     pub(crate) fn clear_task(&self) {
         let mut st = self.state.lock();
         let old = match st.waiter {
