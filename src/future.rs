@@ -54,9 +54,11 @@ pub struct DeferredFuture<T> {
     /// The Deferred's tail until the result is handed out, `None` after.
     tail: Option<Tail>,
     /// For cancellation by the `ensure_deferred` task this future runs in (see `task::Armed`):
-    /// `NEVER` polled, first polled `UNARMED`, or the serial of the cancelling poll it was first
-    /// polled in, or last cancelled by.
+    /// when the future was first polled (`NEVER`, `UNARMED`, or the serial of the cancelling
+    /// poll it was first polled in), and the serial of the last cancelling poll that cancelled
+    /// its Deferred.
     seen: u64,
+    cancelled_in: u64,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -75,7 +77,12 @@ impl<T: Send + 'static> IntoFuture for Deferred<T> {
     /// assert_eq!(futures::executor::block_on(future).unwrap(), "ready");
     /// ```
     fn into_future(self) -> DeferredFuture<T> {
-        DeferredFuture { tail: Some(self.into_tail()), seen: NEVER, _type: PhantomData }
+        DeferredFuture {
+            tail: Some(self.into_tail()),
+            seen: NEVER,
+            cancelled_in: NEVER,
+            _type: PhantomData,
+        }
     }
 }
 
@@ -126,17 +133,18 @@ impl<T: Send + 'static> Future for DeferredFuture<T> {
             None => panic!("`DeferredFuture` polled after it completed"),
         };
         let armed = task::armed();
-        match armed {
-            // A cancelling poll of the task this future runs in: cancel the Deferred if it was
-            // being awaited when the cancel came, that is, polled before this poll began. Once
-            // per cancelling poll, however often the future is polled in it.
-            Some(serial) if this.seen != NEVER && this.seen != serial => {
-                this.seen = serial;
+        // In a cancelling poll of the task this future runs in, the Deferred is cancelled if it
+        // was being awaited when the cancel came, that is, polled before this poll began; once
+        // per cancelling poll, however often the future is polled in it.
+        let old = armed.is_some_and(|serial| this.seen != NEVER && this.seen != serial);
+        if this.seen == NEVER {
+            this.seen = armed.unwrap_or(UNARMED);
+        }
+        if let Some(serial) = armed {
+            if old && this.cancelled_in != serial {
+                this.cancelled_in = serial;
                 task::deliver_cancel(|| chain.cancel(Location::caller()));
             }
-            Some(serial) if this.seen == NEVER => this.seen = serial,
-            None if this.seen == NEVER => this.seen = UNARMED,
-            _ => {}
         }
         match Chain::poll_owned(chain, cx.waker()) {
             Some(result) => {
@@ -145,7 +153,7 @@ impl<T: Send + 'static> Future for DeferredFuture<T> {
             }
             None => {
                 if armed.is_some() {
-                    task::note_pending();
+                    task::note_pending(old);
                 }
                 Poll::Pending
             }

@@ -29,14 +29,23 @@
 //! [`Deferred::from_future`]'s canceller drops the future (after the current poll, if it is being
 //! polled) and lets the Deferred fail with `CancelledError`. [`ensure_deferred`]'s hands the
 //! cancellation to the future instead, the way Twisted cancels the Deferred that an
-//! `inlineCallbacks` generator is waiting on: the task is polled once more with the thread's
-//! [`ARMED`] flag set, and every [`DeferredFuture`](crate::DeferredFuture) polled in that poll
-//! that was already being awaited before it cancels its Deferred. The `CancelledError` then
-//! comes out of that `.await`, and the future decides what happens next. Delivering the
-//! cancellation in a poll, on the one thread that owns the task, is what makes it reliable
-//! whatever the other threads are doing: it reaches exactly what the future awaits once it
-//! has caught up with every wake it was sent. A future that awaits no Deferred at that point is
-//! dropped instead, as by `from_future`.
+//! `inlineCallbacks` generator is waiting on. The task is polled once more with the thread's
+//! [`ARMED`] scope set, and every [`DeferredFuture`](crate::DeferredFuture) polled in that poll
+//! that was already being awaited before it cancels its Deferred. The resulting failure comes
+//! out of that `.await`, and the future decides what happens next.
+//!
+//! The cancellation counts as delivered once it decided the outcome of an awaited Deferred.
+//! Delivering it in a poll, on the one thread that owns the task, is what keeps it from being
+//! lost whatever other threads do meanwhile:
+//!
+//! - if the awaited Deferred turns out to have a result on the way (fired on another thread as
+//!   the cancel came, or running its steps), the task stays armed and the wake that result
+//!   brings polls it armed again: the cancellation then reaches whatever the future awaits next,
+//!   as it would in Twisted, where the coroutine would have resumed first;
+//! - if the future is found awaiting only Deferreds it first awaited in the armed poll itself
+//!   (it caught up with a result that had arrived), it is polled armed once more at once;
+//! - if it awaits no Deferred at all, it is dropped, as by `from_future`, and the task fails its
+//!   Deferred with `CancelledError`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -212,14 +221,17 @@ struct Armed {
     /// Unique per cancelling poll, so that a `DeferredFuture` can tell whether it was already
     /// being awaited when the poll began; 0 when no cancelling poll is under way.
     serial: u64,
-    /// Deferreds cancelled by this poll.
+    /// Awaited Deferreds whose outcome this poll's cancellation decided.
     cancelled: u32,
-    /// `DeferredFuture`s that returned `Pending` in this poll.
-    pending: u32,
+    /// `DeferredFuture`s pending at the end of this poll that were already awaited before it
+    /// (their Deferreds had a result on the way, or the cancel would have decided them)...
+    pending_old: u32,
+    /// ...and those first awaited in it.
+    pending_new: u32,
 }
 
 impl Armed {
-    const OFF: Armed = Armed { serial: 0, cancelled: 0, pending: 0 };
+    const OFF: Armed = Armed { serial: 0, cancelled: 0, pending_old: 0, pending_new: 0 };
 }
 
 /// How many cancelling polls in a row may find nothing to cancel but new Deferreds awaited
@@ -238,7 +250,7 @@ pub(crate) fn armed() -> Option<u64> {
     (serial != 0).then_some(serial)
 }
 
-/// Runs `cancel` (which cancels an awaited Deferred and says whether it found it unfired)
+/// Runs `cancel` (which cancels an awaited Deferred and says whether that decided its outcome)
 /// outside the cancelling poll, so that nothing it polls is cancelled too, and counts the
 /// cancellation as delivered if it was.
 pub(crate) fn deliver_cancel(cancel: impl FnOnce() -> bool) {
@@ -248,11 +260,16 @@ pub(crate) fn deliver_cancel(cancel: impl FnOnce() -> bool) {
     ARMED.with(|a| a.set(Armed { cancelled, ..outer }));
 }
 
-/// Records that a `DeferredFuture` is pending in the cancelling poll under way.
-pub(crate) fn note_pending() {
+/// Records that a `DeferredFuture` is pending in the cancelling poll under way, and whether it
+/// was already awaited before the poll (`old`).
+pub(crate) fn note_pending(old: bool) {
     ARMED.with(|a| {
         let mut now = a.get();
-        now.pending += 1;
+        if old {
+            now.pending_old += 1;
+        } else {
+            now.pending_new += 1;
+        }
         a.set(now);
     });
 }
@@ -453,22 +470,31 @@ where
                 st.chain = new_chain;
             }
             st.future = Some(future);
-            if armed.is_some() {
-                if recorded.cancelled > 0 {
-                    armed_polls = 0;
-                } else if st.cancel == Cancel::None {
-                    st.cancel = if recorded.pending > 0 && armed_polls < MAX_ARMED_POLLS {
-                        // What it awaits now, it first awaited in this very poll: it had caught
-                        // up with a Deferred that fired meanwhile. Those are the ones to cancel.
-                        Cancel::Deliver
-                    } else {
-                        // It awaits no Deferred: drop it, as `from_future` would.
-                        Cancel::Drop { fire: true }
-                    };
+            // Whether to poll again at once, without waiting for a wake.
+            let mut again = false;
+            if armed.is_some() && recorded.cancelled == 0 && st.cancel == Cancel::None {
+                if recorded.pending_old > 0 {
+                    // What it was awaiting has a result on the way (it fired on another thread
+                    // as the cancel came, or is running its steps): the wake that result brings
+                    // polls it again, armed, and the cancellation goes to whatever it awaits
+                    // then. Polling before that would only spin.
+                    st.cancel = Cancel::Deliver;
+                } else if recorded.pending_new > 0 && armed_polls < MAX_ARMED_POLLS {
+                    // It awaits only Deferreds it first awaited in this very poll (it caught up
+                    // with one that had fired): those are what it awaits now.
+                    st.cancel = Cancel::Deliver;
+                    again = true;
+                } else {
+                    // It awaits no Deferred: drop it, as `from_future` would.
+                    st.cancel = Cancel::Drop { fire: true };
+                    again = true;
                 }
             }
+            if recorded.cancelled > 0 {
+                armed_polls = 0;
+            }
             match st.run {
-                Run::Polling if st.cancel == Cancel::None => {
+                Run::Polling if !again => {
                     st.run = Run::Idle;
                     return made.map(Tail::Chain);
                 }

@@ -502,3 +502,56 @@ fn an_already_called_error_is_what_a_late_fire_gets_after_a_dropped_await() {
     let err: AlreadyCalledError = r.callback(1).unwrap_err();
     assert!(err.to_string().starts_with("the Deferred has already been called"));
 }
+
+#[test]
+fn a_cancel_racing_the_fire_of_what_the_block_awaits_is_never_lost() {
+    // Thread A fires d1 while thread B cancels the block. Whichever wins, the cancel must land:
+    // on d1 (the block stops at `d1.await?`) or, if d1's value got in first, on d2. The block
+    // never finishes with a value and never hangs.
+    const ROUNDS: usize = 2_000;
+    let barrier = Arc::new(Barrier::new(3));
+    let (to_firer, firer_rx) = mpsc::channel::<Resolver<u32>>();
+    let (to_canceller, canceller_rx) = mpsc::channel::<Deferred<u32>>();
+    let (back, returned) = mpsc::channel::<Deferred<u32>>();
+    let b = barrier.clone();
+    let firer = std::thread::spawn(move || {
+        for r in firer_rx {
+            b.wait();
+            let _ = r.callback(1); // fails if the cancel got there first
+        }
+    });
+    let b = barrier.clone();
+    let canceller = std::thread::spawn(move || {
+        for d in canceller_rx {
+            b.wait();
+            d.cancel();
+            back.send(d).unwrap();
+        }
+    });
+    let (mut d1_won, mut cancel_won) = (0, 0);
+    for i in 0..ROUNDS {
+        let (d1, fire_d1) = Deferred::<u32>::with_canceller(|_: &Resolver<u32>| {});
+        let (d2, _fire_d2) = Deferred::<u32>::with_canceller(|_: &Resolver<u32>| {});
+        let got_d1 = Arc::new(AtomicUsize::new(0));
+        let g = got_d1.clone();
+        let block = ensure_deferred(async move {
+            d1.await?;
+            g.store(1, Ordering::SeqCst);
+            d2.await
+        });
+        let (done, finished) = mpsc::channel();
+        to_firer.send(fire_d1).unwrap();
+        to_canceller.send(block).unwrap();
+        barrier.wait();
+        let block = returned.recv_timeout(Duration::from_secs(10)).expect("cancel returned");
+        let _ =
+            block.add_both(move |r| done.send(r.map_err(|f| f.check::<CancelledError>())).unwrap());
+        let outcome = finished.recv_timeout(Duration::from_secs(10));
+        assert_eq!(outcome, Ok(Err(true)), "round {i}: the block must fail with CancelledError");
+        if got_d1.load(Ordering::SeqCst) == 1 { d1_won += 1 } else { cancel_won += 1 }
+    }
+    drop((to_firer, to_canceller));
+    firer.join().unwrap();
+    canceller.join().unwrap();
+    eprintln!("d1 fired first in {d1_won} rounds, the cancel in {cancel_won}");
+}
