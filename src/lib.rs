@@ -118,6 +118,7 @@ mod deferred;
 mod error;
 mod failure;
 mod future;
+mod runner;
 mod task;
 pub mod testing;
 mod unhandled;

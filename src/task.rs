@@ -17,12 +17,9 @@
 //!
 //! # No recursion
 //!
-//! When a task's future completes, firing its Deferred may wake the task that awaits it, whose
-//! completion wakes the next one, and so on: polling each from inside the previous one's wake
-//! would recurse once per level. Instead, a thread that is running a task keeps a queue
-//! ([`RUNNER`]): a task scheduled while one is running there is queued, and polled once the
-//! running one is done, in a loop. A tower of nested `ensure_deferred` calls therefore unwinds
-//! at constant stack depth, whatever its height.
+//! Tasks are polled through this thread's [runner](crate::runner), which queues the tasks woken
+//! while one is being polled and polls them after it, in a loop: a tower of nested
+//! `ensure_deferred` calls unwinds at constant stack depth, whatever its height.
 //!
 //! # Cancellation
 //!
@@ -47,10 +44,9 @@
 //! - if it awaits no Deferred at all, it is dropped, as by `from_future`, and the task fails its
 //!   Deferred with `CancelledError`.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::Cell;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -62,6 +58,7 @@ use crate::chain::{Cancelled, Canceller, Chain, Tail};
 use crate::deferred::Deferred;
 use crate::error::CancelledError;
 use crate::failure::Failure;
+use crate::runner::{Runnable, as_runner, dispatch};
 use crate::value::Value;
 
 impl<T: Send + 'static> Deferred<T> {
@@ -200,16 +197,7 @@ struct State<F: Future> {
     cancel: Cancel,
 }
 
-/// A task, type-erased for the thread's queue.
-trait Runnable: Send + Sync {
-    fn run(self: Arc<Self>);
-}
-
 thread_local! {
-    /// `Some` while this thread is running tasks: tasks scheduled meanwhile wait here instead
-    /// of being polled inside whatever woke them.
-    static RUNNER: RefCell<Option<VecDeque<Arc<dyn Runnable>>>> = const { RefCell::new(None) };
-
     /// Set while a task is polled to deliver a cancellation; see [`armed`].
     static ARMED: Cell<Armed> = const { Cell::new(Armed::OFF) };
 }
@@ -317,62 +305,6 @@ where
     // The first poll happens now, inside whatever poll (if any) created the task: this is what
     // lets an async block run synchronously as far as it can.
     as_runner(|| task.poll_loop(true)).expect("a task's first poll makes its Deferred")
-}
-
-/// Runs `f` as this thread's runner: tasks scheduled meanwhile are queued, and run after `f`.
-/// If the thread is already running tasks (`f` was called from inside a poll), `f` just runs,
-/// and the queue is left to that runner.
-fn as_runner<R>(f: impl FnOnce() -> R) -> R {
-    let became = RUNNER
-        .try_with(|r| {
-            let mut r = r.borrow_mut();
-            if r.is_some() {
-                false
-            } else {
-                *r = Some(VecDeque::new());
-                true
-            }
-        })
-        // The thread is exiting and its queue is gone: run without one.
-        .unwrap_or(false);
-    if !became {
-        return f();
-    }
-    /// Stops being the runner, also if a task unwinds.
-    struct Stop;
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = RUNNER.try_with(|r| r.borrow_mut().take());
-        }
-    }
-    let _stop = Stop;
-    // Tasks are written not to unwind (the future, its destructor and the chain's steps are
-    // all caught), but a foreign waker woken by a step may panic. Finish the queue first, so
-    // that no scheduled task is stranded, then pass the first panic on.
-    let result = catch_unwind(AssertUnwindSafe(f));
-    let mut panic = None;
-    while let Some(task) = RUNNER.with(|r| r.borrow_mut().as_mut().and_then(VecDeque::pop_front)) {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task.run())) {
-            panic.get_or_insert(payload);
-        }
-    }
-    match (result, panic) {
-        (Ok(result), None) => result,
-        (Err(payload), _) | (Ok(_), Some(payload)) => resume_unwind(payload),
-    }
-}
-
-/// Runs a task that was just scheduled: now, or after the task running on this thread.
-fn dispatch(task: Arc<dyn Runnable>) {
-    let mut slot = Some(task);
-    let _ = RUNNER.try_with(|r| {
-        if let Some(queue) = r.borrow_mut().as_mut() {
-            queue.extend(slot.take());
-        }
-    });
-    if let Some(task) = slot {
-        as_runner(|| task.run());
-    }
 }
 
 impl<F> Task<F>
