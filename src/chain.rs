@@ -31,9 +31,9 @@
 //! afterwards, the way Twisted's `_runCallbacks` keeps its `chain` list. Dropping a chain that
 //! owns other chains queues them on a thread-local list instead of dropping them in place.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 
@@ -48,8 +48,21 @@ use crate::value::Value;
 /// One step: gets the current result, returns what comes next.
 pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
 
-/// A canceller, given the chain so that the typed layer can hand it a `Resolver`.
-pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) + Send>;
+/// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
+/// returns decides what the engine does next (see [`Cancelled`]).
+pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> Cancelled + Send>;
+
+/// What a canceller did.
+pub(crate) enum Cancelled {
+    /// The usual case: unless the canceller fired the chain, it now fails with
+    /// `CancelledError`.
+    Fail,
+    /// The cancellation was handed on, and whoever took it fires the chain later: it stays
+    /// pending, with this canceller for the next `cancel`. An `ensure_deferred` task does this:
+    /// its cancellation surfaces inside the future, which may recover (Twisted's
+    /// `_handleCancelInlineCallbacks`).
+    KeepPending(Canceller),
+}
 
 /// What a step produced.
 pub(crate) enum Outcome {
@@ -73,8 +86,8 @@ impl From<Result<Value, Failure>> for Outcome {
 }
 
 /// One chain. Its layout is kept to 80 bytes (96 with the `Arc` counts) because every
-/// Deferred is one of these: the three flags and the counter sit beside the lock rather than
-/// in it, where the lock's padding would cost a word.
+/// Deferred is one of these: the flags and the counter sit beside the lock rather than in it,
+/// where the lock's padding would cost a word.
 pub(crate) struct Chain {
     state: Mutex<State>,
     /// Pause counter. Changed only under the lock, but the owner of a run also reads it
@@ -87,8 +100,21 @@ pub(crate) struct Chain {
     /// `AlreadyCalledError` (Twisted's `_suppressAlreadyCalled`). Under the lock, like
     /// `running`.
     grace: AtomicBool,
+    /// `CANCELLING` while a canceller runs, plus `FIRED_BY_CANCELLER` once that canceller fired
+    /// the chain itself: `cancel` tells the canceller's own answer apart from a fire that raced
+    /// it on another thread. Under the lock, like `running`.
+    cancelling: AtomicU8,
     /// Debug mode was on when the chain was made: it has an entry in the debug table.
     debug: bool,
+}
+
+/// Bits of [`Chain::cancelling`].
+const CANCELLING: u8 = 1;
+const FIRED_BY_CANCELLER: u8 = 2;
+
+thread_local! {
+    /// The address of the chain whose canceller this thread is running, or 0.
+    static IN_CANCELLER: Cell<usize> = const { Cell::new(0) };
 }
 
 struct State {
@@ -224,7 +250,6 @@ impl From<Result<Value, Failure>> for Slot {
     }
 }
 
-#[allow(dead_code)] // `Task` is registered by the async bridge.
 enum Waiter {
     Chain(Arc<Chain>),
     /// Boxed to keep the chain small: a waker is two words.
@@ -273,6 +298,7 @@ impl Chain {
             paused: AtomicU32::new(0),
             running: AtomicBool::new(false),
             grace: AtomicBool::new(false),
+            cancelling: AtomicU8::new(0),
             debug,
         });
         if debug {
@@ -310,6 +336,7 @@ impl Chain {
             paused: AtomicU32::new(0),
             running: AtomicBool::new(false),
             grace: AtomicBool::new(false),
+            cancelling: AtomicU8::new(0),
             debug: false,
         })
     }
@@ -379,6 +406,11 @@ impl Chain {
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
         let mut st = self.state.lock();
         if let Slot::Pending(canceller) = &mut st.slot {
+            if self.cancelling.load(Ordering::Relaxed) == CANCELLING
+                && IN_CANCELLER.with(Cell::get) == self.addr()
+            {
+                self.cancelling.store(CANCELLING | FIRED_BY_CANCELLER, Ordering::Relaxed);
+            }
             let canceller = canceller.take();
             st.slot = result.into();
             if self.debug {
@@ -486,7 +518,12 @@ impl Chain {
     }
 
     /// Cancels the chain, or the innermost chain it waits on (iteratively, at any depth).
-    pub(crate) fn cancel(self: &Arc<Self>, at: &'static Location<'static>) {
+    ///
+    /// Returns whether the cancellation decided the outcome: the chain failed with
+    /// `CancelledError`, took its canceller's answer, or handed the cancellation on
+    /// ([`Cancelled::KeepPending`]). `false` if it already had a result, was running its steps,
+    /// or got its result from another thread while the canceller ran.
+    pub(crate) fn cancel(self: &Arc<Self>, at: &'static Location<'static>) -> bool {
         let mut current = self.clone();
         loop {
             let mut st = current.state.lock();
@@ -496,21 +533,49 @@ impl Chain {
                         // No canceller: fail at once and forgive one late fire.
                         current.grace.store(true, Ordering::Relaxed);
                         drop(st);
-                        let _ = current.fire(Err(Failure::new(CancelledError)), at);
-                        return;
+                        return match current.fire_inner(Err(Failure::new(CancelledError)), at) {
+                            Ok(Fired::Run(work)) => {
+                                drive(&current, work);
+                                true
+                            }
+                            Ok(Fired::Stored) => true,
+                            // A fire from another thread got in first, and this one took the
+                            // grace meant for it.
+                            Ok(Fired::Swallowed) => false,
+                            Err((_, rejected)) => {
+                                drop(rejected);
+                                false
+                            }
+                        };
                     }
                     Some(canceller) => {
+                        current.cancelling.store(CANCELLING, Ordering::Relaxed);
                         drop(st);
+                        let outer = IN_CANCELLER.with(|c| c.replace(current.addr()));
                         let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
+                        IN_CANCELLER.with(|c| c.set(outer));
+                        let by_canceller =
+                            current.cancelling.swap(0, Ordering::Relaxed) & FIRED_BY_CANCELLER != 0;
                         let failure = match outcome {
-                            Ok(()) => Failure::new(CancelledError),
+                            Ok(Cancelled::Fail) => Failure::new(CancelledError),
+                            Ok(Cancelled::KeepPending(next)) => {
+                                current.rearm(next);
+                                return true;
+                            }
                             Err(payload) => Failure::from_panic(payload),
                         };
                         // If the canceller fired the chain, its result stands.
-                        if let Ok(Fired::Run(work)) = current.fire_inner(Err(failure), at) {
-                            drive(&current, work);
-                        }
-                        return;
+                        return match current.fire_inner(Err(failure), at) {
+                            Ok(Fired::Run(work)) => {
+                                drive(&current, work);
+                                true
+                            }
+                            Ok(_) => true,
+                            Err((_, rejected)) => {
+                                drop(rejected);
+                                by_canceller
+                            }
+                        };
                     }
                 },
                 Slot::Waiting(inner) => match inner.upgrade() {
@@ -526,12 +591,28 @@ impl Chain {
                             drop(st);
                             drive(&current, work);
                         }
-                        return;
+                        return true;
                     }
                 },
-                _ => return,
+                _ => return false,
             }
         }
+    }
+
+    /// Puts a canceller back after a [`Cancelled::KeepPending`], unless the chain was fired
+    /// meanwhile.
+    fn rearm(&self, canceller: Canceller) {
+        let mut st = self.state.lock();
+        let unused = match &mut st.slot {
+            Slot::Pending(slot @ None) => {
+                *slot = Some(canceller);
+                None
+            }
+            _ => Some(canceller),
+        };
+        drop(st);
+        // A canceller is user code; it is dropped outside the lock.
+        drop(unused);
     }
 
     /// Takes the final result if the chain has one and nothing else is due to run.
@@ -541,7 +622,6 @@ impl Chain {
     }
 
     /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
-    #[allow(dead_code)]
     pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
         let mut st = self.state.lock();
         if self.settled(&st) {
@@ -560,8 +640,27 @@ impl Chain {
         None
     }
 
+    /// [`poll_take`](Chain::poll_take) for the tail's owner: when nobody else holds the chain,
+    /// nobody can race it, so the lock is skipped.
+    #[inline]
+    pub(crate) fn poll_owned(
+        this: &mut Arc<Chain>,
+        waker: &Waker,
+    ) -> Option<Result<Value, Failure>> {
+        // A plain load first, as in `push_owned`.
+        if Arc::strong_count(this) == 1 {
+            if let Some(c) = Arc::get_mut(this) {
+                let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+                let st = c.state.get_mut();
+                if idle && st.slot.is_ready() && st.steps.is_empty() {
+                    return Some(st.slot.take_ready());
+                }
+            }
+        }
+        this.poll_take(waker)
+    }
+
     /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
-    #[allow(dead_code)]
     pub(crate) fn clear_task(&self) {
         let mut st = self.state.lock();
         let old = match st.waiter {
@@ -1048,6 +1147,45 @@ impl Drop for Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    #[test]
+    fn cancel_tells_its_cancellers_answer_from_a_fire_that_raced_it() {
+        // The canceller fires the chain itself: its answer is the cancellation's outcome.
+        let chain = Chain::pending(
+            Some(Box::new(|chain: &Arc<Chain>| {
+                chain.fire(Ok(Value::new(9u8)), at()).unwrap();
+                Cancelled::Fail
+            })),
+            at(),
+        );
+        assert!(chain.cancel(at()));
+        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 9);
+
+        // Another thread fires it while the canceller runs: that fire wins, and the cancel
+        // decided nothing.
+        let chain = Chain::pending(
+            Some(Box::new(|chain: &Arc<Chain>| {
+                let other = chain.clone();
+                std::thread::spawn(move || other.fire(Ok(Value::new(7u8)), at()).unwrap())
+                    .join()
+                    .unwrap();
+                Cancelled::Fail
+            })),
+            at(),
+        );
+        assert!(!chain.cancel(at()));
+        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 7);
+
+        // Without a canceller it fails at once; a fired chain is left alone.
+        let chain = Chain::pending(None, at());
+        assert!(chain.cancel(at()));
+        assert!(chain.try_take().unwrap().is_err());
+        assert!(!chain.cancel(at()));
+    }
 
     #[test]
     fn layout_is_small() {

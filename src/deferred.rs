@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::chain::{Chain, Outcome, Peek, Tail};
+use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail};
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
 use crate::value::Value;
@@ -236,6 +236,7 @@ impl<T: Send + 'static> Deferred<T> {
     ) -> (Deferred<T>, Resolver<T>) {
         let canceller = Box::new(move |chain: &Arc<Chain>| {
             canceller(&Resolver::from_chain(chain.clone()));
+            Cancelled::Fail
         });
         let chain = Chain::pending(Some(canceller), Location::caller());
         (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
@@ -549,7 +550,7 @@ pub fn fail<T: Send + 'static>(failure: Failure) -> Deferred<T> {
     Deferred::from_tail(Tail::ready(Err(failure), Location::caller()))
 }
 
-fn fmt_state(
+pub(crate) fn fmt_state(
     name: &str,
     peek: Peek<'_>,
     debug: Option<String>,

@@ -68,6 +68,23 @@
 //! Steps run on the thread that fires the Deferred, never under a lock, so a step may freely
 //! add to, fire or inspect other Deferreds, including its own.
 //!
+//! # Async
+//!
+//! A Deferred can be awaited: `deferred.await` gives `Result<T, Failure>` under any executor, and
+//! dropping the await cancels the Deferred ([`DeferredFuture`]). [`ensure_deferred`] runs an
+//! async block as a Deferred with no executor at all, the way Twisted runs coroutines: at once,
+//! resuming from the callbacks of whatever it awaits. [`Deferred::from_future`] does the same for
+//! any future. `docs/async.md` has the details.
+//!
+//! ```
+//! use deferreds::{Deferred, Failure, ensure_deferred};
+//!
+//! let (reply, resolver) = Deferred::<u32>::new();
+//! let doubled = ensure_deferred(async move { Ok::<_, Failure>(reply.await? * 2) });
+//! resolver.callback(21).unwrap(); // the block resumes here, on this thread
+//! assert_eq!(deferreds::testing::success_result_of(doubled), 42);
+//! ```
+//!
 //! # Comparison with Twisted
 //!
 //! The chain semantics are Twisted's, with these differences where Rust's types give a better
@@ -79,6 +96,9 @@
 //!   is not paused returns [`NotPausedError`] instead of making the counter negative.
 //! - Unhandled failures are reported when the last handle drops, not at garbage collection.
 //! - `chain_deferred`, like implicit nesting, runs without recursion at any length.
+//! - Awaiting consumes the Deferred, and dropping the await cancels it. A task woken from
+//!   inside another task's poll resumes after that poll, so nested `ensure_deferred` blocks
+//!   complete at any depth (Twisted's fail at about 200).
 //!
 //! # Testing
 //!
@@ -97,6 +117,9 @@ mod debug;
 mod deferred;
 mod error;
 mod failure;
+mod future;
+mod runner;
+mod task;
 pub mod testing;
 mod unhandled;
 mod value;
@@ -105,4 +128,6 @@ pub use crate::debug::{debugging, set_debugging};
 pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
 pub use crate::error::{AlreadyCalledError, CancelledError, CircularChainError, NotPausedError};
 pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
+pub use crate::future::DeferredFuture;
+pub use crate::task::ensure_deferred;
 pub use crate::unhandled::{UnhandledFailure, reset_unhandled_hook, set_unhandled_hook};

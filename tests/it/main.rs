@@ -1,11 +1,14 @@
 //! Integration tests, one binary (linking one binary per file is slow on small machines).
 //! Each module pins one area of behaviour; test names say what they pin.
 
+mod asyncio;
 mod callbacks;
+mod ensure;
 mod failure;
 mod nesting;
 mod pause;
 mod reentrancy;
 mod testing_helpers;
 mod threads;
+mod twisted_async;
 mod unhandled;

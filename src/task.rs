@@ -1,0 +1,538 @@
+//! Futures that drive themselves: [`Deferred::from_future`] and [`ensure_deferred`].
+//!
+//! # No executor
+//!
+//! A task is a future and the Deferred its output goes to. It is polled at once, on the thread
+//! that creates it, and after that by whichever thread wakes it: the task is its own waker, and
+//! waking it polls it. Wakes that arrive while the task is being polled are never lost and never
+//! poll it twice at once: a small state machine under the task's lock decides who polls.
+//!
+//! | state | meaning | a wake... |
+//! |---|---|---|
+//! | `Idle` | pending, nobody polling | schedules a poll (`Scheduled`) |
+//! | `Scheduled` | a poll is due; whoever scheduled it owns it | changes nothing |
+//! | `Polling` | being polled | asks for one more poll (`Notified`) |
+//! | `Notified` | being polled, and polled again right after | changes nothing |
+//! | `Done` | the output was handed over, or the future dropped | changes nothing |
+//!
+//! # No recursion
+//!
+//! Tasks are polled through this thread's [runner](crate::runner), which queues the tasks woken
+//! while one is being polled and polls them after it, in a loop: a tower of nested
+//! `ensure_deferred` calls unwinds at constant stack depth, whatever its height.
+//!
+//! # Cancellation
+//!
+//! [`Deferred::from_future`]'s canceller drops the future (after the current poll, if it is being
+//! polled) and lets the Deferred fail with `CancelledError`. [`ensure_deferred`]'s hands the
+//! cancellation to the future instead, the way Twisted cancels the Deferred that an
+//! `inlineCallbacks` generator is waiting on. The task is polled once more with the thread's
+//! [`ARMED`] scope set, and every [`DeferredFuture`](crate::DeferredFuture) polled in that poll
+//! that was already being awaited before it cancels its Deferred. The resulting failure comes
+//! out of that `.await`, and the future decides what happens next.
+//!
+//! The cancellation counts as delivered once it decided the outcome of an awaited Deferred.
+//! Delivering it in a poll, on the one thread that owns the task, is what keeps it from being
+//! lost whatever other threads do meanwhile:
+//!
+//! - if the awaited Deferred turns out to have a result on the way (fired on another thread as
+//!   the cancel came, or running its steps), the task stays armed and the wake that result
+//!   brings polls it armed again: the cancellation then reaches whatever the future awaits next,
+//!   as it would in Twisted, where the coroutine would have resumed first;
+//! - if the future is found awaiting only Deferreds it first awaited in the armed poll itself
+//!   (it caught up with a result that had arrived), it is polled armed once more at once;
+//! - if it awaits no Deferred at all, it is dropped, as by `from_future`, and the task fails its
+//!   Deferred with `CancelledError`.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+
+use parking_lot::Mutex;
+
+use crate::chain::{Cancelled, Canceller, Chain, Tail};
+use crate::deferred::Deferred;
+use crate::error::CancelledError;
+use crate::failure::Failure;
+use crate::runner::{Runnable, as_runner, dispatch};
+use crate::value::Value;
+
+impl<T: Send + 'static> Deferred<T> {
+    /// A Deferred that fires with `future`'s output (Twisted's `Deferred.fromFuture`).
+    ///
+    /// No executor is needed: the future is polled at once, on this thread, and again on
+    /// whichever thread wakes it. If it completes in that first poll, the Deferred already has
+    /// its result when `from_future` returns. A panic in the future becomes a
+    /// [`PanicError`](crate::PanicError) failure.
+    ///
+    /// [`cancel`](Deferred::cancel) drops the future (right away, or once the poll in progress
+    /// returns) and fails the Deferred with [`CancelledError`]; any Deferred the future was
+    /// awaiting is cancelled by that drop. For a future whose output is a `Result<T, Failure>`,
+    /// and for the cancellation Twisted gives coroutines, use [`ensure_deferred`].
+    ///
+    /// Polling inside `wake` is what makes this work without an executor, and it has a
+    /// consequence: the future runs on the thread that wakes it, which for a runtime's timer or
+    /// socket is the runtime's. A future that needs a particular runtime should be spawned on
+    /// it; its `JoinHandle` can then be turned into a Deferred with `from_future`. See
+    /// `docs/async.md`.
+    ///
+    /// ```
+    /// use deferreds::Deferred;
+    ///
+    /// let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    /// let d = Deferred::from_future(async move { rx.await.unwrap_or(0) * 2 });
+    /// deferreds::testing::assert_no_result(&d);
+    /// tx.send(21).unwrap(); // wakes the future, which runs to completion here
+    /// assert_eq!(deferreds::testing::success_result_of(d), 42);
+    /// ```
+    #[track_caller]
+    pub fn from_future<F>(future: F) -> Deferred<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        Deferred::from_tail(start(
+            future,
+            |t| Ok(Value::new(t)),
+            OnCancel::Drop,
+            Location::caller(),
+        ))
+    }
+}
+
+/// Runs an async block (or any future of a `Result<T, Failure>`) as a Deferred: Twisted's
+/// `ensureDeferred`, `Deferred.fromCoroutine` and `inlineCallbacks`.
+///
+/// The future runs synchronously, on this thread, as far as it can: awaiting a Deferred that
+/// already has its result does not suspend it, so a block that only awaits fired Deferreds has
+/// finished when `ensure_deferred` returns. When it awaits one that has not fired, it resumes
+/// from that Deferred's firing, on the thread that fires it, as Twisted's coroutines resume
+/// from a callback. No executor is involved (see [`Deferred::from_future`]). `Ok` fires the
+/// Deferred with a value, `Err` with a failure, and a panic becomes a
+/// [`PanicError`](crate::PanicError) failure.
+///
+/// Cancelling the returned Deferred cancels the Deferred the future is awaiting at that moment,
+/// and the resulting failure (usually [`CancelledError`]) comes out of that `.await`. The
+/// future may handle it and carry on, in which case the returned Deferred stays pending, or let
+/// it propagate with `?`. If the future is awaiting something other than a Deferred, it is
+/// dropped and the Deferred fails with `CancelledError`.
+///
+/// Tasks woken while another task is running on the same thread resume after it, not inside
+/// it, which is what keeps a tower of 100,000 nested `ensure_deferred` calls within a small
+/// stack (Twisted overflows after about 200).
+///
+/// ```
+/// use deferreds::{Deferred, Failure, ensure_deferred};
+///
+/// let (port, open_port) = Deferred::<u16>::new();
+/// let d = ensure_deferred(async move {
+///     let greeting = deferreds::succeed("hello").await?; // fired already: no suspension
+///     let port = port.await?;                            // suspends until `open_port` fires
+///     Ok::<_, Failure>(format!("{greeting} on {port}"))
+/// });
+/// deferreds::testing::assert_no_result(&d);
+/// open_port.callback(8080).unwrap(); // the async block resumes and finishes here
+/// assert_eq!(deferreds::testing::success_result_of(d), "hello on 8080");
+/// ```
+#[track_caller]
+pub fn ensure_deferred<T, F>(future: F) -> Deferred<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, Failure>> + Send + 'static,
+{
+    Deferred::from_tail(start(future, |r| r.map(Value::new), OnCancel::Deliver, Location::caller()))
+}
+
+/// What a cancel does to a task.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnCancel {
+    /// Drop the future; the engine fails the Deferred (`from_future`).
+    Drop,
+    /// Deliver the cancellation into the future (`ensure_deferred`).
+    Deliver,
+}
+
+/// Who polls the task next; see the module docs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Run {
+    Idle,
+    Scheduled,
+    Polling,
+    Notified,
+    Done,
+}
+
+/// A cancellation waiting for the owner of the task to carry it out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    None,
+    /// Poll once more, armed (`ensure_deferred`).
+    Deliver,
+    /// Drop the future; `fire` says whether the task fails the Deferred itself (it does when a
+    /// delivery found nothing to cancel) or the engine already did (`from_future`).
+    Drop {
+        fire: bool,
+    },
+}
+
+struct Task<F: Future> {
+    state: Mutex<State<F>>,
+    convert: fn(F::Output) -> Result<Value, Failure>,
+    on_cancel: OnCancel,
+    created: &'static Location<'static>,
+}
+
+struct State<F: Future> {
+    run: Run,
+    /// In place while `Idle` or `Scheduled`; held by the poller while `Polling` or `Notified`
+    /// (so that it is polled outside the lock); gone once `Done`.
+    future: Option<Pin<Box<F>>>,
+    /// The Deferred the output goes to. Created when the first poll returns `Pending` (a
+    /// future that completes at once needs none), taken when the output is handed over.
+    chain: Option<Arc<Chain>>,
+    /// A cancel that arrived while someone else owned the task; that owner carries it out.
+    cancel: Cancel,
+}
+
+thread_local! {
+    /// Set while a task is polled to deliver a cancellation; see [`armed`].
+    static ARMED: Cell<Armed> = const { Cell::new(Armed::OFF) };
+}
+
+/// What a cancelling poll records. Futures polled inside it read and update it through
+/// [`armed`], [`deliver_cancel`] and [`note_pending`].
+#[derive(Clone, Copy)]
+struct Armed {
+    /// Unique per cancelling poll, so that a `DeferredFuture` can tell whether it was already
+    /// being awaited when the poll began; 0 when no cancelling poll is under way.
+    serial: u64,
+    /// Awaited Deferreds whose outcome this poll's cancellation decided.
+    cancelled: u32,
+    /// `DeferredFuture`s pending at the end of this poll that were already awaited before it
+    /// (their Deferreds had a result on the way, or the cancel would have decided them)...
+    pending_old: u32,
+    /// ...and those first awaited in it.
+    pending_new: u32,
+}
+
+impl Armed {
+    const OFF: Armed = Armed { serial: 0, cancelled: 0, pending_old: 0, pending_new: 0 };
+}
+
+/// How many cancelling polls in a row may find nothing to cancel but new Deferreds awaited
+/// before the future is dropped instead. One is the normal case (the future had caught up with a
+/// Deferred that fired meanwhile); only a future that makes a new Deferred to await on every
+/// poll, keeping the old ones, needs more, and it could otherwise keep this up forever.
+const MAX_ARMED_POLLS: u32 = 8;
+
+/// Serials for cancelling polls; 0 and 1 mean "none" to `DeferredFuture`.
+static SERIAL: AtomicU64 = AtomicU64::new(2);
+
+/// The serial of the cancelling poll under way on this thread, if any.
+#[inline]
+pub(crate) fn armed() -> Option<u64> {
+    let serial = ARMED.try_with(|a| a.get().serial).unwrap_or(0);
+    (serial != 0).then_some(serial)
+}
+
+/// Runs `cancel` (which cancels an awaited Deferred and says whether that decided its outcome)
+/// outside the cancelling poll, so that nothing it polls is cancelled too, and counts the
+/// cancellation as delivered if it was.
+pub(crate) fn deliver_cancel(cancel: impl FnOnce() -> bool) {
+    let outer = ARMED.with(|a| a.replace(Armed::OFF));
+    let delivered = cancel();
+    let cancelled = outer.cancelled + u32::from(delivered);
+    ARMED.with(|a| a.set(Armed { cancelled, ..outer }));
+}
+
+/// Records that a `DeferredFuture` is pending in the cancelling poll under way, and whether it
+/// was already awaited before the poll (`old`).
+pub(crate) fn note_pending(old: bool) {
+    ARMED.with(|a| {
+        let mut now = a.get();
+        if old {
+            now.pending_old += 1;
+        } else {
+            now.pending_new += 1;
+        }
+        a.set(now);
+    });
+}
+
+/// Polls `poll` with the armed scope set (if `serial` is given) and returns what it recorded.
+fn with_armed<R>(serial: Option<u64>, poll: impl FnOnce() -> R) -> (R, Armed) {
+    let mine = Armed { serial: serial.unwrap_or(0), ..Armed::OFF };
+    // Nested tasks (an `ensure_deferred` created inside a poll) save and restore the scope.
+    let outer = ARMED.with(|a| a.replace(mine));
+    /// Restores the scope even if `poll` unwinds (it does not: panics are caught inside).
+    struct Restore(Armed);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = ARMED.try_with(|a| a.set(self.0));
+        }
+    }
+    let restore = Restore(outer);
+    let result = poll();
+    let recorded = ARMED.with(|a| a.get());
+    drop(restore);
+    (result, recorded)
+}
+
+/// Creates a task for `future` and polls it for the first time.
+fn start<F>(
+    future: F,
+    convert: fn(F::Output) -> Result<Value, Failure>,
+    on_cancel: OnCancel,
+    created: &'static Location<'static>,
+) -> Tail
+where
+    F: Future + Send + 'static,
+{
+    let task = Arc::new(Task {
+        state: Mutex::new(State {
+            run: Run::Scheduled,
+            future: Some(Box::pin(future)),
+            chain: None,
+            cancel: Cancel::None,
+        }),
+        convert,
+        on_cancel,
+        created,
+    });
+    // The first poll happens now, inside whatever poll (if any) created the task: this is what
+    // lets an async block run synchronously as far as it can.
+    as_runner(|| task.poll_loop(true)).expect("a task's first poll makes its Deferred")
+}
+
+impl<F> Task<F>
+where
+    F: Future + Send + 'static,
+{
+    /// [`schedule`](Task::schedule) under the lock, for a wake.
+    fn mark(&self) -> bool {
+        self.schedule(&mut self.state.lock())
+    }
+
+    /// Moves an `Idle` task to `Scheduled`, or asks a polling one for another poll. Returns
+    /// whether the caller now owns a scheduled task and must dispatch it.
+    fn schedule(&self, st: &mut State<F>) -> bool {
+        match st.run {
+            Run::Idle => {
+                st.run = Run::Scheduled;
+                true
+            }
+            Run::Polling => {
+                st.run = Run::Notified;
+                false
+            }
+            Run::Scheduled | Run::Notified | Run::Done => false,
+        }
+    }
+
+    /// Polls the future until it is pending with no wake outstanding, or done. The caller owns
+    /// the task (`Scheduled`).
+    ///
+    /// The `first` call (from [`start`]) makes the task's Deferred and returns it: a ready tail
+    /// if the future completed before it ever went idle, else its chain. Later calls return
+    /// `None`.
+    fn poll_loop(self: &Arc<Self>, first: bool) -> Option<Tail> {
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        // The Deferred, if this call made it.
+        let mut made: Option<Arc<Chain>> = None;
+        // Cancelling polls in a row that found nothing to cancel (see `MAX_ARMED_POLLS`).
+        let mut armed_polls = 0;
+        let mut st = self.state.lock();
+        loop {
+            debug_assert_eq!(st.run, Run::Scheduled);
+            if let Cancel::Drop { fire } = st.cancel {
+                st.cancel = Cancel::None;
+                st.run = Run::Done;
+                let future = st.future.take();
+                let chain = st.chain.take();
+                drop(st);
+                let panicked = drop_future(future);
+                if let (true, Some(chain)) = (fire, chain) {
+                    let failure = panicked.unwrap_or_else(|| Failure::new(CancelledError));
+                    let _ = chain.fire(Err(failure), self.created);
+                }
+                return made.map(Tail::Chain);
+            }
+            let armed = match st.cancel {
+                Cancel::Deliver => {
+                    st.cancel = Cancel::None;
+                    armed_polls += 1;
+                    Some(SERIAL.fetch_add(1, Ordering::Relaxed))
+                }
+                _ => None,
+            };
+            let mut future = st.future.take().expect("a scheduled task has its future");
+            st.run = Run::Polling;
+            drop(st);
+
+            let (poll, recorded) = with_armed(armed, || {
+                catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+            });
+            let output = match poll {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(output)) => Some((self.convert)(output)),
+                Err(payload) => Some(Err(Failure::from_panic(payload))),
+            };
+            if let Some(output) = output {
+                return match self.finish(output, future) {
+                    Some(output) => Some(Tail::ready(output, self.created)),
+                    None => made.map(Tail::Chain),
+                };
+            }
+
+            // The first time the task goes idle, it needs its Deferred. It is made outside the
+            // lock (it allocates); nobody else can reach the task's state before it is idle.
+            let new_chain = if first && made.is_none() {
+                let chain = Chain::pending(Some(canceller(Arc::downgrade(self))), self.created);
+                made = Some(chain.clone());
+                Some(chain)
+            } else {
+                None
+            };
+            st = self.state.lock();
+            if new_chain.is_some() {
+                st.chain = new_chain;
+            }
+            st.future = Some(future);
+            // Whether to poll again at once, without waiting for a wake.
+            let mut again = false;
+            if armed.is_some() && recorded.cancelled == 0 && st.cancel == Cancel::None {
+                if recorded.pending_old > 0 {
+                    // What it was awaiting has a result on the way (it fired on another thread
+                    // as the cancel came, or is running its steps): the wake that result brings
+                    // polls it again, armed, and the cancellation goes to whatever it awaits
+                    // then. Polling before that would only spin.
+                    st.cancel = Cancel::Deliver;
+                } else if recorded.pending_new > 0 && armed_polls < MAX_ARMED_POLLS {
+                    // It awaits only Deferreds it first awaited in this very poll (it caught up
+                    // with one that had fired): those are what it awaits now.
+                    st.cancel = Cancel::Deliver;
+                    again = true;
+                } else {
+                    // It awaits no Deferred: drop it, as `from_future` would.
+                    st.cancel = Cancel::Drop { fire: true };
+                    again = true;
+                }
+            }
+            if recorded.cancelled > 0 {
+                armed_polls = 0;
+            }
+            match st.run {
+                Run::Polling if !again => {
+                    st.run = Run::Idle;
+                    return made.map(Tail::Chain);
+                }
+                Run::Polling | Run::Notified => st.run = Run::Scheduled,
+                other => unreachable!("a polled task cannot be {other:?}"),
+            }
+        }
+    }
+
+    /// Hands the output over, to the task's Deferred, or back to the caller if the task has
+    /// none yet. The caller owned the task and has the future back.
+    fn finish(
+        &self,
+        output: Result<Value, Failure>,
+        future: Pin<Box<F>>,
+    ) -> Option<Result<Value, Failure>> {
+        let mut st = self.state.lock();
+        st.run = Run::Done;
+        st.cancel = Cancel::None;
+        let chain = st.chain.take();
+        drop(st);
+        // What the future still owns goes before the callbacks run, as a returning coroutine's
+        // frame does.
+        let output = match drop_future(Some(future)) {
+            Some(panic) if output.is_ok() => Err(panic),
+            _ => output,
+        };
+        match chain {
+            Some(chain) => {
+                // If the Deferred was cancelled meanwhile (`from_future`), the cancellation
+                // stands and the output is discarded.
+                let _ = chain.fire(output, self.created);
+                None
+            }
+            None => Some(output),
+        }
+    }
+
+    /// The canceller's work, on whichever thread cancels.
+    fn cancel(self: &Arc<Self>) -> Cancelled {
+        let mut st = self.state.lock();
+        if st.run == Run::Done {
+            // Finished but not yet fired: the cancel wins, and the output is discarded.
+            return Cancelled::Fail;
+        }
+        let (request, answer) = match self.on_cancel {
+            OnCancel::Drop => (Cancel::Drop { fire: false }, Cancelled::Fail),
+            OnCancel::Deliver => {
+                (Cancel::Deliver, Cancelled::KeepPending(canceller(Arc::downgrade(self))))
+            }
+        };
+        // A drop overrides a delivery still waiting to happen; a second delivery is the same
+        // as one.
+        if !matches!(st.cancel, Cancel::Drop { .. }) {
+            st.cancel = request;
+        }
+        let dispatch_now = self.schedule(&mut st);
+        drop(st);
+        if dispatch_now {
+            dispatch(self.clone());
+        }
+        answer
+    }
+}
+
+/// The canceller for a task's Deferred. It holds the task weakly: a task is kept alive by the
+/// wakers it gave out, not by its Deferred, so that dropping every waker frees it.
+fn canceller<F>(task: Weak<Task<F>>) -> Canceller
+where
+    F: Future + Send + 'static,
+{
+    Box::new(move |_chain: &Arc<Chain>| match task.upgrade() {
+        Some(task) => task.cancel(),
+        // Nothing can wake the future any more, so it was dropped: it can only fail.
+        None => Cancelled::Fail,
+    })
+}
+
+/// Drops a future, turning a panic in its destructor into a failure.
+fn drop_future<F>(future: Option<F>) -> Option<Failure> {
+    catch_unwind(AssertUnwindSafe(move || drop(future))).err().map(Failure::from_panic)
+}
+
+impl<F> Runnable for Task<F>
+where
+    F: Future + Send + 'static,
+{
+    fn run(self: Arc<Self>) {
+        // Only a task that outlived its first poll is ever queued: its Deferred exists.
+        self.poll_loop(false);
+    }
+}
+
+impl<F> Wake for Task<F>
+where
+    F: Future + Send + 'static,
+{
+    fn wake(self: Arc<Self>) {
+        if self.mark() {
+            dispatch(self);
+        }
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.mark() {
+            dispatch(self.clone());
+        }
+    }
+}
