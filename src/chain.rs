@@ -49,7 +49,18 @@ use crate::value::Value;
 pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
 
 /// A canceller, given the chain so that the typed layer can hand it a `Resolver`.
-pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) + Send>;
+pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> CancelAction + Send>;
+
+/// What [`Chain::cancel`] does once the canceller has returned.
+pub(crate) enum CancelAction {
+    /// Fail the chain with `CancelledError`, unless the canceller fired it: the contract of
+    /// [`Deferred::with_canceller`](crate::Deferred::with_canceller).
+    Inject,
+    /// Leave the chain alone: whoever the canceller found about to fire it (a member that
+    /// completed a `DeferredList`, a `put` handing a value to a cancelled `get`) fires it
+    /// right after, and injecting a failure first would lose that result.
+    Leave,
+}
 
 /// What a step produced.
 pub(crate) enum Outcome {
@@ -57,9 +68,11 @@ pub(crate) enum Outcome {
     Failure(Failure),
     /// Wait for this chain (its tail was consumed) and take over its result.
     Wait(Arc<Chain>),
-    /// Fire this chain with the result (`chain_deferred`); the current chain goes on with `()`
-    /// or, if the target was already fired, with an `AlreadyCalledError`.
-    Fire(Arc<Chain>, Result<Value, Failure>),
+    /// Fire this chain with the result (`chain_deferred`, and the combinators firing their
+    /// own Deferred from a member's step, without recursion). The current chain goes on with
+    /// the failure given as the third field, or else with `()`; if the target was already
+    /// fired, with an `AlreadyCalledError`.
+    Fire(Arc<Chain>, Result<Value, Failure>, Option<Failure>),
 }
 
 impl From<Result<Value, Failure>> for Outcome {
@@ -500,15 +513,28 @@ impl Chain {
                         return;
                     }
                     Some(canceller) => {
+                        // A cancel made while this canceller runs (from inside it, or from
+                        // another thread) finds this one and does nothing: the running
+                        // canceller settles the chain.
+                        st.slot =
+                            Slot::Pending(Some(Box::new(|_: &Arc<Chain>| CancelAction::Leave)));
                         drop(st);
                         let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
-                        let failure = match outcome {
-                            Ok(()) => Failure::new(CancelledError),
-                            Err(payload) => Failure::from_panic(payload),
+                        let (failure, panicked) = match outcome {
+                            Ok(CancelAction::Leave) => return,
+                            Ok(CancelAction::Inject) => (Failure::new(CancelledError), false),
+                            Err(payload) => (Failure::from_panic(payload), true),
                         };
                         // If the canceller fired the chain, its result stands.
-                        if let Ok(Fired::Run(work)) = current.fire_inner(Err(failure), at) {
-                            drive(&current, work);
+                        match current.fire_inner(Err(failure), at) {
+                            Ok(Fired::Run(work)) => drive(&current, work),
+                            Ok(_) => {}
+                            // The canceller fired the chain and then panicked: the result
+                            // stands, and the panic is reported rather than lost.
+                            Err((_, Err(failure))) if panicked => {
+                                unhandled::report(UnhandledFailure::new(failure, None));
+                            }
+                            Err(_) => {}
                         }
                         return;
                     }
@@ -748,8 +774,8 @@ impl Tail {
                 st.waiter = Some(Waiter::Chain(outer.clone()));
                 Tail::Chain(outer)
             }
-            Outcome::Fire(target, result) => match target.fire(result, Location::caller()) {
-                Ok(()) => Tail::Value(Value::UNIT),
+            Outcome::Fire(target, result, then) => match target.fire(result, Location::caller()) {
+                Ok(()) => Tail::from_result(then.map_or(Ok(Value::UNIT), Err)),
                 Err(err) => Tail::Failed(Unreported::new(Failure::new(err))),
             },
         }
@@ -793,6 +819,15 @@ impl Tail {
             }
             Tail::Value(v) => Ok(Ok(v)),
             Tail::Failed(f) => Ok(Err(f.take())),
+        }
+    }
+
+    /// A weak handle on the shared chain, if there is one (a tail that is just a result has
+    /// nothing left to cancel).
+    pub(crate) fn downgrade(&self) -> Option<Weak<Chain>> {
+        match self {
+            Tail::Chain(chain) => Some(Arc::downgrade(chain)),
+            _ => None,
         }
     }
 
@@ -843,7 +878,7 @@ impl Tail {
 enum Settled {
     Store(Slot),
     Wait(Weak<Chain>),
-    Switch(Arc<Chain>, Work),
+    Switch(Arc<Chain>, Work, Slot),
 }
 
 /// The chain a trampoline is on: borrowed from its caller at first, which saves a reference
@@ -902,10 +937,16 @@ fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         Attach::Stolen(r) => Settled::Store(r.into()),
                         Attach::Registered => Settled::Wait(Arc::downgrade(&inner)),
                     },
-                    Outcome::Fire(target, result) => {
+                    Outcome::Fire(target, result, then) => {
+                        let then = match then {
+                            None => Slot::Ok(Value::UNIT),
+                            Some(failure) => Slot::Err(failure),
+                        };
                         match target.fire_inner(result, Location::caller()) {
-                            Ok(Fired::Run(target_work)) => Settled::Switch(target, target_work),
-                            Ok(_) => Settled::Store(Slot::Ok(Value::UNIT)),
+                            Ok(Fired::Run(target_work)) => {
+                                Settled::Switch(target, target_work, then)
+                            }
+                            Ok(_) => Settled::Store(then),
                             Err((err, rejected)) => {
                                 drop(rejected);
                                 Settled::Store(Slot::Err(Failure::new(err)))
@@ -925,8 +966,8 @@ fn drive_from(mut current: Cur<'_>, mut work: Work) {
                             st.slot = Slot::Waiting(inner);
                         }
                     }
-                    Settled::Switch(target, target_work) => {
-                        st.slot = Slot::Ok(Value::UNIT);
+                    Settled::Switch(target, target_work, then) => {
+                        st.slot = then;
                         drop(st);
                         parents
                             .push(std::mem::replace(&mut current, Cur::Owned(target)).into_owned());

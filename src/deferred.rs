@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::chain::{Chain, Outcome, Peek, Tail};
+use crate::chain::{CancelAction, Chain, Outcome, Peek, Tail};
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
 use crate::value::Value;
@@ -201,6 +201,27 @@ impl<T: Send + 'static> Deferred<T> {
         self.tail.into_chain()
     }
 
+    /// Adds a step that returns the engine's [`Outcome`] itself: how the combinators fire
+    /// their own Deferred from a member's step without recursion (`Outcome::Fire`).
+    #[inline]
+    pub(crate) fn push_outcome(
+        self,
+        step: impl FnOnce(Result<T, Failure>) -> Outcome + Send + 'static,
+    ) -> Tail {
+        self.tail.push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
+    }
+
+    /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
+    /// the Deferred pending for a firing that is already on its way (see [`CancelAction`]).
+    #[track_caller]
+    pub(crate) fn with_raw_canceller(
+        canceller: impl FnOnce() -> CancelAction + Send + 'static,
+    ) -> (Deferred<T>, Resolver<T>) {
+        let canceller = Box::new(move |_: &Arc<Chain>| canceller());
+        let chain = Chain::pending(Some(canceller), Location::caller());
+        (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
+    }
+
     /// A new, unfired Deferred and the [`Resolver`] that fires it.
     ///
     /// ```
@@ -236,6 +257,7 @@ impl<T: Send + 'static> Deferred<T> {
     ) -> (Deferred<T>, Resolver<T>) {
         let canceller = Box::new(move |chain: &Arc<Chain>| {
             canceller(&Resolver::from_chain(chain.clone()));
+            CancelAction::Inject
         });
         let chain = Chain::pending(Some(canceller), Location::caller());
         (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
@@ -370,7 +392,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// ```
     pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
         let target = other.chain.clone();
-        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input))
+        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input, None))
     }
 
     /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses

@@ -2,9 +2,15 @@
 //! Each module pins one area of behaviour; test names say what they pin.
 
 mod callbacks;
+mod cancel;
+mod execute;
 mod failure;
+mod gather;
+mod list;
 mod nesting;
 mod pause;
+mod primitives;
+mod race;
 mod reentrancy;
 mod testing_helpers;
 mod threads;

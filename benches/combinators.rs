@@ -1,0 +1,134 @@
+//! `gather_results` and `DeferredList` over 10,000 inputs fired one by one, against a baseline
+//! doing the same bookkeeping with one boxed callback per input, in one run.
+//!
+//! Run with `cargo bench --bench combinators`; `scripts/bench-table.py` turns criterion's
+//! output into the table in `docs/performance.md`.
+//!
+//! Every variant gets its inputs ready-made, outside the timing: the Deferred variants get
+//! 10,000 unfired Deferreds and their resolvers, as a caller of `gather_results` has them. The
+//! timed part is the join: attaching to every input, firing the inputs one by one in order,
+//! and taking the joined result. What a routine returns is dropped outside the timing.
+//!
+//! - `baseline`: one boxed `FnOnce(u64) + Send` per input, writing into its slot of a shared,
+//!   locked `Vec<Option<u64>>` and counting down; the last one takes the vector out. This is
+//!   the least a thread-safe join can do per input: a box, a call, a lock, a slot.
+//! - `deferred_hand_rolled`: the same join written by hand over the Deferreds, one
+//!   `add_callback` per input writing into the shared slots. The difference between it and the
+//!   combinator is what the combinator itself costs.
+//! - `deferred_gather_results` / `deferred_list`: the combinators.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use deferreds::{Deferred, DeferredList, Resolver, gather_results};
+use parking_lot::Mutex;
+
+const INPUTS: usize = 10_000;
+
+type Inputs = (Vec<Deferred<u64>>, Vec<Resolver<u64>>);
+
+fn inputs() -> Inputs {
+    (0..INPUTS).map(|_| Deferred::<u64>::new()).unzip()
+}
+
+struct Slots {
+    values: Vec<Option<u64>>,
+    remaining: usize,
+    done: Option<Vec<u64>>,
+}
+
+impl Slots {
+    fn shared() -> Arc<Mutex<Slots>> {
+        Arc::new(Mutex::new(Slots { values: vec![None; INPUTS], remaining: INPUTS, done: None }))
+    }
+
+    fn store(&mut self, index: usize, value: u64) {
+        self.values[index] = Some(value);
+        self.remaining -= 1;
+        if self.remaining == 0 {
+            let values = std::mem::take(&mut self.values);
+            self.done = Some(values.into_iter().map(Option::unwrap).collect());
+        }
+    }
+}
+
+fn baseline() -> Vec<u64> {
+    let slots = Slots::shared();
+    let callbacks: Vec<Box<dyn FnOnce(u64) + Send>> = (0..INPUTS)
+        .map(|i| {
+            let slots = slots.clone();
+            Box::new(move |v: u64| slots.lock().store(i, v)) as Box<dyn FnOnce(u64) + Send>
+        })
+        .collect();
+    for (i, callback) in callbacks.into_iter().enumerate() {
+        callback(black_box(i as u64));
+    }
+    let values = slots.lock().done.take().unwrap();
+    values
+}
+
+fn hand_rolled((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
+    let slots = Slots::shared();
+    for (i, d) in ds.into_iter().enumerate() {
+        let slots = slots.clone();
+        let _ = d.map(move |v| slots.lock().store(i, v));
+    }
+    for (i, r) in rs.iter().enumerate() {
+        r.callback(black_box(i as u64)).unwrap();
+    }
+    let values = slots.lock().done.take().unwrap();
+    (values, rs)
+}
+
+fn gather((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
+    let d = gather_results(ds, false);
+    for (i, r) in rs.iter().enumerate() {
+        r.callback(black_box(i as u64)).unwrap();
+    }
+    (d.try_result().ok().unwrap().unwrap(), rs)
+}
+
+fn list((ds, rs): Inputs) -> (Vec<Result<u64, deferreds::Failure>>, Vec<Resolver<u64>>) {
+    let d = DeferredList::new(ds).into_deferred();
+    for (i, r) in rs.iter().enumerate() {
+        r.callback(black_box(i as u64)).unwrap();
+    }
+    (d.try_result().ok().unwrap().unwrap(), rs)
+}
+
+fn scenarios(c: &mut Criterion) {
+    assert_eq!(baseline(), (0..INPUTS as u64).collect::<Vec<_>>());
+    assert_eq!(hand_rolled(inputs()).0, baseline());
+    assert_eq!(gather(inputs()).0, baseline());
+    assert_eq!(list(inputs()).0.into_iter().map(Result::unwrap).collect::<Vec<_>>(), baseline());
+
+    let mut g = c.benchmark_group("gather_results");
+    g.sample_size(50);
+    g.bench_function(BenchmarkId::new("baseline", INPUTS), |b| {
+        b.iter_batched(|| (), |()| baseline(), BatchSize::LargeInput)
+    });
+    g.bench_function(BenchmarkId::new("deferred_hand_rolled", INPUTS), |b| {
+        b.iter_batched(inputs, hand_rolled, BatchSize::LargeInput)
+    });
+    g.bench_function(BenchmarkId::new("deferred_gather_results", INPUTS), |b| {
+        b.iter_batched(inputs, gather, BatchSize::LargeInput)
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("deferred_list");
+    g.sample_size(50);
+    g.bench_function(BenchmarkId::new("baseline", INPUTS), |b| {
+        b.iter_batched(|| (), |()| baseline(), BatchSize::LargeInput)
+    });
+    g.bench_function(BenchmarkId::new("deferred_hand_rolled", INPUTS), |b| {
+        b.iter_batched(inputs, hand_rolled, BatchSize::LargeInput)
+    });
+    g.bench_function(BenchmarkId::new("deferred_list", INPUTS), |b| {
+        b.iter_batched(inputs, list, BatchSize::LargeInput)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, scenarios);
+criterion_main!(benches);

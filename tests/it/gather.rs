@@ -1,0 +1,136 @@
+//! `gather_results`: every value in input order, or the first failure.
+//!
+//! The `test_*` functions port the gatherResults cases of Twisted's `DeferredTests`
+//! (twisted/test/test_defer.py, Twisted 26.10); each names the original.
+
+use deferreds::testing::{
+    Recorder, assert_no_result, capture_unhandled, failure_result_of, success_result_of,
+};
+use deferreds::{CancelledError, Deferred, Failure, FirstError, fail, gather_results, succeed};
+
+use crate::list::{GenericError, fake_callback_canceller, observed};
+
+/// Ported from `DeferredTests.test_gatherResults`.
+#[test]
+fn test_gather_results() {
+    let d = gather_results(vec![succeed(1), succeed(2)], false);
+    assert_eq!(success_result_of(d), [1, 2]);
+
+    let ((), reports) = capture_unhandled(|| {
+        let d = gather_results(vec![succeed(1), fail(Failure::new(GenericError("v")))], false);
+        assert!(failure_result_of(d).check::<FirstError>());
+    });
+    // Twisted's test handles the input's own failure with `dl[1].addErrback`; unconsumed and
+    // unhandled, it is reported once.
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].failure().check::<GenericError>());
+}
+
+/// Ported from `DeferredTests.test_gatherResultsWithConsumeErrors`.
+#[test]
+fn test_gather_results_with_consume_errors() {
+    let ((), reports) = capture_unhandled(|| {
+        let d = gather_results(vec![succeed(1), fail(Failure::new(GenericError("oh noes")))], true);
+        let failure = failure_result_of(d);
+        let first = failure.downcast_ref::<FirstError>().unwrap();
+        assert!(first.failure.check::<GenericError>());
+        assert_eq!(first.index, 1);
+    });
+    assert!(reports.is_empty(), "the input's failure was consumed");
+}
+
+/// Ported from `DeferredTests.test_cancelGatherResults`.
+#[test]
+fn test_cancel_gather_results() {
+    let log = Recorder::new();
+    let (one, _r1) = Deferred::<()>::new();
+    let (two, _r2) = Deferred::<()>::new();
+    let d = gather_results(vec![observed(one, &log, "one"), observed(two, &log, "two")], true);
+    d.cancel();
+    assert_eq!(
+        log.take(),
+        ["one: deferreds::error::CancelledError", "two: deferreds::error::CancelledError"]
+    );
+    let failure = failure_result_of(d);
+    assert!(failure.downcast_ref::<FirstError>().unwrap().failure.check::<CancelledError>());
+}
+
+/// Ported from `DeferredTests.test_cancelGatherResultsWithAllDeferredsCallback`.
+#[test]
+fn test_cancel_gather_results_with_all_deferreds_callback() {
+    let (one, _r1) = Deferred::with_canceller(fake_callback_canceller);
+    let (two, _r2) = Deferred::with_canceller(fake_callback_canceller);
+    let d = gather_results(vec![one, two], false);
+    d.cancel();
+    assert_eq!(success_result_of(d), ["Callback Result", "Callback Result"]);
+}
+
+#[test]
+fn values_keep_input_order() {
+    let (a, fire_a) = Deferred::<&str>::new();
+    let (b, fire_b) = Deferred::<&str>::new();
+    let (c, fire_c) = Deferred::<&str>::new();
+    let d = gather_results(vec![a, b, c], false);
+    fire_c.callback("c").unwrap();
+    fire_a.callback("a").unwrap();
+    assert_no_result(&d);
+    fire_b.callback("b").unwrap();
+    assert_eq!(success_result_of(d), ["a", "b", "c"]);
+}
+
+#[test]
+fn the_first_failure_fails_it_at_once_with_its_index() {
+    let (a, _fire_a) = Deferred::<u8>::new();
+    let (b, fire_b) = Deferred::<u8>::new();
+    let (c, fire_c) = Deferred::<u8>::new();
+    let d = gather_results(vec![a, b, c], true);
+    fire_c.errback(Failure::msg("c down")).unwrap();
+    fire_b.errback(Failure::msg("b down")).unwrap();
+    let failure = failure_result_of(d);
+    let first = failure.downcast_ref::<FirstError>().unwrap();
+    assert_eq!((first.index, first.failure.error_message()), (2, "c down".to_owned()));
+    assert_eq!(failure.error_message(), "input 2 failed first: c down");
+}
+
+#[test]
+fn an_empty_gather_fires_an_empty_vec_at_once() {
+    assert!(success_result_of(gather_results(Vec::<Deferred<u8>>::new(), false)).is_empty());
+}
+
+#[test]
+fn later_failures_are_reported_only_when_not_consumed() {
+    for consume in [false, true] {
+        let ((), reports) = capture_unhandled(|| {
+            let (a, fire_a) = Deferred::<u8>::new();
+            let (b, fire_b) = Deferred::<u8>::new();
+            let d = gather_results(vec![a, b], consume);
+            fire_a.errback(Failure::msg("first")).unwrap();
+            fire_b.errback(Failure::msg("second")).unwrap();
+            assert!(failure_result_of(d).check::<FirstError>());
+        });
+        let mut reported: Vec<String> =
+            reports.iter().map(|r| r.failure().error_message()).collect();
+        reported.sort();
+        let expected: &[&str] = if consume { &[] } else { &["first", "second"] };
+        assert_eq!(reported, expected, "consume_errors = {consume}");
+    }
+}
+
+#[test]
+fn nested_gathers_complete_without_recursion() {
+    const DEPTH: usize = 100_000;
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let (leaf, fire) = Deferred::<usize>::new();
+            let mut top = leaf;
+            for _ in 0..DEPTH {
+                top = gather_results(vec![top], true).map(|v| v[0] + 1);
+            }
+            fire.callback(0).unwrap();
+            assert_eq!(success_result_of(top), DEPTH);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
