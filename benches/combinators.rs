@@ -4,6 +4,12 @@
 //! Run with `cargo bench --bench combinators`; `scripts/bench-table.py` turns criterion's
 //! output into the table in `docs/performance.md`.
 //!
+//! On a shared machine, load from other processes moves criterion's medians by tens of percent
+//! between variants measured a minute apart. `COMBINATORS_INTERLEAVED=300 cargo bench --bench
+//! combinators` runs the same routines round-robin instead, 300 rounds of each, and prints the
+//! minimum and median per input: every variant sees the same load, and the minimum is the
+//! round least disturbed by it.
+//!
 //! Every variant gets its inputs ready-made, outside the timing: the Deferred variants get
 //! 10,000 unfired Deferreds and their resolvers, as a caller of `gather_results` has them. The
 //! timed part is the join: attaching to every input, firing the inputs one by one in order,
@@ -12,15 +18,20 @@
 //! - `baseline`: one boxed `FnOnce(u64) + Send` per input, writing into its slot of a shared,
 //!   locked `Vec<Option<u64>>` and counting down; the last one takes the vector out. This is
 //!   the least a thread-safe join can do per input: a box, a call, a lock, a slot.
-//! - `deferred_hand_rolled`: the same join written by hand over the Deferreds, one
-//!   `add_callback` per input writing into the shared slots. The difference between it and the
-//!   combinator is what the combinator itself costs.
+//! - `deferred_one_step`: no join at all, only what every Deferred-based join pays: one step
+//!   added to each input (a callback that drops the value) and each input fired.
+//! - `deferred_hand_rolled`: the join written by hand over the Deferreds, one `add_callback`
+//!   per input writing into the shared slots like the baseline. The difference between it and
+//!   the combinator is what the combinator itself costs.
 //! - `deferred_gather_results` / `deferred_list`: the combinators.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, criterion_group};
 use deferreds::{Deferred, DeferredList, Resolver, gather_results};
 use parking_lot::Mutex;
 
@@ -64,8 +75,19 @@ fn baseline() -> Vec<u64> {
     for (i, callback) in callbacks.into_iter().enumerate() {
         callback(black_box(i as u64));
     }
-    let values = slots.lock().done.take().unwrap();
-    values
+    slots.lock().done.take().unwrap()
+}
+
+fn one_step((ds, rs): Inputs) -> Vec<Resolver<u64>> {
+    for d in ds {
+        let _ = d.map(|v| {
+            black_box(v);
+        });
+    }
+    for (i, r) in rs.iter().enumerate() {
+        r.callback(black_box(i as u64)).unwrap();
+    }
+    rs
 }
 
 fn hand_rolled((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
@@ -104,31 +126,80 @@ fn scenarios(c: &mut Criterion) {
     assert_eq!(list(inputs()).0.into_iter().map(Result::unwrap).collect::<Vec<_>>(), baseline());
 
     let mut g = c.benchmark_group("gather_results");
-    g.sample_size(50);
-    g.bench_function(BenchmarkId::new("baseline", INPUTS), |b| {
-        b.iter_batched(|| (), |()| baseline(), BatchSize::LargeInput)
-    });
-    g.bench_function(BenchmarkId::new("deferred_hand_rolled", INPUTS), |b| {
-        b.iter_batched(inputs, hand_rolled, BatchSize::LargeInput)
-    });
+    references(&mut g);
     g.bench_function(BenchmarkId::new("deferred_gather_results", INPUTS), |b| {
         b.iter_batched(inputs, gather, BatchSize::LargeInput)
     });
     g.finish();
 
     let mut g = c.benchmark_group("deferred_list");
-    g.sample_size(50);
-    g.bench_function(BenchmarkId::new("baseline", INPUTS), |b| {
-        b.iter_batched(|| (), |()| baseline(), BatchSize::LargeInput)
-    });
-    g.bench_function(BenchmarkId::new("deferred_hand_rolled", INPUTS), |b| {
-        b.iter_batched(inputs, hand_rolled, BatchSize::LargeInput)
-    });
+    references(&mut g);
     g.bench_function(BenchmarkId::new("deferred_list", INPUTS), |b| {
         b.iter_batched(inputs, list, BatchSize::LargeInput)
     });
     g.finish();
 }
 
+/// The baseline and the two Deferred references, repeated in each group so that every ratio
+/// compares runs made minutes apart at most.
+fn references(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    g.bench_function(BenchmarkId::new("baseline", INPUTS), |b| {
+        b.iter_batched(|| (), |()| baseline(), BatchSize::LargeInput)
+    });
+    g.bench_function(BenchmarkId::new("deferred_one_step", INPUTS), |b| {
+        b.iter_batched(inputs, one_step, BatchSize::LargeInput)
+    });
+    g.bench_function(BenchmarkId::new("deferred_hand_rolled", INPUTS), |b| {
+        b.iter_batched(inputs, hand_rolled, BatchSize::LargeInput)
+    });
+}
+
+/// The routines run round-robin, `rounds` times each; prints nanoseconds per input.
+fn interleaved(rounds: usize) {
+    fn timed<I, O>(setup: impl FnOnce() -> I, routine: impl FnOnce(I) -> O) -> f64 {
+        let input = setup();
+        let start = Instant::now();
+        let output = routine(input);
+        let elapsed = start.elapsed();
+        drop(output);
+        elapsed.as_nanos() as f64 / INPUTS as f64
+    }
+    type Variant = (&'static str, fn() -> f64);
+    let variants: [Variant; 5] = [
+        ("baseline", || timed(|| (), |()| baseline())),
+        ("deferred_one_step", || timed(inputs, one_step)),
+        ("deferred_hand_rolled", || timed(inputs, hand_rolled)),
+        ("deferred_gather_results", || timed(inputs, gather)),
+        ("deferred_list", || timed(inputs, list)),
+    ];
+    let mut times = vec![Vec::with_capacity(rounds); variants.len()];
+    for _ in 0..rounds {
+        for (k, (_, run)) in variants.iter().enumerate() {
+            times[k].push(run());
+        }
+    }
+    println!("| variant | min per input | median per input | min ratio to baseline |");
+    println!("|---|---|---|---|");
+    let mut base = 0.0;
+    for ((name, _), t) in variants.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        let (min, median) = (t[0], t[t.len() / 2]);
+        if *name == "baseline" {
+            base = min;
+        }
+        println!("| {name} | {min:.1} ns | {median:.1} ns | {:.2}× |", min / base);
+    }
+}
+
 criterion_group!(benches, scenarios);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(rounds) = std::env::var("COMBINATORS_INTERLEAVED").ok().and_then(|r| r.parse().ok())
+    {
+        interleaved(rounds);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
