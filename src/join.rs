@@ -154,8 +154,10 @@ impl<T: Send + 'static> Join<T> {
                 if let Some(first_success) = self.spec.first_success {
                     let target = st.target.take().expect("checked above");
                     let mut members = std::mem::take(&mut st.members);
+                    let earlier = std::mem::take(&mut st.results);
                     st.winner = Some(index);
                     drop(st);
+                    drop(earlier);
                     // Twisted's order: the losers are cancelled before the winner is announced.
                     if self.spec.cancel_losers && !members.is_empty() {
                         members[index] = None;
@@ -171,8 +173,11 @@ impl<T: Send + 'static> Join<T> {
                 if self.spec.first_failure {
                     let target = st.target.take().expect("checked above");
                     let members = std::mem::take(&mut st.members);
+                    let earlier = std::mem::take(&mut st.results);
                     drop(st);
-                    drop(members);
+                    // The values that came in before are not needed any more; they are
+                    // dropped now, outside the lock, rather than with the last input.
+                    drop((members, earlier));
                     let first = Failure::new(FirstError { index, failure });
                     return Outcome::Fire(target, Err(first), keep);
                 }
@@ -221,8 +226,9 @@ impl<T: Send + 'static> Join<T> {
             None => CancelAction::Leave,
             Some(target) => {
                 // Nobody else will fire it now; the engine fails it with `CancelledError`.
+                let earlier = std::mem::take(&mut st.results);
                 drop(st);
-                drop(target);
+                drop((target, earlier));
                 CancelAction::Inject
             }
         }

@@ -9,10 +9,10 @@ use crate::deferred::Resolver;
 
 /// Waiters in arrival order, each known by a ticket so that a cancelled one can leave at once.
 ///
-/// Tickets are consecutive: the waiter with ticket `t` sits at `t - front`. A waiter that
-/// leaves becomes a hole, skipped when it reaches the front; holes at either end are trimmed
-/// as they appear, so the queue never holds more than its live waiters plus the holes between
-/// them.
+/// Tickets are consecutive and never reused: the waiter with ticket `t` sits at `t - front`.
+/// A waiter that leaves becomes a hole, skipped when it reaches the front; holes at the front
+/// are trimmed as they appear, so the queue holds its live waiters and the holes behind the
+/// first of them.
 pub(crate) struct Waiters<R> {
     /// The ticket of `slots[0]`.
     front: u64,
@@ -66,13 +66,12 @@ impl<R> Waiters<R> {
         self.live
     }
 
+    /// Drops the holes at the front. (Holes at the back stay: dropping them would hand their
+    /// tickets out again.)
     fn trim(&mut self) {
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();
             self.front += 1;
-        }
-        while let Some(None) = self.slots.back() {
-            self.slots.pop_back();
         }
     }
 }
@@ -164,20 +163,20 @@ mod tests {
     }
 
     #[test]
-    fn holes_at_either_end_are_trimmed() {
+    fn holes_at_the_front_are_trimmed_and_tickets_never_come_back() {
         let mut w = Waiters::new();
         for i in 0..4 {
             w.push(i);
         }
         w.remove(3);
         w.remove(2);
-        assert_eq!(w.slots.len(), 2, "trailing holes are dropped");
+        assert_eq!(w.next_ticket(), 4, "removing the last waiters frees no ticket");
         w.remove(0);
-        assert_eq!(w.slots.len(), 1, "leading holes are dropped");
-        assert_eq!(w.front, 1);
+        assert_eq!((w.front, w.slots.len()), (1, 3), "the leading hole is dropped");
         assert_eq!(w.remove(1), Some(1));
-        assert!(w.slots.is_empty());
+        assert!(w.slots.is_empty(), "all holes: nothing left");
         assert_eq!(w.push(9), 4);
+        assert_eq!(w.remove(3), None, "an old ticket does not reach the new waiter");
         assert_eq!(w.pop(), Some(9));
     }
 

@@ -134,3 +134,33 @@ fn nested_gathers_complete_without_recursion() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn values_gathered_before_the_first_failure_are_dropped_when_it_fails() {
+    let counter = deferreds::testing::DropCounter::new();
+    let (a, fire_a) = Deferred::new();
+    let (b, _fire_b) = Deferred::new(); // never fires: keeps the gather's steps alive
+    let (c, fire_c) = Deferred::new();
+    let d = gather_results(vec![a, b, c], true);
+    fire_a.callback(counter.token()).unwrap();
+    assert_eq!(counter.alive(), 1, "held for the result");
+    fire_c.errback(Failure::msg("c failed")).unwrap();
+    assert!(failure_result_of(d).check::<FirstError>());
+    assert_eq!(counter.alive(), 0, "not kept until the last input fires");
+}
+
+#[test]
+fn cancelling_a_gather_reaches_what_its_inputs_wait_on() {
+    let cancelled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let c = cancelled.clone();
+    let (inner, _fire_inner) = Deferred::<u8>::with_canceller(move |_| {
+        c.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let waiting = succeed(()).add_callback(move |()| inner);
+    assert!(waiting.is_waiting());
+    let d = gather_results(vec![waiting, succeed(1)], true);
+    d.cancel();
+    assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst));
+    let failure = failure_result_of(d);
+    assert!(failure.downcast_ref::<FirstError>().unwrap().failure.check::<CancelledError>());
+}

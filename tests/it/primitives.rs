@@ -604,6 +604,44 @@ fn the_lock_excludes_across_threads_and_the_semaphore_bounds_them() {
 }
 
 #[test]
+fn values_put_from_several_threads_are_each_got_exactly_once() {
+    const PRODUCERS: u32 = 4;
+    const PER_PRODUCER: u32 = 1_000;
+    let queue = DeferredQueue::<u32>::new();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    // Half the gets wait before anything is put, the rest come after.
+    let mut gets = Vec::new();
+    for _ in 0..PRODUCERS * PER_PRODUCER / 2 {
+        let g = got.clone();
+        gets.push(queue.get().unwrap().map(move |v| g.lock().push(v)));
+    }
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let q = queue.clone();
+            std::thread::spawn(move || {
+                for i in 0..PER_PRODUCER {
+                    q.put(p * PER_PRODUCER + i).unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..PRODUCERS * PER_PRODUCER / 2 {
+        let g = got.clone();
+        gets.push(queue.get().unwrap().map(move |v| g.lock().push(v)));
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    for g in gets {
+        success_result_of(g);
+    }
+    let mut got = got.lock().clone();
+    got.sort_unstable();
+    assert_eq!(got, (0..PRODUCERS * PER_PRODUCER).collect::<Vec<_>>());
+    assert_eq!((queue.pending(), queue.waiting()), (0, 0));
+}
+
+#[test]
 fn no_failure_is_reported_by_primitives_used_normally() {
     let ((), reports) = capture_unhandled(|| {
         let lock = DeferredLock::new();
