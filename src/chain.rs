@@ -532,7 +532,8 @@ impl Chain {
                             // The canceller fired the chain and then panicked: the result
                             // stands, and the panic is reported rather than lost.
                             Err((_, Err(failure))) if panicked => {
-                                unhandled::report(UnhandledFailure::new(failure, None));
+                                let debug = current.describe();
+                                unhandled::report(UnhandledFailure::new(failure, debug));
                             }
                             Err(_) => {}
                         }

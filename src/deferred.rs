@@ -241,7 +241,10 @@ impl<T: Send + 'static> Deferred<T> {
     ///
     /// The canceller gets the Deferred's resolver. If it fires the Deferred, that result
     /// stands; if not, the Deferred fails with [`CancelledError`](crate::CancelledError) once it
-    /// returns. A panic in the canceller becomes the Deferred's failure.
+    /// returns. A panic in the canceller becomes the Deferred's failure (or, if the canceller
+    /// had fired the Deferred already, is reported through the
+    /// [unhandled-failure hook](crate::set_unhandled_hook)). The canceller runs at most once:
+    /// cancelling again while it runs does nothing.
     ///
     /// ```
     /// use deferreds::Deferred;

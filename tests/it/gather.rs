@@ -164,3 +164,12 @@ fn cancelling_a_gather_reaches_what_its_inputs_wait_on() {
     let failure = failure_result_of(d);
     assert!(failure.downcast_ref::<FirstError>().unwrap().failure.check::<CancelledError>());
 }
+
+/// Ported from `FirstErrorTests.test_str`: the message names the index and includes the
+/// failure's. (`test_repr` and `test_comparison` have no counterpart: `Debug` is derived, and
+/// `Failure` has no equality; see `docs/conformance.md`.)
+#[test]
+fn test_str() {
+    let error = FirstError { index: 5, failure: Failure::new(GenericError("some text")) };
+    assert_eq!(error.to_string(), "input 5 failed first: some text");
+}
