@@ -8,7 +8,8 @@
 //! between variants measured a minute apart. `COMBINATORS_INTERLEAVED=300 cargo bench --bench
 //! combinators` runs the same routines round-robin instead, 300 rounds of each, and prints the
 //! minimum and median per input: every variant sees the same load, and the minimum is the
-//! round least disturbed by it.
+//! round least disturbed by it. `COMBINATORS_INPUTS` changes the number of inputs (10,000 by
+//! default).
 //!
 //! Every variant gets its inputs ready-made, outside the timing: the Deferred variants get
 //! 10,000 unfired Deferreds and their resolvers, as a caller of `gather_results` has them. The
@@ -26,7 +27,7 @@
 //! - `deferred_gather_results` / `deferred_list`: the combinators.
 
 use std::hint::black_box;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use std::time::{Duration, Instant};
 
@@ -35,12 +36,18 @@ use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, criterion_gro
 use deferreds::{Deferred, DeferredList, Resolver, gather_results};
 use parking_lot::Mutex;
 
-const INPUTS: usize = 10_000;
+/// 10,000, or `COMBINATORS_INPUTS` (to check that the cost per input does not grow with it).
+fn inputs_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::env::var("COMBINATORS_INPUTS").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000)
+    })
+}
 
 type Inputs = (Vec<Deferred<u64>>, Vec<Resolver<u64>>);
 
 fn inputs() -> Inputs {
-    (0..INPUTS).map(|_| Deferred::<u64>::new()).unzip()
+    (0..inputs_count()).map(|_| Deferred::<u64>::new()).unzip()
 }
 
 struct Slots {
@@ -51,7 +58,11 @@ struct Slots {
 
 impl Slots {
     fn shared() -> Arc<Mutex<Slots>> {
-        Arc::new(Mutex::new(Slots { values: vec![None; INPUTS], remaining: INPUTS, done: None }))
+        Arc::new(Mutex::new(Slots {
+            values: vec![None; inputs_count()],
+            remaining: inputs_count(),
+            done: None,
+        }))
     }
 
     fn store(&mut self, index: usize, value: u64) {
@@ -66,7 +77,7 @@ impl Slots {
 
 fn baseline() -> Vec<u64> {
     let slots = Slots::shared();
-    let callbacks: Vec<Box<dyn FnOnce(u64) + Send>> = (0..INPUTS)
+    let callbacks: Vec<Box<dyn FnOnce(u64) + Send>> = (0..inputs_count())
         .map(|i| {
             let slots = slots.clone();
             Box::new(move |v: u64| slots.lock().store(i, v)) as Box<dyn FnOnce(u64) + Send>
@@ -120,21 +131,21 @@ fn list((ds, rs): Inputs) -> (Vec<Result<u64, deferreds::Failure>>, Vec<Resolver
 }
 
 fn scenarios(c: &mut Criterion) {
-    assert_eq!(baseline(), (0..INPUTS as u64).collect::<Vec<_>>());
+    assert_eq!(baseline(), (0..inputs_count() as u64).collect::<Vec<_>>());
     assert_eq!(hand_rolled(inputs()).0, baseline());
     assert_eq!(gather(inputs()).0, baseline());
     assert_eq!(list(inputs()).0.into_iter().map(Result::unwrap).collect::<Vec<_>>(), baseline());
 
     let mut g = c.benchmark_group("gather_results");
     references(&mut g);
-    g.bench_function(BenchmarkId::new("deferred_gather_results", INPUTS), |b| {
+    g.bench_function(BenchmarkId::new("deferred_gather_results", inputs_count()), |b| {
         b.iter_batched(inputs, gather, BatchSize::LargeInput)
     });
     g.finish();
 
     let mut g = c.benchmark_group("deferred_list");
     references(&mut g);
-    g.bench_function(BenchmarkId::new("deferred_list", INPUTS), |b| {
+    g.bench_function(BenchmarkId::new("deferred_list", inputs_count()), |b| {
         b.iter_batched(inputs, list, BatchSize::LargeInput)
     });
     g.finish();
@@ -144,13 +155,13 @@ fn scenarios(c: &mut Criterion) {
 /// compares runs made minutes apart at most.
 fn references(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    g.bench_function(BenchmarkId::new("baseline", INPUTS), |b| {
+    g.bench_function(BenchmarkId::new("baseline", inputs_count()), |b| {
         b.iter_batched(|| (), |()| baseline(), BatchSize::LargeInput)
     });
-    g.bench_function(BenchmarkId::new("deferred_one_step", INPUTS), |b| {
+    g.bench_function(BenchmarkId::new("deferred_one_step", inputs_count()), |b| {
         b.iter_batched(inputs, one_step, BatchSize::LargeInput)
     });
-    g.bench_function(BenchmarkId::new("deferred_hand_rolled", INPUTS), |b| {
+    g.bench_function(BenchmarkId::new("deferred_hand_rolled", inputs_count()), |b| {
         b.iter_batched(inputs, hand_rolled, BatchSize::LargeInput)
     });
 }
@@ -163,7 +174,7 @@ fn interleaved(rounds: usize) {
         let output = routine(input);
         let elapsed = start.elapsed();
         drop(output);
-        elapsed.as_nanos() as f64 / INPUTS as f64
+        elapsed.as_nanos() as f64 / inputs_count() as f64
     }
     type Variant = (&'static str, fn() -> f64);
     let variants: [Variant; 5] = [
