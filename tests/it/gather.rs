@@ -173,3 +173,74 @@ fn test_str() {
     let error = FirstError { index: 5, failure: Failure::new(GenericError("some text")) };
     assert_eq!(error.to_string(), "input 5 failed first: some text");
 }
+
+/// The inner chain of `test_continueCallbackNotFirst` and `test_callbackOrderPreserved`: `cb`
+/// returns a chain whose first callback waits on `gather_results([a])`.
+fn cb_waiting_on_a_gather(
+    a: Deferred<&'static str>,
+    results: &Recorder,
+    failures: &Recorder,
+) -> impl FnOnce(&'static str) -> Deferred<()> + Send + 'static {
+    let (results, failures) = (results.clone(), failures.clone());
+    move |result| {
+        results.record(format!("cb {result}"));
+        let (d, fire_d) = Deferred::<()>::new();
+        let (r1, r2) = (results.clone(), results.clone());
+        let returner = d
+            .add_callback(move |()| {
+                r1.record("firstCallback ()");
+                gather_results(vec![a], false)
+            })
+            .map(move |result| r2.record(format!("secondCallback {result:?}")))
+            .add_errback(move |f| {
+                failures.record(f.error_message());
+                Ok(())
+            });
+        fire_d.callback(()).unwrap();
+        returner
+    }
+}
+
+/// Ported from `DeferredTests.test_continueCallbackNotFirst`.
+#[test]
+fn test_continue_callback_not_first() {
+    let (results, failures) = (Recorder::new(), Recorder::new());
+    let (a, fire_a) = Deferred::<&'static str>::new();
+    let f = failures.clone();
+    let outer = succeed("outer")
+        .add_callback(cb_waiting_on_a_gather(a, &results, &failures))
+        .add_errback(move |failure| {
+            f.record(failure.error_message());
+            Ok(())
+        });
+    assert_eq!(results.events(), ["cb outer", "firstCallback ()"]);
+    fire_a.callback("withers").unwrap();
+    assert!(failures.events().is_empty());
+    assert_eq!(results.events(), ["cb outer", "firstCallback ()", "secondCallback [\"withers\"]"]);
+    success_result_of(outer);
+}
+
+/// Ported from `DeferredTests.test_callbackOrderPreserved`.
+#[test]
+fn test_callback_order_preserved() {
+    let (results, failures) = (Recorder::new(), Recorder::new());
+    let (a, fire_a) = Deferred::<&'static str>::new();
+    let (outer, fire_outer) = Deferred::<&'static str>::new();
+    let (r, f) = (results.clone(), failures.clone());
+    let outer = outer
+        .add_callback(cb_waiting_on_a_gather(a, &results, &failures))
+        .map(move |()| r.record("final ()"))
+        .add_errback(move |failure| {
+            f.record(failure.error_message());
+            Ok(())
+        });
+    fire_outer.callback("outer").unwrap();
+    assert_eq!(results.events(), ["cb outer", "firstCallback ()"]);
+    fire_a.callback("withers").unwrap();
+    assert!(failures.events().is_empty());
+    assert_eq!(
+        results.events(),
+        ["cb outer", "firstCallback ()", "secondCallback [\"withers\"]", "final ()"]
+    );
+    success_result_of(outer);
+}

@@ -3,6 +3,7 @@
 
 mod callbacks;
 mod cancel;
+mod combinator_laws;
 mod execute;
 mod failure;
 mod gather;
