@@ -52,11 +52,15 @@ pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Sen
 /// returns decides what the engine does next (see [`Cancelled`]).
 pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> Cancelled + Send>;
 
-/// What a canceller did.
+/// What a canceller did, and so what [`Chain::cancel`] does once it has returned.
 pub(crate) enum Cancelled {
     /// The usual case: unless the canceller fired the chain, it now fails with
-    /// `CancelledError`.
+    /// `CancelledError`. The contract of [`Deferred::with_canceller`](crate::Deferred::with_canceller).
     Fail,
+    /// Leave the chain alone: whoever the canceller found about to fire it (a member that
+    /// completed a `DeferredList`, a `put` handing a value to a cancelled `get`) fires it
+    /// right after, and injecting a failure first would lose that result.
+    Leave,
     /// The cancellation was handed on, and whoever took it fires the chain later: it stays
     /// pending, with this canceller for the next `cancel`. An `ensure_deferred` task does this:
     /// its cancellation surfaces inside the future, which may recover (Twisted's
@@ -70,9 +74,11 @@ pub(crate) enum Outcome {
     Failure(Failure),
     /// Wait for this chain (its tail was consumed) and take over its result.
     Wait(Arc<Chain>),
-    /// Fire this chain with the result (`chain_deferred`); the current chain goes on with `()`
-    /// or, if the target was already fired, with an `AlreadyCalledError`.
-    Fire(Arc<Chain>, Result<Value, Failure>),
+    /// Fire this chain with the result (`chain_deferred`, and the combinators firing their
+    /// own Deferred from a member's step, without recursion). The current chain goes on with
+    /// the failure given as the third field, or else with `()`; if the target was already
+    /// fired, with an `AlreadyCalledError`.
+    Fire(Arc<Chain>, Result<Value, Failure>, Option<Failure>),
 }
 
 impl From<Result<Value, Failure>> for Outcome {
@@ -549,6 +555,10 @@ impl Chain {
                         };
                     }
                     Some(canceller) => {
+                        // A cancel made while this canceller runs (from inside it, or from
+                        // another thread) finds this placeholder and does nothing: the running
+                        // canceller settles the chain.
+                        st.slot = Slot::Pending(Some(Box::new(|_: &Arc<Chain>| Cancelled::Leave)));
                         current.cancelling.store(CANCELLING, Ordering::Relaxed);
                         drop(st);
                         let outer = IN_CANCELLER.with(|c| c.replace(current.addr()));
@@ -556,13 +566,14 @@ impl Chain {
                         IN_CANCELLER.with(|c| c.set(outer));
                         let by_canceller =
                             current.cancelling.swap(0, Ordering::Relaxed) & FIRED_BY_CANCELLER != 0;
-                        let failure = match outcome {
-                            Ok(Cancelled::Fail) => Failure::new(CancelledError),
+                        let (failure, panicked) = match outcome {
+                            Ok(Cancelled::Leave) => return false,
+                            Ok(Cancelled::Fail) => (Failure::new(CancelledError), false),
                             Ok(Cancelled::KeepPending(next)) => {
                                 current.rearm(next);
                                 return true;
                             }
-                            Err(payload) => Failure::from_panic(payload),
+                            Err(payload) => (Failure::from_panic(payload), true),
                         };
                         // If the canceller fired the chain, its result stands.
                         return match current.fire_inner(Err(failure), at) {
@@ -571,6 +582,13 @@ impl Chain {
                                 true
                             }
                             Ok(_) => true,
+                            // The canceller fired the chain and then panicked: the result
+                            // stands, and the panic is reported rather than lost.
+                            Err((_, Err(failure))) if panicked => {
+                                let debug = current.describe();
+                                unhandled::report(UnhandledFailure::new(failure, debug));
+                                by_canceller
+                            }
                             Err((_, rejected)) => {
                                 drop(rejected);
                                 by_canceller
@@ -599,15 +617,12 @@ impl Chain {
         }
     }
 
-    /// Puts a canceller back after a [`Cancelled::KeepPending`], unless the chain was fired
-    /// meanwhile.
+    /// Puts a canceller back after a [`Cancelled::KeepPending`], in place of the placeholder
+    /// that stood in while it ran, unless the chain was fired meanwhile.
     fn rearm(&self, canceller: Canceller) {
         let mut st = self.state.lock();
         let unused = match &mut st.slot {
-            Slot::Pending(slot @ None) => {
-                *slot = Some(canceller);
-                None
-            }
+            Slot::Pending(slot) => slot.replace(canceller),
             _ => Some(canceller),
         };
         drop(st);
@@ -847,8 +862,8 @@ impl Tail {
                 st.waiter = Some(Waiter::Chain(outer.clone()));
                 Tail::Chain(outer)
             }
-            Outcome::Fire(target, result) => match target.fire(result, Location::caller()) {
-                Ok(()) => Tail::Value(Value::UNIT),
+            Outcome::Fire(target, result, then) => match target.fire(result, Location::caller()) {
+                Ok(()) => Tail::from_result(then.map_or(Ok(Value::UNIT), Err)),
                 Err(err) => Tail::Failed(Unreported::new(Failure::new(err))),
             },
         }
@@ -892,6 +907,15 @@ impl Tail {
             }
             Tail::Value(v) => Ok(Ok(v)),
             Tail::Failed(f) => Ok(Err(f.take())),
+        }
+    }
+
+    /// A weak handle on the shared chain, if there is one (a tail that is just a result has
+    /// nothing left to cancel).
+    pub(crate) fn downgrade(&self) -> Option<Weak<Chain>> {
+        match self {
+            Tail::Chain(chain) => Some(Arc::downgrade(chain)),
+            _ => None,
         }
     }
 
@@ -942,7 +966,7 @@ impl Tail {
 enum Settled {
     Store(Slot),
     Wait(Weak<Chain>),
-    Switch(Arc<Chain>, Work),
+    Switch(Arc<Chain>, Work, Slot),
 }
 
 /// The chain a trampoline is on: borrowed from its caller at first, which saves a reference
@@ -1007,10 +1031,16 @@ fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         Attach::Stolen(r) => Settled::Store(r.into()),
                         Attach::Registered => Settled::Wait(Arc::downgrade(&inner)),
                     },
-                    Outcome::Fire(target, result) => {
+                    Outcome::Fire(target, result, then) => {
+                        let then = match then {
+                            None => Slot::Ok(Value::UNIT),
+                            Some(failure) => Slot::Err(failure),
+                        };
                         match target.fire_inner(result, Location::caller()) {
-                            Ok(Fired::Run(target_work)) => Settled::Switch(target, target_work),
-                            Ok(_) => Settled::Store(Slot::Ok(Value::UNIT)),
+                            Ok(Fired::Run(target_work)) => {
+                                Settled::Switch(target, target_work, then)
+                            }
+                            Ok(_) => Settled::Store(then),
                             Err((err, rejected)) => {
                                 drop(rejected);
                                 Settled::Store(Slot::Err(Failure::new(err)))
@@ -1030,8 +1060,8 @@ fn drive_from(mut current: Cur<'_>, mut work: Work) {
                             st.slot = Slot::Waiting(inner);
                         }
                     }
-                    Settled::Switch(target, target_work) => {
-                        st.slot = Slot::Ok(Value::UNIT);
+                    Settled::Switch(target, target_work, then) => {
+                        st.slot = then;
                         drop(st);
                         parents
                             .push(std::mem::replace(&mut current, Cur::Owned(target)).into_owned());

@@ -201,6 +201,27 @@ impl<T: Send + 'static> Deferred<T> {
         self.tail.into_chain()
     }
 
+    /// Adds a step that returns the engine's [`Outcome`] itself: how the combinators fire
+    /// their own Deferred from a member's step without recursion (`Outcome::Fire`).
+    #[inline]
+    pub(crate) fn push_outcome(
+        self,
+        step: impl FnOnce(Result<T, Failure>) -> Outcome + Send + 'static,
+    ) -> Tail {
+        self.tail.push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
+    }
+
+    /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
+    /// the Deferred pending for a firing that is already on its way (see [`Cancelled`]).
+    #[track_caller]
+    pub(crate) fn with_raw_canceller(
+        canceller: impl FnOnce() -> Cancelled + Send + 'static,
+    ) -> (Deferred<T>, Resolver<T>) {
+        let canceller = Box::new(move |_: &Arc<Chain>| canceller());
+        let chain = Chain::pending(Some(canceller), Location::caller());
+        (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
+    }
+
     /// A new, unfired Deferred and the [`Resolver`] that fires it.
     ///
     /// ```
@@ -220,7 +241,10 @@ impl<T: Send + 'static> Deferred<T> {
     ///
     /// The canceller gets the Deferred's resolver. If it fires the Deferred, that result
     /// stands; if not, the Deferred fails with [`CancelledError`](crate::CancelledError) once it
-    /// returns. A panic in the canceller becomes the Deferred's failure.
+    /// returns. A panic in the canceller becomes the Deferred's failure (or, if the canceller
+    /// had fired the Deferred already, is reported through the
+    /// [unhandled-failure hook](crate::set_unhandled_hook)). The canceller runs at most once:
+    /// cancelling again while it runs does nothing.
     ///
     /// ```
     /// use deferreds::Deferred;
@@ -371,7 +395,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// ```
     pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
         let target = other.chain.clone();
-        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input))
+        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input, None))
     }
 
     /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses

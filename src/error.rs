@@ -3,6 +3,10 @@
 //! Each is a small type that implements [`std::error::Error`], so a callback can pass it on
 //! with `?` and an errback can [`check`](crate::Failure::check) for it.
 
+use std::fmt;
+
+use crate::failure::Failure;
+
 /// A Deferred was fired a second time.
 ///
 /// Returned by [`Resolver::callback`](crate::Resolver::callback) and
@@ -77,3 +81,115 @@ pub struct NotPausedError;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
 #[error("a step returned the Deferred it is attached to; a chain cannot wait on itself")]
 pub struct CircularChainError;
+/// The failure of a combinator that stops at the first failing input: which input, and how it
+/// failed (Twisted's `FirstError`, with `index` and `subFailure`).
+///
+/// [`gather_results`](crate::gather_results) and a [`DeferredList`](crate::DeferredList) with
+/// [`fire_on_one_errback`](crate::DeferredList::fire_on_one_errback) fail with this error. Its
+/// message names the index and carries the input's own message.
+///
+/// ```
+/// use deferreds::{Failure, FirstError, fail, gather_results, succeed};
+///
+/// let d = gather_results(vec![succeed(1), fail(Failure::msg("no route")), succeed(3)], true);
+/// let failure = deferreds::testing::failure_result_of(d);
+/// let first = failure.downcast_ref::<FirstError>().unwrap();
+/// assert_eq!(first.index, 1);
+/// assert_eq!(first.failure.error_message(), "no route");
+/// assert_eq!(failure.error_message(), "input 1 failed first: no route");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("input {index} failed first: {failure}")]
+pub struct FirstError {
+    /// The position of the failing input in the list given to the combinator.
+    pub index: usize,
+    /// How that input failed.
+    pub failure: Failure,
+}
+
+/// Every input of a [`race`](crate::race) failed: their failures, in input order (Twisted's
+/// `FailureGroup`).
+///
+/// ```
+/// use deferreds::{Failure, FailureGroup, fail, race};
+///
+/// let d = race(vec![fail::<u8>(Failure::msg("a down")), fail(Failure::msg("b down"))]);
+/// let failure = deferreds::testing::failure_result_of(d);
+/// let group = failure.downcast_ref::<FailureGroup>().unwrap();
+/// assert_eq!(group.failures.len(), 2);
+/// assert_eq!(failure.error_message(), "all 2 inputs failed: a down; b down");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", describe_group(failures))]
+pub struct FailureGroup {
+    /// One failure per input, in input order.
+    pub failures: Vec<Failure>,
+}
+
+fn describe_group(failures: &[Failure]) -> String {
+    if failures.is_empty() {
+        return "there were no inputs, so none succeeded".to_owned();
+    }
+    let messages: Vec<String> = failures.iter().map(Failure::error_message).collect();
+    format!("all {} inputs failed: {}", failures.len(), messages.join("; "))
+}
+
+/// [`DeferredQueue::put`](crate::DeferredQueue::put) found the queue full; the value is handed
+/// back in the error (Twisted's `QueueOverflow`).
+///
+/// ```
+/// use deferreds::{DeferredQueue, QueueOverflow};
+///
+/// let queue = DeferredQueue::with_limits(Some(1), None);
+/// queue.put("first").unwrap();
+/// let err = queue.put("second").unwrap_err();
+/// assert_eq!(err.to_string(), "the DeferredQueue is full");
+/// assert_eq!(err.into_inner(), "second");
+/// # let _: Option<QueueOverflow<()>> = None;
+/// ```
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the DeferredQueue is full")]
+pub struct QueueOverflow<T>(pub T);
+
+impl<T> QueueOverflow<T> {
+    /// The value that was not queued (also the public field `.0`), as in the example above.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for QueueOverflow<T> {
+    /// Leaves the value out, so that the error is `Debug` whatever it carries.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("QueueOverflow").finish_non_exhaustive()
+    }
+}
+
+/// [`DeferredQueue::get`](crate::DeferredQueue::get) found as many gets already waiting as the
+/// queue's backlog allows (Twisted's `QueueUnderflow`).
+///
+/// ```
+/// use deferreds::{DeferredQueue, QueueUnderflow};
+///
+/// let queue = DeferredQueue::<u8>::with_limits(None, Some(0));
+/// let err = queue.get().unwrap_err();
+/// assert_eq!(err, QueueUnderflow);
+/// assert_eq!(err.to_string(), "too many gets are already waiting on the DeferredQueue");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("too many gets are already waiting on the DeferredQueue")]
+pub struct QueueUnderflow;
+
+/// [`DeferredSemaphore::new`](crate::DeferredSemaphore::new) was asked for zero tokens (Twisted
+/// raises `ValueError` for a limit below one).
+///
+/// ```
+/// use deferreds::{DeferredSemaphore, ZeroTokensError};
+///
+/// let err = DeferredSemaphore::new(0).unwrap_err();
+/// assert_eq!(err, ZeroTokensError);
+/// assert_eq!(err.to_string(), "a DeferredSemaphore needs at least one token");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("a DeferredSemaphore needs at least one token")]
+pub struct ZeroTokensError;

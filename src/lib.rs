@@ -62,6 +62,22 @@
 //! chain with [`CancelledError`]; a chain waiting on another passes the cancellation inward.
 //! [`Deferred::pause`] and [`Deferred::unpause`] hold the chain like a counter.
 //!
+//! # Several Deferreds at once
+//!
+//! [`DeferredList`], [`gather_results`] and [`race`] wait for several Deferreds, keeping input
+//! order; cancelling them cancels their inputs. [`maybe_deferred`] turns any call into a
+//! Deferred, and [`DeferredLock`], [`DeferredSemaphore`] and [`DeferredQueue`] coordinate
+//! chains without blocking a thread (`docs/combinators.md`).
+//!
+//! ```
+//! use deferreds::{Deferred, gather_results};
+//!
+//! let (a, fire_a) = Deferred::<u32>::new();
+//! let sum = gather_results(vec![a, deferreds::succeed(2)], true).map(|v| v.iter().sum::<u32>());
+//! fire_a.callback(40).unwrap();
+//! assert_eq!(deferreds::testing::success_result_of(sum), 42);
+//! ```
+//!
 //! # Threads
 //!
 //! `Deferred`, `Resolver` and `Failure` are `Send` and `Sync`; steps must be `Send + 'static`.
@@ -116,18 +132,38 @@ mod chain;
 mod debug;
 mod deferred;
 mod error;
+mod execute;
 mod failure;
 mod future;
+mod gate;
+mod gather;
+mod join;
+mod list;
+mod lock;
+mod queue;
+mod race;
 mod runner;
+mod semaphore;
 mod task;
 pub mod testing;
 mod unhandled;
 mod value;
+mod waiters;
 
 pub use crate::debug::{debugging, set_debugging};
 pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
-pub use crate::error::{AlreadyCalledError, CancelledError, CircularChainError, NotPausedError};
+pub use crate::error::{
+    AlreadyCalledError, CancelledError, CircularChainError, FailureGroup, FirstError, NotPausedError, QueueOverflow,
+    QueueUnderflow, ZeroTokensError,
+};
+pub use crate::execute::{execute, maybe_deferred};
 pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
 pub use crate::future::DeferredFuture;
+pub use crate::gather::gather_results;
+pub use crate::list::{DeferredList, FirstCallback};
+pub use crate::lock::{DeferredLock, LockGuard};
+pub use crate::queue::DeferredQueue;
+pub use crate::race::race;
+pub use crate::semaphore::{DeferredSemaphore, SemaphorePermit};
 pub use crate::task::ensure_deferred;
 pub use crate::unhandled::{UnhandledFailure, reset_unhandled_hook, set_unhandled_hook};

@@ -4,9 +4,16 @@
 mod asyncio;
 mod callbacks;
 mod ensure;
+mod cancel;
+mod combinator_laws;
+mod execute;
 mod failure;
+mod gather;
+mod list;
 mod nesting;
 mod pause;
+mod primitives;
+mod race;
 mod reentrancy;
 mod testing_helpers;
 mod threads;

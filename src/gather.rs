@@ -1,0 +1,59 @@
+//! [`gather_results`]: the values of many Deferreds, or the first failure.
+
+use std::panic::Location;
+
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::join::{self, Slots, Spec};
+use crate::value::Value;
+
+/// One Deferred for the values of many, in input order, failing at the first failure (Twisted's
+/// `gatherResults`).
+///
+/// The result fires with every value once all the inputs have succeeded, or fails as soon as
+/// one fails, with a [`FirstError`](crate::FirstError) carrying its index and failure. An empty
+/// input fires with an empty `Vec` at once.
+///
+/// `consume_errors` is [`DeferredList::consume_errors`](crate::DeferredList::consume_errors):
+/// without it, an input's failure also stays on that input's chain and is reported as unhandled
+/// when its last handle drops, as in Twisted. With it, the failure ends here.
+///
+/// Cancelling the result before it fires cancels every input that has not fired; the first
+/// `CancelledError` among them is usually what it fails with.
+///
+/// ```
+/// use deferreds::{Deferred, gather_results};
+///
+/// let (a, fire_a) = Deferred::<u32>::new();
+/// let (b, fire_b) = Deferred::<u32>::new();
+/// let both = gather_results(vec![a, b], true).map(|v| v.iter().sum::<u32>());
+/// fire_b.callback(2).unwrap();
+/// fire_a.callback(40).unwrap();
+/// assert_eq!(deferreds::testing::success_result_of(both), 42);
+/// ```
+#[track_caller]
+pub fn gather_results<T: Send + 'static>(
+    inputs: impl IntoIterator<Item = Deferred<T>>,
+    consume_errors: bool,
+) -> Deferred<Vec<T>> {
+    let spec = Spec {
+        first_success: None,
+        first_failure: true,
+        complete: every_value::<T>,
+        consume_errors,
+        cancel_losers: false,
+    };
+    join::start(inputs.into_iter().collect(), spec, Location::caller())
+}
+
+/// With `first_failure`, the join completes only if every input succeeded.
+fn every_value<T: Send + 'static>(results: Slots<T>) -> Result<Value, Failure> {
+    let values: Vec<T> = results
+        .into_iter()
+        .map(|r| match r {
+            Some(Ok(value)) => value,
+            _ => unreachable!("gather_results completes only when every input succeeded"),
+        })
+        .collect();
+    Ok(Value::new(values))
+}

@@ -1,0 +1,236 @@
+//! The engine shared by [`DeferredList`](crate::DeferredList),
+//! [`gather_results`](crate::gather_results) and [`race`](crate::race): one Deferred fed by
+//! many.
+//!
+//! # Cost
+//!
+//! Each input gets one step and one pre-sized slot; its step takes the join's lock once, stores
+//! its result, and counts down. Nothing is searched or shifted, so the work per input is
+//! constant whatever the number of inputs.
+//!
+//! # Who fires the join's Deferred
+//!
+//! Exactly one party: whoever takes `target` out of the state under the lock. A member's step
+//! returns [`Outcome::Fire`] so the engine fires the join from its trampoline (nested
+//! combinators complete without recursion); the canceller leaves it to the engine's
+//! `CancelledError`. Everything that arrives afterwards is a leftover: it settles the member's
+//! own chain and nothing else.
+//!
+//! # Ownership
+//!
+//! The steps on the members own the join, and the join owns its Deferred's chain until it
+//! fires it: that is what keeps a join fed by Deferreds still to fire alive. The join's
+//! canceller holds it weakly and the join holds its members weakly, so nothing forms a cycle:
+//! members that can never fire (every handle that could fire them was dropped) take the join
+//! with them instead of leaking it.
+
+use std::panic::Location;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::chain::{Cancelled, Chain, Outcome};
+use crate::deferred::Deferred;
+use crate::error::FirstError;
+use crate::failure::Failure;
+use crate::value::Value;
+
+/// One slot per input, in input order: its result once it has one.
+pub(crate) type Slots<T> = Vec<Option<Result<T, Failure>>>;
+
+/// What a join does with its inputs' results.
+pub(crate) struct Spec<T> {
+    /// Fire on the first success, with this result (`fire_on_one_callback`, `race`).
+    pub(crate) first_success: Option<fn(usize, T) -> Value>,
+    /// Fail on the first failure, with a [`FirstError`] (`fire_on_one_errback`, `gather`).
+    pub(crate) first_failure: bool,
+    /// The result once every input has one, in input order.
+    pub(crate) complete: fn(Slots<T>) -> Result<Value, Failure>,
+    /// Members' failures end there instead of staying on their chains, where they would be
+    /// reported as unhandled.
+    pub(crate) consume_errors: bool,
+    /// Cancel every other member once one succeeds (`race`).
+    pub(crate) cancel_losers: bool,
+}
+
+struct Join<T> {
+    state: Mutex<State<T>>,
+    spec: Spec<T>,
+}
+
+struct State<T> {
+    /// The join's own chain, until someone takes it to fire it. `None` means done.
+    target: Option<Arc<Chain>>,
+    /// One slot per input, filled as results arrive (successes are not stored when the join
+    /// fires on the first one).
+    results: Slots<T>,
+    /// Inputs still to report.
+    remaining: usize,
+    /// The members, to cancel; empty until construction has attached every step, and taken by
+    /// whoever cancels them.
+    members: Vec<Option<Weak<Chain>>>,
+    /// The input whose success fired the join, in the modes that fire on one.
+    winner: Option<usize>,
+}
+
+/// Starts a join over `inputs` and returns its Deferred.
+pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
+    inputs: Vec<Deferred<T>>,
+    spec: Spec<T>,
+    created: &'static Location<'static>,
+) -> Deferred<U> {
+    let n = inputs.len();
+    let join = Arc::new_cyclic(|weak: &Weak<Join<T>>| {
+        let weak = weak.clone();
+        let canceller = Box::new(move |_: &Arc<Chain>| match weak.upgrade() {
+            Some(join) => join.cancel(),
+            // Every member is gone without firing: nothing can settle the join any more.
+            None => Cancelled::Fail,
+        });
+        let target = Chain::pending(Some(canceller), created);
+        let results = std::iter::repeat_with(|| None).take(n).collect();
+        let state = State {
+            target: Some(target),
+            results,
+            remaining: n,
+            members: Vec::new(),
+            winner: None,
+        };
+        Join { state: Mutex::new(state), spec }
+    });
+    let target = join.state.lock().target.clone().expect("a new join has its target");
+    let d = Deferred::from_chain(target);
+    if n == 0 {
+        let target = join.state.lock().target.take().expect("nothing else can fire it yet");
+        let _ = target.fire((join.spec.complete)(Vec::new()), created);
+        return d;
+    }
+
+    let mut members = Vec::with_capacity(n);
+    for (index, input) in inputs.into_iter().enumerate() {
+        let join = join.clone();
+        let tail = input.push_outcome(move |result| join.record(index, result));
+        members.push(tail.downgrade());
+        // A tail that is just a result (the input had fired) is dropped here; if it holds a
+        // failure the join did not consume, that reports it, as the member's own chain would.
+    }
+
+    let mut st = join.state.lock();
+    if st.target.is_some() {
+        st.members = members;
+    } else if let (true, Some(winner)) = (join.spec.cancel_losers, st.winner) {
+        // A member won while the others were still being attached.
+        drop(st);
+        members[winner] = None;
+        cancel_all(members);
+    }
+    d
+}
+
+fn cancel_all(members: Vec<Option<Weak<Chain>>>) {
+    for member in members.into_iter().flatten() {
+        if let Some(chain) = member.upgrade() {
+            chain.cancel(Location::caller());
+        }
+    }
+}
+
+impl<T: Send + 'static> Join<T> {
+    /// The step on member `index`: records its result and says what its chain goes on with,
+    /// firing the join if this result settles it.
+    fn record(&self, index: usize, result: Result<T, Failure>) -> Outcome {
+        let mut st = self.state.lock();
+        // This member no longer needs cancelling. Its handle goes now, while its chain is
+        // still in the cache, rather than in one sweep over every member at the end (after
+        // the lock is released: `st` is dropped first on every path).
+        let _member = st.members.get_mut(index).and_then(Option::take);
+        if st.target.is_none() {
+            drop(st);
+            return self.leftover(result);
+        }
+        st.remaining -= 1;
+        let keep = match result {
+            Ok(value) => {
+                if let Some(first_success) = self.spec.first_success {
+                    let target = st.target.take().expect("checked above");
+                    let mut members = std::mem::take(&mut st.members);
+                    let earlier = std::mem::take(&mut st.results);
+                    st.winner = Some(index);
+                    drop(st);
+                    drop(earlier);
+                    // Twisted's order: the losers are cancelled before the winner is announced.
+                    if self.spec.cancel_losers && !members.is_empty() {
+                        members[index] = None;
+                        cancel_all(members);
+                    }
+                    return Outcome::Fire(target, Ok(first_success(index, value)), None);
+                }
+                st.results[index] = Some(Ok(value));
+                None
+            }
+            Err(failure) => {
+                let keep = (!self.spec.consume_errors).then(|| failure.clone());
+                if self.spec.first_failure {
+                    let target = st.target.take().expect("checked above");
+                    let members = std::mem::take(&mut st.members);
+                    let earlier = std::mem::take(&mut st.results);
+                    drop(st);
+                    // The values that came in before are not needed any more; they are
+                    // dropped now, outside the lock, rather than with the last input.
+                    drop((members, earlier));
+                    let first = Failure::new(FirstError { index, failure });
+                    return Outcome::Fire(target, Err(first), keep);
+                }
+                st.results[index] = Some(Err(failure));
+                keep
+            }
+        };
+        if st.remaining == 0 {
+            let target = st.target.take().expect("checked above");
+            let results = std::mem::take(&mut st.results);
+            let members = std::mem::take(&mut st.members);
+            drop(st);
+            drop(members);
+            return Outcome::Fire(target, (self.spec.complete)(results), keep);
+        }
+        drop(st);
+        match keep {
+            Some(failure) => Outcome::Failure(failure),
+            None => Outcome::Value(Value::UNIT),
+        }
+    }
+
+    /// A result that arrived after the join had fired: it goes nowhere, and the member's chain
+    /// keeps a failure unless errors are consumed.
+    fn leftover(&self, result: Result<T, Failure>) -> Outcome {
+        match result {
+            Err(failure) if !self.spec.consume_errors => Outcome::Failure(failure),
+            _ => Outcome::Value(Value::UNIT),
+        }
+    }
+
+    /// The join's canceller: cancels every member, whose results may settle the join as usual;
+    /// if they do not, the join fails with `CancelledError`.
+    fn cancel(&self) -> Cancelled {
+        let members = {
+            let mut st = self.state.lock();
+            if st.target.is_none() {
+                // A member settled the join and its step is about to fire it.
+                return Cancelled::Leave;
+            }
+            std::mem::take(&mut st.members)
+        };
+        cancel_all(members);
+        let mut st = self.state.lock();
+        match st.target.take() {
+            None => Cancelled::Leave,
+            Some(target) => {
+                // Nobody else will fire it now; the engine fails it with `CancelledError`.
+                let earlier = std::mem::take(&mut st.results);
+                drop(st);
+                drop((target, earlier));
+                Cancelled::Fail
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! [`race`]: the first Deferred to succeed wins, and the others are cancelled.
+
+use std::panic::Location;
+
+use crate::deferred::Deferred;
+use crate::error::FailureGroup;
+use crate::failure::Failure;
+use crate::join::{self, Slots, Spec};
+use crate::value::Value;
+
+/// The first input to succeed, with its index; the others are cancelled (Twisted's `race`).
+///
+/// The result fires with `(index, value)` for the first input that succeeds, after cancelling
+/// every other input. If they all fail, it fails with a [`FailureGroup`] holding every failure
+/// in input order. Failures of the inputs end here: none is reported as unhandled, and neither
+/// is the result of an input that fires after the race was decided.
+///
+/// Cancelling the result before it fires cancels every input; unless one of them succeeds in
+/// its canceller, the race then fails with the `FailureGroup` of their failures.
+///
+/// An empty race fails at once with an empty `FailureGroup`; Twisted's never fires (see
+/// `docs/conformance.md`).
+///
+/// ```
+/// use deferreds::{CancelledError, Deferred, race};
+///
+/// let (primary, fire_primary) = Deferred::<&str>::new();
+/// let (replica, fire_replica) = Deferred::<&str>::new();
+/// let primary = primary.add_errback(|f| { f.trap::<CancelledError>()?; Ok("cancelled") });
+/// let winner = race(vec![primary, replica]);
+///
+/// fire_replica.callback("replica answer").unwrap();
+/// assert_eq!(deferreds::testing::success_result_of(winner), (1, "replica answer"));
+/// // The loser was cancelled, so whoever was going to fire it may still do so, harmlessly.
+/// assert!(fire_primary.callback("late").is_ok());
+/// ```
+#[track_caller]
+pub fn race<T: Send + 'static>(
+    inputs: impl IntoIterator<Item = Deferred<T>>,
+) -> Deferred<(usize, T)> {
+    let spec = Spec {
+        first_success: Some(winner::<T>),
+        first_failure: false,
+        complete: all_failed::<T>,
+        consume_errors: true,
+        cancel_losers: true,
+    };
+    join::start(inputs.into_iter().collect(), spec, Location::caller())
+}
+
+fn winner<T: Send + 'static>(index: usize, value: T) -> Value {
+    Value::new((index, value))
+}
+
+/// A race completes only if no input succeeded.
+fn all_failed<T: Send + 'static>(results: Slots<T>) -> Result<Value, Failure> {
+    let failures = results.into_iter().filter_map(|r| r.and_then(Result::err)).collect();
+    Err(Failure::new(FailureGroup { failures }))
+}

@@ -1,0 +1,191 @@
+//! What the concurrency primitives share: a FIFO of waiters that a cancelled waiter leaves in
+//! constant time, and the hand-over that fires a waiter without recursion.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::deferred::Resolver;
+
+/// Waiters in arrival order, each known by a ticket so that a cancelled one can leave at once.
+///
+/// Tickets are consecutive and never reused: the waiter with ticket `t` sits at `t - front`.
+/// A waiter that leaves becomes a hole, skipped when it reaches the front; holes at the front
+/// are trimmed as they appear, so the queue holds its live waiters and the holes behind the
+/// first of them.
+pub(crate) struct Waiters<R> {
+    /// The ticket of `slots[0]`.
+    front: u64,
+    slots: VecDeque<Option<R>>,
+    /// Live waiters (slots that are not holes).
+    live: usize,
+}
+
+impl<R> Waiters<R> {
+    pub(crate) fn new() -> Waiters<R> {
+        Waiters { front: 0, slots: VecDeque::new(), live: 0 }
+    }
+
+    /// The ticket the next [`push`](Waiters::push) will return.
+    pub(crate) fn next_ticket(&self) -> u64 {
+        self.front + self.slots.len() as u64
+    }
+
+    /// Adds a waiter at the back and returns its ticket.
+    pub(crate) fn push(&mut self, waiter: R) -> u64 {
+        let ticket = self.next_ticket();
+        self.slots.push_back(Some(waiter));
+        self.live += 1;
+        ticket
+    }
+
+    /// Takes the waiter at the front.
+    pub(crate) fn pop(&mut self) -> Option<R> {
+        while let Some(slot) = self.slots.pop_front() {
+            self.front += 1;
+            if let Some(waiter) = slot {
+                self.live -= 1;
+                self.trim();
+                return Some(waiter);
+            }
+        }
+        None
+    }
+
+    /// Takes the waiter with this ticket, if it is still waiting.
+    pub(crate) fn remove(&mut self, ticket: u64) -> Option<R> {
+        let index = usize::try_from(ticket.checked_sub(self.front)?).ok()?;
+        let waiter = self.slots.get_mut(index)?.take()?;
+        self.live -= 1;
+        self.trim();
+        Some(waiter)
+    }
+
+    /// How many are waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Drops the holes at the front. (Holes at the back stay: dropping them would hand their
+    /// tickets out again.)
+    fn trim(&mut self) {
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.front += 1;
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce()>;
+
+thread_local! {
+    /// `Some` while this thread is handing values over; hand-overs made meanwhile queue here.
+    static HANDING_OVER: RefCell<Option<VecDeque<Job>>> = const { RefCell::new(None) };
+}
+
+/// Fires `resolver` with `value`, without recursion.
+///
+/// A waiter's callbacks often release what they were given (a lock guard dropped at the end
+/// of the work, a value put back in a queue), which hands it to the next waiter, whose
+/// callbacks do the same: done directly, a queue of a hundred thousand waiters would nest a
+/// hundred thousand fires. Instead, a hand-over made while this thread is already handing
+/// over is queued, and the outermost one fires them in order before it returns. The caller
+/// has already decided who gets the value, under its lock; only the firing waits.
+pub(crate) fn hand_over<T: Send + 'static>(resolver: Resolver<T>, value: T) {
+    let mut job = Some((resolver, value));
+    let nested = HANDING_OVER.try_with(|queue| {
+        let mut queue = queue.borrow_mut();
+        match queue.as_mut() {
+            Some(queue) => {
+                let (resolver, value) = job.take().expect("taken once");
+                queue.push_back(Box::new(move || fire(resolver, value)));
+                true
+            }
+            None => {
+                *queue = Some(VecDeque::new());
+                false
+            }
+        }
+    });
+    let Some((resolver, value)) = job else { return };
+    if nested.is_err() {
+        // The thread is exiting and its storage is gone: fire in place.
+        return fire(resolver, value);
+    }
+    let mut panic = catch_unwind(AssertUnwindSafe(|| fire(resolver, value))).err();
+    loop {
+        let next = HANDING_OVER.with(|queue| {
+            let mut queue = queue.borrow_mut();
+            let next = queue.as_mut().and_then(VecDeque::pop_front);
+            if next.is_none() {
+                *queue = None;
+            }
+            next
+        });
+        let Some(job) = next else { break };
+        // Every queued waiter is fired even if one of them panics, so that none is stranded.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+            panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = panic {
+        resume_unwind(payload);
+    }
+}
+
+fn fire<T: Send + 'static>(resolver: Resolver<T>, value: T) {
+    // The primitive took this waiter out of its queue under its lock, and a cancel that finds
+    // it gone leaves it pending, so the fire lands. Were it refused anyway, the value would be
+    // dropped here, which releases a guard or permit.
+    let _ = resolver.callback(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_come_out_in_order_and_skip_the_removed() {
+        let mut w = Waiters::new();
+        let tickets: Vec<u64> = (0..5).map(|i| w.push(i)).collect();
+        assert_eq!(tickets, [0, 1, 2, 3, 4]);
+        assert_eq!(w.remove(2), Some(2));
+        assert_eq!(w.remove(2), None, "a ticket leaves once");
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.pop(), Some(0));
+        assert_eq!(w.pop(), Some(1));
+        assert_eq!(w.pop(), Some(3), "the hole is skipped");
+        assert_eq!(w.remove(0), None, "a popped ticket is gone");
+        assert_eq!(w.pop(), Some(4));
+        assert_eq!(w.pop(), None);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.next_ticket(), 5, "tickets are never reused");
+    }
+
+    #[test]
+    fn holes_at_the_front_are_trimmed_and_tickets_never_come_back() {
+        let mut w = Waiters::new();
+        for i in 0..4 {
+            w.push(i);
+        }
+        w.remove(3);
+        w.remove(2);
+        assert_eq!(w.next_ticket(), 4, "removing the last waiters frees no ticket");
+        w.remove(0);
+        assert_eq!((w.front, w.slots.len()), (1, 3), "the leading hole is dropped");
+        assert_eq!(w.remove(1), Some(1));
+        assert!(w.slots.is_empty(), "all holes: nothing left");
+        assert_eq!(w.push(9), 4);
+        assert_eq!(w.remove(3), None, "an old ticket does not reach the new waiter");
+        assert_eq!(w.pop(), Some(9));
+    }
+
+    #[test]
+    fn unknown_tickets_are_ignored() {
+        let mut w: Waiters<u8> = Waiters::new();
+        assert_eq!(w.remove(0), None);
+        w.push(1);
+        assert_eq!(w.remove(7), None);
+        assert_eq!(w.len(), 1);
+    }
+}
