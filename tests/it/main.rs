@@ -3,9 +3,9 @@
 
 mod asyncio;
 mod callbacks;
-mod ensure;
 mod cancel;
 mod combinator_laws;
+mod ensure;
 mod execute;
 mod failure;
 mod gather;
