@@ -97,6 +97,9 @@ mod debug;
 mod deferred;
 mod error;
 mod failure;
+#[cfg(feature = "reactor")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reactor")))]
+pub mod reactor;
 pub mod testing;
 mod unhandled;
 mod value;
