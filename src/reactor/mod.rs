@@ -57,6 +57,7 @@ mod clock;
 mod delayed;
 mod error;
 mod event_loop;
+mod events;
 mod later;
 mod looping;
 mod queue;
@@ -68,7 +69,8 @@ pub use delayed::DelayedCall;
 pub use error::{
     DelayedCallError, InvalidDelayError, LoopingCallError, ReactorError, TimeoutError,
 };
-pub use event_loop::{Phase, Reactor, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
+pub use event_loop::Reactor;
+pub use events::{Phase, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
 pub use later::defer_later;
 pub use looping::LoopingCall;
 pub use time::Time;

@@ -23,8 +23,8 @@
 //!
 //! Firing is bound by the cache miss on each call's allocation, and a lock release right
 //! after it would make the CPU wait for each miss in turn. So due entries come off the heap a
-//! few at a time, into a short sorted buffer (`Queue::ready`), and their calls are looked at
-//! as they come off, which lets those misses overlap. The buffer is part of the queue: the
+//! few at a time, into a short sorted buffer (`Queue::ready`), and their calls are then read
+//! in one tight loop, which lets those misses overlap. The buffer is part of the queue: the
 //! next entry is the earlier of the buffer's front and the heap's top, so anything pushed
 //! meanwhile (a reset to an earlier time, say) still comes out in order, and cancelling or
 //! resetting a call in the buffer works exactly as for one in the heap.
@@ -39,8 +39,8 @@
 //!
 //! # Locks and atomics
 //!
-//! A call's `status`, `version` and `due` are atomics that are written only under the heap's lock
-//! (`Timers::state`), or with exclusive access once the heap is gone, so readers need no
+//! A call's `status`, `version` and `due` are atomics that are written only under the heap's
+//! lock (`Timers::state`), or with exclusive access once the heap is gone, so readers need no
 //! lock and writers never race. The closure's cell has a lock of its own, taken only to take
 //! the closure out. User code never runs under either lock: a due call is taken off the heap
 //! under the lock and its closure run after it is released, and a cancelled call's closure is
