@@ -88,9 +88,10 @@ fn timers(c: &mut Criterion) {
     for n in [100_000usize, 1_000_000] {
         let deadlines = shuffled_deadlines(n);
         let mut group = c.benchmark_group("timers");
-        group.sample_size(10);
+        // One iteration takes ~50 ms at 100k and ~1.5 s at 1M on the reference machine.
+        group.sample_size(if n > 100_000 { 10 } else { 30 });
         group.warm_up_time(Duration::from_secs(1));
-        group.measurement_time(Duration::from_secs(if n > 100_000 { 20 } else { 5 }));
+        group.measurement_time(Duration::from_secs(if n > 100_000 { 20 } else { 10 }));
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("baseline", n), &deadlines, |b, d| {
             b.iter(|| baseline(d))

@@ -49,7 +49,8 @@ use crate::Failure;
 /// when `run` returns, calls still pending are discarded (their closures dropped, their
 /// [`DelayedCall`]s [`cancelled`](DelayedCall::cancelled)), and anything scheduled later is
 /// discarded at once, since it could never run. This also frees closures that hold a handle to
-/// the reactor.
+/// the reactor (on a reactor that never runs, such a closure keeps it alive, as any `Arc`
+/// cycle would).
 ///
 /// A panic in a call is caught and reported to the [failure
 /// handler](Reactor::set_failure_handler) (by default, printed to standard error like
