@@ -121,6 +121,17 @@
 //! [`testing`] has Twisted trial's `success_result_of`, `failure_result_of` and
 //! `assert_no_result`, a capture of unhandled-failure reports, and drop and call counters.
 //!
+//! # Features
+//!
+//! - `reactor` (off by default): time for Deferreds, in the `reactor` module. A [`Time`]
+//!   trait (Twisted's `IReactorTime`) with a deterministic `Clock` for tests and a real-time
+//!   `Reactor` (timers, a run loop and calls from other threads; no I/O), and on top of
+//!   either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses only `std`
+//!   and `parking_lot`.
+//!
+#![cfg_attr(feature = "reactor", doc = "[`Time`]: reactor::Time")]
+#![cfg_attr(not(feature = "reactor"), doc = "[`Time`]: #features")]
+//!
 //! # Minimum supported Rust version
 //!
 //! Rust 1.85. Raising it is a minor-version change.
@@ -142,6 +153,9 @@ mod list;
 mod lock;
 mod queue;
 mod race;
+#[cfg(feature = "reactor")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reactor")))]
+pub mod reactor;
 mod runner;
 mod semaphore;
 mod task;

@@ -14,8 +14,20 @@ mod nesting;
 mod pause;
 mod primitives;
 mod race;
+#[cfg(feature = "reactor")]
+mod reactor_clock;
+#[cfg(feature = "reactor")]
+mod reactor_deferreds;
+#[cfg(feature = "reactor")]
+mod reactor_loop;
+#[cfg(feature = "reactor")]
+mod reactor_looping;
 mod reentrancy;
 mod testing_helpers;
 mod threads;
+#[cfg(feature = "reactor")]
+mod twisted_add_timeout;
 mod twisted_async;
+#[cfg(feature = "reactor")]
+mod twisted_task;
 mod unhandled;

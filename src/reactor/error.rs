@@ -1,0 +1,151 @@
+//! The reactor's errors: typed answers where Twisted raises an exception or asserts.
+
+/// A delay, timeout or reset that is negative, infinite or NaN.
+///
+/// Twisted's reactor asserts `delay >= 0` and its `Clock` accepts anything; here every delay is
+/// checked. The message reads `invalid delay: -1 seconds (a delay must be finite and not
+/// negative)`.
+///
+/// ```
+/// use deferreds::reactor::{Clock, InvalidDelayError};
+///
+/// let clock = Clock::new();
+/// let err: InvalidDelayError = clock.call_later(-1.0, || ()).unwrap_err();
+/// assert_eq!(err.delay(), -1.0);
+/// assert!(clock.call_later(f64::NAN, || ()).is_err());
+/// assert!(clock.call_later(f64::INFINITY, || ()).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("invalid delay: {delay} seconds (a delay must be finite and not negative)")]
+pub struct InvalidDelayError {
+    pub(crate) delay: f64,
+}
+
+impl InvalidDelayError {
+    /// The delay that was refused, in seconds.
+    ///
+    /// ```
+    /// let clock = deferreds::reactor::Clock::new();
+    /// assert!(clock.call_later(f64::NAN, || ()).unwrap_err().delay().is_nan());
+    /// ```
+    pub fn delay(&self) -> f64 {
+        self.delay
+    }
+}
+
+/// Checks a delay in seconds: finite and not negative.
+pub(crate) fn check_delay(delay: f64) -> Result<f64, InvalidDelayError> {
+    if delay.is_finite() && delay >= 0.0 { Ok(delay) } else { Err(InvalidDelayError { delay }) }
+}
+
+/// Why [`DelayedCall::cancel`](super::DelayedCall::cancel), [`reset`](super::DelayedCall::reset)
+/// or [`delay`](super::DelayedCall::delay) refused (Twisted's `AlreadyCalled` and
+/// `AlreadyCancelled` exceptions).
+///
+/// ```
+/// use deferreds::reactor::{Clock, DelayedCallError};
+///
+/// let clock = Clock::new();
+/// let call = clock.call_later(1.0, || ()).unwrap();
+/// clock.advance(1.0);
+/// assert_eq!(call.cancel(), Err(DelayedCallError::AlreadyCalled));
+/// assert_eq!(call.cancel().unwrap_err().to_string(), "the delayed call has already been called");
+///
+/// let call = clock.call_later(1.0, || ()).unwrap();
+/// call.cancel().unwrap();
+/// assert_eq!(call.reset(5.0), Err(DelayedCallError::AlreadyCancelled));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum DelayedCallError {
+    /// The call has already run (or is running now).
+    #[error("the delayed call has already been called")]
+    AlreadyCalled,
+    /// The call was cancelled, or discarded with its clock or reactor.
+    #[error("the delayed call has already been cancelled")]
+    AlreadyCancelled,
+    /// The new delay is negative (for `reset`), infinite or NaN.
+    #[error(transparent)]
+    InvalidDelay(#[from] InvalidDelayError),
+}
+
+/// Why [`Reactor::run`](super::Reactor::run) or [`Reactor::stop`](super::Reactor::stop) refused
+/// (Twisted's `ReactorNotRunning`, `ReactorAlreadyRunning` and `ReactorNotRestartable`).
+///
+/// ```
+/// use deferreds::reactor::{Reactor, ReactorError};
+///
+/// let reactor = Reactor::new();
+/// assert_eq!(reactor.stop(), Err(ReactorError::NotRunning));
+/// assert_eq!(ReactorError::NotRunning.to_string(), "can't stop a reactor that isn't running");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReactorError {
+    /// `stop` before `run`, after shutdown, or a second time before shutdown completed.
+    #[error("can't stop a reactor that isn't running")]
+    NotRunning,
+    /// `run` while the reactor is already running.
+    #[error("the reactor is already running")]
+    AlreadyRunning,
+    /// `run` after the reactor has run and stopped: a reactor runs once.
+    #[error("the reactor has already run and cannot be restarted")]
+    NotRestartable,
+}
+
+/// Why a [`LoopingCall`](super::LoopingCall) refused to start, stop or reset (Twisted asserts,
+/// or raises `ValueError` for a negative interval).
+///
+/// ```
+/// use deferreds::reactor::{Clock, LoopingCall, LoopingCallError};
+///
+/// let lc = LoopingCall::new(Clock::new(), || ());
+/// assert_eq!(lc.stop().unwrap_err(), LoopingCallError::NotRunning);
+/// assert_eq!(lc.start(-1.0, true).unwrap_err(), LoopingCallError::InvalidInterval(-1.0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum LoopingCallError {
+    /// `start` while the loop is running.
+    #[error("the LoopingCall is already running")]
+    AlreadyRunning,
+    /// `stop` or `reset` while the loop is not running.
+    #[error("the LoopingCall is not running")]
+    NotRunning,
+    /// The interval is negative, infinite or NaN.
+    #[error("invalid interval: {0} seconds (an interval must be finite and not negative)")]
+    InvalidInterval(f64),
+}
+
+/// The failure of a Deferred that [timed out](crate::Deferred::add_timeout) (Twisted's
+/// `defer.TimeoutError`). It carries the timeout.
+///
+/// ```
+/// use deferreds::reactor::{Clock, TimeoutError};
+///
+/// let clock = Clock::new();
+/// let (d, _r) = deferreds::Deferred::<u8>::new();
+/// let d = d.add_timeout(5.0, &clock);
+/// clock.advance(5.0);
+/// let failure = deferreds::testing::failure_result_of(d);
+/// assert_eq!(failure.downcast_ref::<TimeoutError>().unwrap().timeout(), 5.0);
+/// assert_eq!(failure.error_message(), "the Deferred timed out after 5 seconds");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("the Deferred timed out after {timeout} seconds")]
+pub struct TimeoutError {
+    pub(crate) timeout: f64,
+}
+
+impl TimeoutError {
+    /// The timeout that expired, in seconds.
+    ///
+    /// ```
+    /// let clock = deferreds::reactor::Clock::new();
+    /// let (d, _r) = deferreds::Deferred::<()>::new();
+    /// let d = d.add_timeout(1.5, &clock);
+    /// clock.advance(1.5);
+    /// let f = deferreds::testing::failure_result_of(d);
+    /// assert_eq!(f.downcast_ref::<deferreds::reactor::TimeoutError>().unwrap().timeout(), 1.5);
+    /// ```
+    pub fn timeout(&self) -> f64 {
+        self.timeout
+    }
+}

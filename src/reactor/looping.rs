@@ -1,0 +1,484 @@
+//! [`LoopingCall`]: call a function every interval (Twisted's `task.LoopingCall`).
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::delayed::DelayedCall;
+use super::error::{InvalidDelayError, LoopingCallError};
+use super::time::Time;
+use crate::{Deferred, Failure, IntoStep, Resolver, Step};
+
+/// Calls a function every `interval` seconds on a time source, until stopped or until the
+/// function fails (Twisted's `task.LoopingCall`).
+///
+/// [`start`](LoopingCall::start) returns a Deferred that fires with the `LoopingCall` when it is
+/// [`stop`](LoopingCall::stop)ped, or fails with the function's failure (an `Err`, a panic, or
+/// a failed Deferred), which also stops the loop. If the function returns a Deferred, the next
+/// call waits until it has fired.
+///
+/// Calls are aligned on `start time + k × interval`: a call that runs late does not shift the
+/// ones after it, and intervals that were missed entirely (the time source was blocked, or
+/// the function's Deferred took longer than an interval) are skipped, not made up for.
+/// [`with_count`](LoopingCall::with_count) tells the function how many intervals have passed.
+///
+/// ```
+/// use deferreds::reactor::{Clock, LoopingCall};
+/// use deferreds::testing::Recorder;
+///
+/// let clock = Clock::new();
+/// let log = Recorder::new();
+/// let (l, c) = (log.clone(), clock.clone());
+/// let lc = LoopingCall::new(clock.clone(), move || l.record(format!("tick at {}", c.seconds())));
+/// let done = lc.start(2.0, true).unwrap(); // the first call is made now
+/// clock.pump([2.0, 2.0, 1.0]);
+/// lc.stop().unwrap();
+/// assert_eq!(log.take(), ["tick at 0", "tick at 2", "tick at 4"]);
+/// assert_eq!(deferreds::testing::success_result_of(done), lc);
+/// ```
+///
+/// The function runs on the time source's thread (or, for `start(_, true)`, on the thread
+/// calling `start`). Handles are cheap to clone and share one loop; while the loop runs, its
+/// scheduled call keeps it alive, so a loop that is never stopped lives as long as its clock.
+#[derive(Clone)]
+pub struct LoopingCall {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    time: Arc<dyn Time>,
+    /// The function; taken out while it runs, so that it is never called under a lock.
+    func: Mutex<Option<Func>>,
+    state: Mutex<LoopState>,
+}
+
+type PlainFn = Box<dyn FnMut() -> Step<()> + Send>;
+type CountFn = Box<dyn FnMut(u64) -> Step<()> + Send>;
+
+enum Func {
+    Plain(PlainFn),
+    Counted(CountFn),
+}
+
+struct LoopState {
+    running: bool,
+    /// Incremented by every `start`; an iteration belongs to the run that scheduled it.
+    generation: u64,
+    /// `None` until the first `start`.
+    interval: Option<f64>,
+    start_time: f64,
+    run_at_start: bool,
+    /// When the counting function was last called (Twisted's `_realLastTime`).
+    real_last_time: Option<f64>,
+    /// The next call, while the loop waits for it. `None` while an iteration is in flight
+    /// (the function is running, or its Deferred has not fired).
+    call: Option<DelayedCall>,
+    /// Fires the current run's `start` Deferred.
+    resolver: Option<Resolver<LoopingCall>>,
+    /// Runs that were stopped while an iteration was in flight and then replaced by a new
+    /// `start`: each fires when its last iteration ends.
+    stopping: Vec<(u64, Resolver<LoopingCall>)>,
+}
+
+/// Converts any step result to a `Step<()>`: the function's value is not used.
+fn unit_step<R: IntoStep>(r: R) -> Step<()> {
+    match r.into_step() {
+        Step::Value(_) => Step::Value(()),
+        Step::Fail(f) => Step::Fail(f),
+        Step::Wait(d) => Step::Wait(d.map(|_| ())),
+    }
+}
+
+impl LoopingCall {
+    /// A loop that will call `f` on `clock` once started.
+    ///
+    /// `f` may return anything a callback may ([`IntoStep`]): `()`, a `Result<_, Failure>`
+    /// whose `Err` stops the loop, or a Deferred to wait for before the next call.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, LoopingCall};
+    /// use deferreds::Failure;
+    ///
+    /// let clock = Clock::new();
+    /// let lc = LoopingCall::new(clock.clone(), || -> Result<(), Failure> { Err(Failure::msg("broken")) });
+    /// let done = lc.start(1.0, true).unwrap();
+    /// assert!(!lc.running());
+    /// assert_eq!(deferreds::testing::failure_result_of(done).error_message(), "broken");
+    /// ```
+    pub fn new<C, F, R>(clock: C, mut f: F) -> LoopingCall
+    where
+        C: Time + 'static,
+        F: FnMut() -> R + Send + 'static,
+        R: IntoStep,
+    {
+        LoopingCall::with_func(Arc::new(clock), Func::Plain(Box::new(move || unit_step(f()))))
+    }
+
+    /// A loop whose function gets the number of intervals that have passed since it was last
+    /// called (Twisted's `withCount`): normally 1, more when calls were skipped because the
+    /// time source was blocked or the function's Deferred took longer than an interval. With
+    /// an interval of 0 it is always 1. When a call comes due before a whole interval has
+    /// passed since the last one (possible after a late call), the function is not called.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, LoopingCall};
+    /// use deferreds::testing::Recorder;
+    ///
+    /// let clock = Clock::new();
+    /// let log = Recorder::new();
+    /// let l = log.clone();
+    /// let lc = LoopingCall::with_count(clock.clone(), move |n| l.record(n.to_string()));
+    /// let _done = lc.start(1.0, false).unwrap();
+    /// clock.advance(1.0);
+    /// clock.advance(3.5); // two intervals were missed
+    /// clock.advance(0.5);
+    /// lc.stop().unwrap();
+    /// assert_eq!(log.take(), ["1", "3", "1"]);
+    /// ```
+    pub fn with_count<C, F, R>(clock: C, mut f: F) -> LoopingCall
+    where
+        C: Time + 'static,
+        F: FnMut(u64) -> R + Send + 'static,
+        R: IntoStep,
+    {
+        LoopingCall::with_func(Arc::new(clock), Func::Counted(Box::new(move |n| unit_step(f(n)))))
+    }
+
+    fn with_func(time: Arc<dyn Time>, func: Func) -> LoopingCall {
+        LoopingCall {
+            inner: Arc::new(Inner {
+                time,
+                func: Mutex::new(Some(func)),
+                state: Mutex::new(LoopState {
+                    running: false,
+                    generation: 0,
+                    interval: None,
+                    start_time: 0.0,
+                    run_at_start: false,
+                    real_last_time: None,
+                    call: None,
+                    resolver: None,
+                    stopping: Vec::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Starts calling the function every `interval` seconds: now and then every interval if
+    /// `now`, or first after one interval. An interval of 0 calls it again as soon as
+    /// possible (`call_later(0.0)`).
+    ///
+    /// Returns the Deferred that fires with this `LoopingCall` when the loop is stopped, or
+    /// fails with the function's failure. Fails with [`LoopingCallError::AlreadyRunning`] if
+    /// the loop is running and [`LoopingCallError::InvalidInterval`] if `interval` is negative,
+    /// infinite or NaN (Twisted asserts, and raises `ValueError`).
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, LoopingCall, LoopingCallError};
+    ///
+    /// let clock = Clock::new();
+    /// let lc = LoopingCall::new(clock.clone(), || ());
+    /// let _done = lc.start(1.0, false).unwrap();
+    /// assert_eq!(lc.start(1.0, false).unwrap_err(), LoopingCallError::AlreadyRunning);
+    /// assert_eq!(clock.pending_calls()[0].get_time(), 1.0);
+    /// ```
+    pub fn start(
+        &self,
+        interval: f64,
+        now: bool,
+    ) -> Result<Deferred<LoopingCall>, LoopingCallError> {
+        let inner = &self.inner;
+        let (d, resolver) = Deferred::new();
+        let start_time = inner.time.seconds();
+        let generation = {
+            let mut st = inner.state.lock();
+            if st.running {
+                return Err(LoopingCallError::AlreadyRunning);
+            }
+            if !(interval.is_finite() && interval >= 0.0) {
+                return Err(LoopingCallError::InvalidInterval(interval));
+            }
+            if let Some(previous) = st.resolver.take() {
+                // The last run was stopped with an iteration in flight: it fires when that ends.
+                let generation = st.generation;
+                st.stopping.push((generation, previous));
+            }
+            st.generation += 1;
+            st.running = true;
+            st.interval = Some(interval);
+            st.start_time = start_time;
+            st.run_at_start = now;
+            st.real_last_time = None;
+            st.call = None;
+            st.resolver = Some(resolver);
+            if !now {
+                let generation = st.generation;
+                if let Err(err) = inner.schedule(&mut st, generation, start_time) {
+                    drop(st);
+                    inner.done(generation, Err(Failure::new(err)));
+                    return Ok(d);
+                }
+            }
+            st.generation
+        };
+        if now {
+            inner.iterate(generation);
+        }
+        Ok(d)
+    }
+
+    /// Stops the loop: no more calls are made, and the `start` Deferred fires with this
+    /// `LoopingCall`, at once if the loop was waiting for its next call, or when the call in
+    /// flight (or the Deferred it returned) finishes. Fails with
+    /// [`LoopingCallError::NotRunning`] if the loop is not running.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, LoopingCall};
+    /// let clock = Clock::new();
+    /// let lc = LoopingCall::new(clock.clone(), || ());
+    /// let done = lc.start(10.0, false).unwrap();
+    /// lc.stop().unwrap();
+    /// assert!(clock.pending_calls().is_empty());
+    /// deferreds::testing::success_result_of(done);
+    /// ```
+    pub fn stop(&self) -> Result<(), LoopingCallError> {
+        let mut st = self.inner.state.lock();
+        if !st.running {
+            return Err(LoopingCallError::NotRunning);
+        }
+        st.running = false;
+        if let Some(call) = st.call.take() {
+            let resolver = st.resolver.take();
+            drop(st);
+            let _ = call.cancel();
+            if let Some(resolver) = resolver {
+                let _ = resolver.callback(self.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips the next call and restarts the interval from now (Twisted's `reset`). Does
+    /// nothing while a call is in flight. Fails with [`LoopingCallError::NotRunning`] if the
+    /// loop is not running.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, LoopingCall};
+    /// let clock = Clock::new();
+    /// let lc = LoopingCall::new(clock.clone(), || ());
+    /// let _done = lc.start(2.0, false).unwrap();
+    /// clock.advance(1.5);
+    /// lc.reset().unwrap();
+    /// assert_eq!(clock.pending_calls()[0].get_time(), 3.5);
+    /// ```
+    pub fn reset(&self) -> Result<(), LoopingCallError> {
+        let inner = &self.inner;
+        let mut st = inner.state.lock();
+        if !st.running {
+            return Err(LoopingCallError::NotRunning);
+        }
+        if let Some(call) = st.call.take() {
+            let _ = call.cancel();
+            let now = inner.time.seconds();
+            st.start_time = now;
+            let generation = st.generation;
+            if let Err(err) = inner.schedule(&mut st, generation, now) {
+                drop(st);
+                inner.done(generation, Err(Failure::new(err)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the loop is running: from `start` until `stop`, or until the function fails
+    /// (Twisted's `running`).
+    ///
+    /// ```
+    /// let lc = deferreds::reactor::LoopingCall::new(deferreds::reactor::Clock::new(), || ());
+    /// assert!(!lc.running());
+    /// ```
+    pub fn running(&self) -> bool {
+        self.inner.state.lock().running
+    }
+
+    /// The interval, once the loop has been started.
+    ///
+    /// ```
+    /// let lc = deferreds::reactor::LoopingCall::new(deferreds::reactor::Clock::new(), || ());
+    /// assert_eq!(lc.interval(), None);
+    /// let _done = lc.start(0.5, false).unwrap();
+    /// assert_eq!(lc.interval(), Some(0.5));
+    /// ```
+    pub fn interval(&self) -> Option<f64> {
+        self.inner.state.lock().interval
+    }
+
+    /// Changes the interval from the next scheduling on (Twisted lets its `interval`
+    /// attribute be set): the call already scheduled keeps its time. Fails with
+    /// [`LoopingCallError::InvalidInterval`] if `interval` is negative, infinite or NaN.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, LoopingCall};
+    /// let clock = Clock::new();
+    /// let lc = LoopingCall::new(clock.clone(), || ());
+    /// let _done = lc.start(1.0, false).unwrap();
+    /// lc.set_interval(4.0).unwrap();
+    /// clock.advance(1.0); // the call scheduled with the old interval
+    /// assert_eq!(clock.pending_calls()[0].get_time(), 4.0);
+    /// ```
+    pub fn set_interval(&self, interval: f64) -> Result<(), LoopingCallError> {
+        if !(interval.is_finite() && interval >= 0.0) {
+            return Err(LoopingCallError::InvalidInterval(interval));
+        }
+        self.inner.state.lock().interval = Some(interval);
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// One call of the function (Twisted's `__call__`), for run `generation`.
+    fn iterate(self: &Arc<Inner>, generation: u64) {
+        {
+            let mut st = self.state.lock();
+            if st.generation != generation || !st.running {
+                return;
+            }
+            st.call = None;
+        }
+        let Some(mut func) = self.func.lock().take() else {
+            // The function is running: `start(_, true)` from inside it. Call it again as soon
+            // as it has returned, instead of recursing.
+            let mut st = self.state.lock();
+            if st.generation == generation && st.running {
+                let inner = self.clone();
+                let next = self.time.call_later(0.0, move || inner.iterate(generation));
+                st.call = next.ok();
+            }
+            return;
+        };
+        let step = catch_unwind(AssertUnwindSafe(|| match &mut func {
+            Func::Plain(f) => Some(f()),
+            Func::Counted(f) => self.count(generation).map(f),
+        }));
+        *self.func.lock() = Some(func);
+        match step {
+            Ok(None | Some(Step::Value(()))) => self.done(generation, Ok(())),
+            Ok(Some(Step::Fail(failure))) => self.done(generation, Err(failure)),
+            Ok(Some(Step::Wait(d))) => {
+                let inner = self.clone();
+                drop(d.add_both(move |result| inner.done(generation, result)));
+            }
+            Err(payload) => self.done(generation, Err(Failure::from_panic(payload))),
+        }
+    }
+
+    /// How many intervals have passed since the counting function was last called, or `None`
+    /// to skip this call (Twisted's `withCount` counter).
+    fn count(&self, generation: u64) -> Option<u64> {
+        let now = self.time.seconds();
+        let mut st = self.state.lock();
+        if st.generation != generation {
+            return None;
+        }
+        let interval = st.interval.unwrap_or(0.0);
+        if interval == 0.0 {
+            st.real_last_time = Some(now);
+            return Some(1);
+        }
+        let start = st.start_time;
+        let last =
+            st.real_last_time.unwrap_or(if st.run_at_start { start - interval } else { start });
+        // Truncated towards zero, like Python's `int()`.
+        let interval_of = |t: f64| ((t - start) / interval) as i64;
+        let count = interval_of(now) - interval_of(last);
+        if count > 0 {
+            st.real_last_time = Some(now);
+            Some(count as u64)
+        } else {
+            None
+        }
+    }
+
+    /// An iteration of run `generation` ended with `result`.
+    fn done(self: &Arc<Inner>, generation: u64, result: Result<(), Failure>) {
+        let me = || LoopingCall { inner: self.clone() };
+        let mut st = self.state.lock();
+        if st.generation != generation {
+            // The last iteration of a run that was stopped and replaced by a new `start`.
+            let index = st.stopping.iter().position(|(g, _)| *g == generation);
+            let resolver = index.map(|i| st.stopping.remove(i).1);
+            drop(st);
+            if let Some(resolver) = resolver {
+                let _ = resolver.resolve(result.map(|()| me()));
+            }
+            return;
+        }
+        let resolver = match result {
+            Ok(()) if st.running => {
+                let now = self.time.seconds();
+                match self.schedule(&mut st, generation, now) {
+                    Ok(()) => return,
+                    Err(err) => {
+                        st.running = false;
+                        st.resolver.take().map(|r| (r, Err(Failure::new(err))))
+                    }
+                }
+            }
+            Ok(()) => st.resolver.take().map(|r| (r, Ok(()))),
+            Err(failure) => {
+                st.running = false;
+                st.resolver.take().map(|r| (r, Err(failure)))
+            }
+        };
+        drop(st);
+        if let Some((resolver, result)) = resolver {
+            let _ = resolver.resolve(result.map(|()| me()));
+        }
+    }
+
+    /// Schedules the next call of run `generation`, from time `when` (Twisted's
+    /// `_scheduleFrom`): at the end of the current interval, or a whole interval later if that
+    /// end is too close to `when` to be told apart from it.
+    fn schedule(
+        self: &Arc<Inner>,
+        st: &mut LoopState,
+        generation: u64,
+        when: f64,
+    ) -> Result<(), InvalidDelayError> {
+        let interval = st.interval.unwrap_or(0.0);
+        let delay = if interval == 0.0 {
+            0.0
+        } else {
+            let running_for = when - st.start_time;
+            let until_next = interval - running_for.rem_euclid(interval);
+            if when == when + until_next { interval } else { until_next }
+        };
+        let inner = self.clone();
+        // The time source is one of this crate's (the trait is sealed): it runs no user code
+        // and never calls back, so scheduling under the loop's lock is safe.
+        st.call = Some(self.time.call_later(delay, move || inner.iterate(generation))?);
+        Ok(())
+    }
+}
+
+impl PartialEq for LoopingCall {
+    /// Two handles are equal when they share one loop.
+    fn eq(&self, other: &LoopingCall) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for LoopingCall {}
+
+impl fmt::Debug for LoopingCall {
+    /// `LoopingCall { running: true, interval: Some(0.5) }`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.inner.state.lock();
+        f.debug_struct("LoopingCall")
+            .field("running", &st.running)
+            .field("interval", &st.interval)
+            .finish()
+    }
+}

@@ -1,0 +1,76 @@
+//! Time for Deferreds: a deterministic [`Clock`] for tests, a real-time [`Reactor`], and what
+//! is built on either: [`defer_later`], [`Deferred::add_timeout`](crate::Deferred::add_timeout)
+//! and [`LoopingCall`] (cargo feature `reactor`).
+//!
+//! Twisted's `IReactorTime` is the [`Time`] trait: [`seconds`](Time::seconds) and
+//! [`call_later`](Time::call_later), which returns a [`DelayedCall`] that can be cancelled or
+//! moved until it runs. Code that takes `&impl Time` runs unchanged on the real reactor and on
+//! a `Clock`, where a test moves time by hand and nothing sleeps:
+//!
+//! ```
+//! use deferreds::reactor::{Clock, Time, defer_later};
+//! use deferreds::testing::Recorder;
+//! use deferreds::Deferred;
+//!
+//! /// "Hello" after 2 s, then "World" 3 s after that.
+//! fn hello_world(time: &(impl Time + Clone + 'static), log: &Recorder) -> Deferred<()> {
+//!     let (log, log2, time2) = (log.clone(), log.clone(), time.clone());
+//!     defer_later(time, 2.0, move || log.record("Hello"))
+//!         .add_callback(move |()| defer_later(&time2, 3.0, move || log2.record("World")))
+//! }
+//!
+//! let clock = Clock::new();
+//! let log = Recorder::new();
+//! let done = hello_world(&clock, &log);
+//! clock.advance(2.0);
+//! assert_eq!(log.take(), ["Hello"]);
+//! clock.advance(3.0);
+//! assert_eq!(log.take(), ["World"]);
+//! deferreds::testing::success_result_of(done);
+//! ```
+//!
+//! | Twisted | here |
+//! |---|---|
+//! | `IReactorTime` | [`Time`] |
+//! | `reactor.callLater(delay, f)` | [`Time::call_later`], returning `Result<`[`DelayedCall`]`, _>` |
+//! | `IDelayedCall`: `cancel`, `reset`, `delay`, `active`, `getTime` | [`DelayedCall`]: the same in snake case |
+//! | `task.Clock`: `advance`, `pump`, `seconds`, `getDelayedCalls` | [`Clock`]: `advance`, `pump`, `seconds`, `pending_calls` |
+//! | `reactor.run`, `stop`, `running`, `callWhenRunning`, `callFromThread`, `addSystemEventTrigger` | [`Reactor`]: the same in snake case |
+//! | `task.deferLater` | [`defer_later`] |
+//! | `Deferred.addTimeout` | [`Deferred::add_timeout`](crate::Deferred::add_timeout), [`add_timeout_with`](crate::Deferred::add_timeout_with) |
+//! | `task.LoopingCall`, `withCount` | [`LoopingCall`], [`LoopingCall::with_count`] |
+//! | `AlreadyCalled`, `AlreadyCancelled` | [`DelayedCallError`] |
+//! | `ReactorNotRunning`, `ReactorAlreadyRunning`, `ReactorNotRestartable` | [`ReactorError`] |
+//! | `defer.TimeoutError` | [`TimeoutError`] |
+//!
+//! # Threads
+//!
+//! Everything here is `Send` and `Sync`, and may be called from any thread. Scheduled closures
+//! are `FnOnce() + Send + 'static` and run on the thread that drives the time source: the one
+//! inside [`Reactor::run`], or the one calling [`Clock::advance`]. No closure ever runs while
+//! this module holds a lock, so a closure may schedule, cancel, or advance freely.
+//!
+//! `docs/reactor.md` in the repository tells the whole story, and `docs/conformance.md` lists
+//! where this module differs from Twisted and why.
+
+mod clock;
+mod delayed;
+mod error;
+mod event_loop;
+mod events;
+mod later;
+mod looping;
+mod queue;
+mod time;
+mod timeout;
+
+pub use clock::Clock;
+pub use delayed::DelayedCall;
+pub use error::{
+    DelayedCallError, InvalidDelayError, LoopingCallError, ReactorError, TimeoutError,
+};
+pub use event_loop::Reactor;
+pub use events::{Phase, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
+pub use later::defer_later;
+pub use looping::LoopingCall;
+pub use time::Time;

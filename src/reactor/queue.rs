@@ -1,0 +1,791 @@
+//! The timer heap behind both [`Clock`](super::Clock) and [`Reactor`](super::Reactor).
+//!
+//! # Lazy heap
+//!
+//! Calls wait in a binary min-heap ordered by `(time, seq)`: the due time, then the order in
+//! which the calls were scheduled, so ties fire first-scheduled first. Nothing is ever removed
+//! from the middle of the heap or re-sorted, so scheduling and firing are O(log n):
+//!
+//! - **Cancelling** marks the call cancelled and drops its closure at once; its heap entry
+//!   stays behind as garbage and is skipped when it reaches the top.
+//! - **Resetting to a later time** (Twisted's `delayed_time`) only records the new due time;
+//!   when the old entry reaches the top it is pushed again at that time. An idle timeout that
+//!   is pushed back on every message costs O(1) per push back.
+//! - **Resetting to an earlier time** pushes a new entry and turns the old one into garbage.
+//!   Each entry carries the call's `version` at the time it was pushed; only the entry whose
+//!   version matches its call's is live.
+//!
+//! Garbage is counted, and the heap is compacted in one pass when it holds more than 50
+//! garbage entries and they outnumber the live ones, as Twisted's reactor does. Each entry is
+//! removed at most once, so compaction is amortised O(1) per cancellation.
+//!
+//! # Ready buffer
+//!
+//! Firing is bound by the cache miss on each call's allocation, and a lock release right
+//! after it would make the CPU wait for each miss in turn. So due entries come off the heap a
+//! few at a time, into a short sorted buffer (`Queue::ready`), and their calls are then read
+//! in one tight loop, which lets those misses overlap. The buffer is part of the queue: the
+//! next entry is the earlier of the buffer's front and the heap's top, so anything pushed
+//! meanwhile (a reset to an earlier time, say) still comes out in order, and cancelling or
+//! resetting a call in the buffer works exactly as for one in the heap.
+//!
+//! # One allocation per call
+//!
+//! A call and its closure share one allocation: [`Call`] ends in an unsized [`Job`], the
+//! closure in a cell it is taken out of exactly once. Firing a call touches the heap and that
+//! one allocation, like a heap of boxed closures. With many timers, firing is bound by the
+//! cache misses on those allocations, so the call is kept small: what only the heap needs
+//! (the nesting depth, the version) lives in the 32-byte heap entry instead.
+//!
+//! # Locks and atomics
+//!
+//! A call's `status`, `version` and `due` are atomics that are written only under the heap's
+//! lock (`Timers::state`), or with exclusive access once the heap is gone, so readers need no
+//! lock and writers never race. The closure's cell has a lock of its own, taken only to take
+//! the closure out. User code never runs under either lock: a due call is taken off the heap
+//! under the lock and its closure run after it is released, and a cancelled call's closure is
+//! dropped after it is released.
+//!
+//! # Back-pointers
+//!
+//! A call points to its heap with a `Weak`, so that pending calls never keep their clock alive:
+//! when the last `Clock` (or `Reactor`) handle goes, the heap is dropped, and every call still
+//! pending is marked cancelled and its closure dropped. Without that, a closure that owns
+//! something pointing back at the call (an `add_timeout` step does) would form a cycle.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::error::{DelayedCallError, InvalidDelayError, check_delay};
+
+/// Compaction starts only above this much garbage (Twisted's threshold).
+const COMPACT_MIN_GARBAGE: usize = 50;
+
+/// How many due entries move from the heap to the ready buffer at a time.
+const READY_BATCH: usize = 16;
+
+/// A heap of timed calls and the time it runs on.
+pub(crate) struct Timers {
+    state: Mutex<State>,
+    source: Source,
+    /// The reactor's loop sleeps on this, with `state`'s lock, until the next call is due or
+    /// somebody wakes it. Waiting and checking happen under the same lock, so no wake is lost.
+    wakeup: Condvar,
+}
+
+/// Where "now" comes from.
+enum Source {
+    /// A [`Clock`](super::Clock): `State::now`, moved by `advance`.
+    Manual,
+    /// A [`Reactor`](super::Reactor): seconds since this instant.
+    Monotonic(Instant),
+}
+
+struct State {
+    queue: Queue,
+    /// The next call's scheduling number.
+    next_seq: u64,
+    /// Entries in `queue` that are not live (cancelled calls, superseded versions). A
+    /// heuristic for compaction: it may be off by a few, which never matters for correctness.
+    garbage: usize,
+    /// Manual time, in seconds.
+    now: f64,
+    /// What the clock's `advance` is running now, for the nesting guard.
+    nesting: Nesting,
+    /// The reactor's loop is waiting on `wakeup`.
+    sleeping: bool,
+    /// Somebody asked the reactor's loop not to sleep (or to wake up) once.
+    woken: bool,
+    /// The reactor has shut down: new calls are discarded at once.
+    closed: bool,
+}
+
+/// The nesting guard's bookkeeping (see [`Clock::NESTING_LIMIT`](super::Clock::NESTING_LIMIT)):
+/// the innermost `advance` running, if any.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Nesting {
+    /// The first sequence number scheduled during it: calls from before it have depth 0.
+    start_seq: u64,
+    /// Depth of the call it is running now, if any.
+    depth: Option<u32>,
+}
+
+/// One heap entry: 32 bytes, like a `(f64, u64, Box<dyn FnOnce()>)`. Ordered so that
+/// `BinaryHeap`'s maximum is the earliest `(time, seq)`.
+struct Entry {
+    time: f64,
+    /// The call's version when this entry was pushed.
+    version: u32,
+    /// Nesting depth (see [`Nesting`]): 0 for a call scheduled outside the calls an `advance`
+    /// runs, n + 1 for one scheduled by a call of depth n.
+    depth: u32,
+    call: Arc<Call>,
+}
+
+impl Ord for Entry {
+    #[inline]
+    fn cmp(&self, other: &Entry) -> Ordering {
+        // Reversed: the heap is a max-heap, the earliest call must come out first. Times are
+        // finite (checked when scheduled), so `total_cmp` is the usual order. Ties, which are
+        // rare on real time, read the sequence number from the call.
+        other.time.total_cmp(&self.time).then_with(|| other.call.seq.cmp(&self.call.seq))
+    }
+}
+
+impl PartialOrd for Entry {
+    #[inline]
+    fn partial_cmp(&self, other: &Entry) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Entry {}
+
+/// The heap, and the ready buffer in front of it (see the module docs).
+#[derive(Default)]
+struct Queue {
+    heap: BinaryHeap<Entry>,
+    /// Due entries taken off the heap, earliest first; all of them were due, and no later than
+    /// the heap's top, when they were taken.
+    ready: VecDeque<Entry>,
+}
+
+impl Queue {
+    fn push(&mut self, entry: Entry) {
+        self.heap.push(entry);
+    }
+
+    /// Whether the next entry comes from the ready buffer rather than the heap.
+    #[inline]
+    fn next_is_ready(&self) -> bool {
+        match (self.ready.front(), self.heap.peek()) {
+            (Some(ready), Some(top)) => ready >= top,
+            (ready, _) => ready.is_some(),
+        }
+    }
+
+    /// The earliest entry.
+    #[inline]
+    fn peek(&self) -> Option<&Entry> {
+        if self.next_is_ready() { self.ready.front() } else { self.heap.peek() }
+    }
+
+    /// Takes the earliest entry.
+    #[inline]
+    fn pop(&mut self) -> Option<Entry> {
+        if self.next_is_ready() { self.ready.pop_front() } else { self.heap.pop() }
+    }
+
+    /// Moves up to [`READY_BATCH`] entries due by `now` from the heap to the ready buffer,
+    /// if it is empty, dropping garbage on the way; returns how much garbage it dropped.
+    fn refill(&mut self, now: f64) -> usize {
+        if !self.ready.is_empty() {
+            return 0;
+        }
+        while self.ready.len() < READY_BATCH && self.heap.peek().is_some_and(|e| e.time <= now) {
+            self.ready.extend(self.heap.pop());
+        }
+        // Reading the calls in a tight loop, after the heap work, is what lets their cache
+        // misses overlap. A call spans two cache lines: the loop reads both (the reference
+        // counts and the fields firing reads), so that neither misses later.
+        let before = self.ready.len();
+        self.ready.retain(|e| {
+            let call = &e.call;
+            std::hint::black_box((Arc::strong_count(call), call.seq, call.due()));
+            e.is_live()
+        });
+        before - self.ready.len()
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len() + self.ready.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.heap.iter().chain(self.ready.iter())
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        self.heap.retain(&keep);
+        self.ready.retain(&keep);
+    }
+
+    fn take(&mut self) -> impl Iterator<Item = Entry> + use<> {
+        let (heap, ready) = (std::mem::take(&mut self.heap), std::mem::take(&mut self.ready));
+        heap.into_iter().chain(ready)
+    }
+}
+
+impl Entry {
+    /// Whether this entry is its call's live one.
+    #[inline]
+    fn is_live(&self) -> bool {
+        self.call.status() == Status::Pending && self.call.version() == self.version
+    }
+}
+
+/// A closure in a cell it is taken out of once: the unsized tail of a [`Call`].
+pub(crate) trait Job: Send + Sync {
+    /// Takes the closure out and runs it (after the cell's lock is released).
+    fn run(&self);
+    /// [`run`](Job::run) with exclusive access: no lock.
+    fn run_mut(&mut self);
+    /// Takes the closure out and drops it (after the cell's lock is released).
+    fn discard(&self);
+}
+
+struct JobCell<F>(Mutex<Option<F>>);
+
+impl<F: FnOnce() + Send> Job for JobCell<F> {
+    fn run(&self) {
+        let f = self.0.lock().take();
+        if let Some(f) = f {
+            f();
+        }
+    }
+
+    fn run_mut(&mut self) {
+        if let Some(f) = self.0.get_mut().take() {
+            f();
+        }
+    }
+
+    fn discard(&self) {
+        let f = self.0.lock().take();
+        drop(f);
+    }
+}
+
+/// One scheduled call, shared by its heap entries and its `DelayedCall` handles.
+pub(crate) struct Call<J: ?Sized = dyn Job> {
+    /// Scheduling number: ties in time fire in this order.
+    seq: u64,
+    /// Bits of the `f64` time the call is due (Twisted's `time + delayed_time`): its live
+    /// entry's time, or later after a reset to a later time. Written under the heap's lock.
+    due: AtomicU64,
+    /// The version of the live heap entry. Written under the heap's lock.
+    version: AtomicU32,
+    /// A [`Status`] as a byte. Written under the heap's lock (or by a compare-exchange from
+    /// `Pending` once the heap is gone).
+    status: AtomicU8,
+    timers: Weak<Timers>,
+    job: J,
+}
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Status {
+    Pending = 0,
+    /// Taken off the heap to run (Twisted sets `called` before calling).
+    Called = 1,
+    Cancelled = 2,
+}
+
+/// Which due calls `pop_due` may hand out.
+#[derive(Clone, Copy)]
+pub(crate) enum Due {
+    /// Everything due by the clock's current time, up to the nesting limit.
+    Clock { limit: u32 },
+    /// Everything due by `now` that was scheduled before this reactor iteration began (its
+    /// first sequence number is `before_seq`): a `call_later(0)` made by a timed call runs on
+    /// the next iteration, as in Twisted's reactor.
+    Reactor { now: f64, before_seq: u64 },
+}
+
+impl Timers {
+    /// A heap on manual time (a `Clock`), starting at 0.
+    pub(crate) fn manual() -> Arc<Timers> {
+        Timers::with_source(Source::Manual)
+    }
+
+    /// A heap on monotonic time (a `Reactor`), starting at 0 now.
+    pub(crate) fn monotonic() -> Arc<Timers> {
+        Timers::with_source(Source::Monotonic(Instant::now()))
+    }
+
+    fn with_source(source: Source) -> Arc<Timers> {
+        Arc::new(Timers {
+            state: Mutex::new(State {
+                queue: Queue::default(),
+                next_seq: 0,
+                garbage: 0,
+                now: 0.0,
+                nesting: Nesting::default(),
+                sleeping: false,
+                woken: false,
+                closed: false,
+            }),
+            source,
+            wakeup: Condvar::new(),
+        })
+    }
+
+    /// The current time in seconds.
+    pub(crate) fn now(&self) -> f64 {
+        match self.source {
+            Source::Manual => self.state.lock().now,
+            Source::Monotonic(origin) => origin.elapsed().as_secs_f64(),
+        }
+    }
+
+    #[inline]
+    fn now_locked(&self, st: &State) -> f64 {
+        match self.source {
+            Source::Manual => st.now,
+            Source::Monotonic(origin) => origin.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// Schedules `f` to run `delay` seconds from now.
+    pub(crate) fn schedule<F>(
+        self: &Arc<Self>,
+        delay: f64,
+        f: F,
+    ) -> Result<Arc<Call>, InvalidDelayError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let delay = check_delay(delay)?;
+        let mut st = self.state.lock();
+        let time = self.now_locked(&st) + delay;
+        if !time.is_finite() {
+            drop(st);
+            return Err(InvalidDelayError { delay });
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let closed = st.closed;
+        let call: Arc<Call> = Arc::new(Call {
+            seq,
+            due: AtomicU64::new(time.to_bits()),
+            version: AtomicU32::new(0),
+            // A closed heap (a reactor that has shut down) discards the call at once.
+            status: AtomicU8::new(if closed { Status::Cancelled } else { Status::Pending } as u8),
+            timers: Arc::downgrade(self),
+            job: JobCell(Mutex::new(Some(f))),
+        });
+        if closed {
+            drop(st);
+            call.job.discard();
+            return Ok(call);
+        }
+        let wake = st.sleeping && st.queue.peek().is_none_or(|top| time < top.time);
+        let depth = st.nesting.depth.map_or(0, |d| d.saturating_add(1));
+        st.queue.push(Entry { time, version: 0, depth, call: call.clone() });
+        drop(st);
+        if wake {
+            self.wakeup.notify_one();
+        }
+        Ok(call)
+    }
+
+    /// Takes the next due call off the heap and marks it called, or returns `None` if nothing
+    /// (more) is due. The caller runs it with [`Call::run`], holding no lock.
+    pub(crate) fn pop_due(&self, due: Due) -> Option<Arc<Call>> {
+        let mut st = self.state.lock();
+        loop {
+            let now = match due {
+                // Read every time: a call may advance the clock from inside (Twisted does too).
+                Due::Clock { .. } => st.now,
+                Due::Reactor { now, .. } => now,
+            };
+            let dropped = st.queue.refill(now);
+            st.garbage = st.garbage.saturating_sub(dropped);
+            if st.queue.peek()?.time > now {
+                return None;
+            }
+            let entry = st.queue.pop()?;
+            if !entry.is_live() {
+                st.garbage = st.garbage.saturating_sub(1);
+                continue;
+            }
+            let call_due = entry.call.due();
+            if call_due > entry.time {
+                // Reset to a later time since this entry was pushed: push it again, then.
+                st.queue.push(Entry { time: call_due, ..entry });
+                continue;
+            }
+            match due {
+                Due::Reactor { before_seq, .. } if entry.call.seq >= before_seq => {
+                    // Scheduled during this iteration; everything still due sorts after it.
+                    st.queue.push(entry);
+                    return None;
+                }
+                Due::Clock { limit } => {
+                    // Scheduled before this `advance` began: depth 0 again.
+                    let fresh = entry.call.seq >= st.nesting.start_seq;
+                    let depth = if fresh { entry.depth } else { 0 };
+                    if depth > limit {
+                        st.queue.push(entry);
+                        return None;
+                    }
+                    st.nesting.depth = Some(depth);
+                }
+                Due::Reactor { .. } => {}
+            }
+            entry.call.status.store(Status::Called as u8, AtomicOrdering::Release);
+            return Some(entry.call);
+        }
+    }
+
+    /// The sequence number the next scheduled call will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.state.lock().next_seq
+    }
+
+    /// Every pending call, in the order they would fire.
+    pub(crate) fn pending(&self) -> Vec<Arc<Call>> {
+        let st = self.state.lock();
+        let mut live: Vec<(f64, u64, Arc<Call>)> = st
+            .queue
+            .iter()
+            .filter(|e| e.is_live())
+            .map(|e| (e.call.due(), e.call.seq, e.call.clone()))
+            .collect();
+        drop(st);
+        live.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        live.into_iter().map(|(_, _, call)| call).collect()
+    }
+
+    /// How many entries the heap holds, garbage included (for tests of the lazy heap).
+    #[cfg(test)]
+    pub(crate) fn heap_len(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+
+    /// Moves manual time forward and opens a new nesting level; returns what to restore when
+    /// the `advance` ends (an `advance` may run inside a call that another one runs).
+    pub(crate) fn begin_advance(&self, amount: f64) -> Nesting {
+        let mut st = self.state.lock();
+        st.now += amount;
+        let start_seq = st.next_seq;
+        std::mem::replace(&mut st.nesting, Nesting { start_seq, depth: None })
+    }
+
+    /// Closes an `advance` opened by `begin_advance`.
+    pub(crate) fn end_advance(&self, saved: Nesting) {
+        self.state.lock().nesting = saved;
+    }
+
+    /// Discards every pending call and every call scheduled from now on (the reactor has shut
+    /// down). Their closures are dropped here, after the heap's lock is released.
+    pub(crate) fn close(&self) {
+        let entries = {
+            let mut st = self.state.lock();
+            st.closed = true;
+            st.garbage = 0;
+            st.queue.take()
+        };
+        discard(entries);
+    }
+
+    /// Asks the reactor's loop to run an iteration now: wakes it if it sleeps, or keeps it from
+    /// sleeping next time.
+    pub(crate) fn wake(&self) {
+        let mut st = self.state.lock();
+        st.woken = true;
+        let sleeping = st.sleeping;
+        drop(st);
+        if sleeping {
+            self.wakeup.notify_one();
+        }
+    }
+
+    /// Sleeps until the earliest call is due or [`wake`](Timers::wake) is called. Returns at
+    /// once if a wake came since the last sleep.
+    pub(crate) fn sleep(&self) {
+        let Source::Monotonic(origin) = self.source else { return };
+        let mut st = self.state.lock();
+        if !st.woken {
+            let deadline = st.queue.peek().map(|e| {
+                Duration::try_from_secs_f64(e.time).ok().and_then(|d| origin.checked_add(d))
+            });
+            st.sleeping = true;
+            match deadline {
+                Some(Some(when)) => {
+                    self.wakeup.wait_until(&mut st, when);
+                }
+                // No timer, or one too far away for an `Instant`: only a wake ends the sleep.
+                None | Some(None) => self.wakeup.wait(&mut st),
+            }
+            st.sleeping = false;
+        }
+        st.woken = false;
+    }
+}
+
+impl Drop for Timers {
+    fn drop(&mut self) {
+        discard(self.state.get_mut().queue.take());
+    }
+}
+
+/// Marks every pending call in `entries` cancelled and drops its closure. Called without the
+/// heap's lock: the entries were taken out of it.
+fn discard(entries: impl Iterator<Item = Entry>) {
+    for entry in entries {
+        if entry.call.claim(Status::Cancelled) {
+            entry.call.job.discard();
+        }
+    }
+}
+
+impl State {
+    /// Drops garbage entries once they are many and outnumber the live ones.
+    fn maybe_compact(&mut self) {
+        if self.garbage > COMPACT_MIN_GARBAGE && self.garbage > self.queue.len() / 2 {
+            // Garbage entries hold no closure (a cancelled call's was dropped when it was
+            // cancelled, a superseded entry's call is alive elsewhere), so no user code runs.
+            self.queue.retain(Entry::is_live);
+            self.garbage = 0;
+        }
+    }
+}
+
+impl Call {
+    #[inline]
+    pub(crate) fn status(&self) -> Status {
+        match self.status.load(AtomicOrdering::Acquire) {
+            0 => Status::Pending,
+            1 => Status::Called,
+            _ => Status::Cancelled,
+        }
+    }
+
+    #[inline]
+    fn version(&self) -> u32 {
+        self.version.load(AtomicOrdering::Acquire)
+    }
+
+    #[inline]
+    fn due(&self) -> f64 {
+        f64::from_bits(self.due.load(AtomicOrdering::Acquire))
+    }
+
+    /// Moves the call from `Pending` to `to`; false if it had already left `Pending`.
+    fn claim(&self, to: Status) -> bool {
+        let (from, to) = (Status::Pending as u8, to as u8);
+        self.status
+            .compare_exchange(from, to, AtomicOrdering::AcqRel, AtomicOrdering::Acquire)
+            .is_ok()
+    }
+
+    /// Runs the closure of a call that [`Timers::pop_due`] handed out. When no handle to the
+    /// call is left (the usual case: `call_later`'s result was dropped), nobody else can
+    /// reach the closure, and it is taken without its lock.
+    #[inline]
+    pub(crate) fn run(mut this: Arc<Call>) {
+        match Arc::get_mut(&mut this) {
+            Some(call) => call.job.run_mut(),
+            None => this.job.run(),
+        }
+    }
+
+    /// When the call is (or was) due: Twisted's `getTime`.
+    pub(crate) fn get_time(&self) -> f64 {
+        self.due()
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The address of the call, to compare and hash handles.
+    pub(crate) fn addr(&self) -> *const () {
+        self as *const Call as *const ()
+    }
+
+    fn refuse(status: Status) -> DelayedCallError {
+        match status {
+            Status::Called => DelayedCallError::AlreadyCalled,
+            _ => DelayedCallError::AlreadyCancelled,
+        }
+    }
+
+    pub(crate) fn cancel(&self) -> Result<(), DelayedCallError> {
+        let Some(timers) = self.timers.upgrade() else {
+            return Err(self.discarded());
+        };
+        let mut st = timers.state.lock();
+        let status = self.status();
+        if status != Status::Pending {
+            return Err(Call::refuse(status));
+        }
+        self.status.store(Status::Cancelled as u8, AtomicOrdering::Release);
+        st.garbage += 1;
+        st.maybe_compact();
+        drop(st);
+        // If that was the last handle to the heap, dropping it discards the other calls.
+        drop(timers);
+        self.job.discard();
+        Ok(())
+    }
+
+    /// Twisted's `reset`: due `secs` seconds from now.
+    pub(crate) fn reset(self: &Arc<Self>, secs: f64) -> Result<(), DelayedCallError> {
+        let secs = check_delay(secs)?;
+        self.reschedule(|now, _| now + secs, secs)
+    }
+
+    /// Twisted's `delay`: due `secs` seconds later than it was (earlier if negative).
+    pub(crate) fn delay(self: &Arc<Self>, secs: f64) -> Result<(), DelayedCallError> {
+        if !secs.is_finite() {
+            return Err(InvalidDelayError { delay: secs }.into());
+        }
+        self.reschedule(|_, due| due + secs, secs)
+    }
+
+    /// Moves the call to `new_due(now, due)`: an earlier time pushes a new heap entry (the old
+    /// one becomes garbage), a later one only records the new due time, and the old entry is
+    /// pushed again when it comes up.
+    fn reschedule(
+        self: &Arc<Self>,
+        new_due: impl FnOnce(f64, f64) -> f64,
+        secs: f64,
+    ) -> Result<(), DelayedCallError> {
+        let Some(timers) = self.timers.upgrade() else {
+            return Err(self.discarded());
+        };
+        let mut st = timers.state.lock();
+        let status = self.status();
+        if status != Status::Pending {
+            return Err(Call::refuse(status));
+        }
+        let old_due = self.due();
+        let due = new_due(timers.now_locked(&st), old_due);
+        if !due.is_finite() {
+            return Err(InvalidDelayError { delay: secs }.into());
+        }
+        self.due.store(due.to_bits(), AtomicOrdering::Release);
+        if due >= old_due {
+            return Ok(());
+        }
+        let version = self.version().wrapping_add(1);
+        self.version.store(version, AtomicOrdering::Release);
+        let wake = st.sleeping && st.queue.peek().is_none_or(|top| due < top.time);
+        let depth = st.nesting.depth.map_or(0, |d| d.saturating_add(1));
+        st.queue.push(Entry { time: due, version, depth, call: self.clone() });
+        st.garbage += 1;
+        st.maybe_compact();
+        drop(st);
+        if wake {
+            timers.wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The error for a call whose heap is gone. The heap's `Drop` cancels every pending call;
+    /// if it has not reached this one yet, this does, and drops the closure.
+    fn discarded(&self) -> DelayedCallError {
+        if self.claim(Status::Cancelled) {
+            self.job.discard();
+        }
+        Call::refuse(self.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The lazy heap's bookkeeping, which the public API does not show.
+
+    use super::*;
+
+    fn nop() {}
+
+    fn fire_all(timers: &Timers) -> usize {
+        let due = Due::Clock { limit: u32::MAX };
+        let mut n = 0;
+        while let Some(call) = timers.pop_due(due) {
+            Call::run(call);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn cancelling_leaves_garbage_until_it_reaches_the_top() {
+        let timers = Timers::manual();
+        let a = timers.schedule(1.0, nop).unwrap();
+        let _b = timers.schedule(2.0, nop).unwrap();
+        a.cancel().unwrap();
+        assert_eq!(timers.heap_len(), 2, "cancelling is O(1): the entry stays");
+        assert_eq!(timers.pending().len(), 1);
+        timers.state.lock().now = 1.5;
+        assert_eq!(fire_all(&timers), 0);
+        assert_eq!(timers.heap_len(), 1, "the garbage entry was skipped and dropped");
+        assert_eq!(timers.state.lock().garbage, 0);
+    }
+
+    #[test]
+    fn garbage_is_compacted_once_it_outnumbers_live_entries() {
+        let timers = Timers::manual();
+        let calls: Vec<_> = (0..100).map(|i| timers.schedule(i as f64, nop).unwrap()).collect();
+        for call in &calls[..50] {
+            call.cancel().unwrap();
+        }
+        // 50 garbage entries: not more than 50, so no compaction yet.
+        assert_eq!(timers.heap_len(), 100);
+        calls[50].cancel().unwrap();
+        // 51 garbage out of 100: compacted in one pass.
+        assert_eq!(timers.heap_len(), 49);
+        assert_eq!(timers.state.lock().garbage, 0);
+        timers.state.lock().now = 1000.0;
+        assert_eq!(fire_all(&timers), 49);
+    }
+
+    #[test]
+    fn reset_later_only_records_the_delay_and_reset_earlier_pushes_once() {
+        let timers = Timers::manual();
+        let call = timers.schedule(5.0, nop).unwrap();
+        for i in 0..1000 {
+            call.reset(10.0 + i as f64).unwrap();
+        }
+        assert_eq!(timers.heap_len(), 1, "pushing a call back does not touch the heap");
+        assert_eq!(call.get_time(), 1009.0);
+        call.reset(1.0).unwrap();
+        assert_eq!(timers.heap_len(), 2, "moving it earlier pushes one entry");
+        assert_eq!(call.get_time(), 1.0);
+        timers.state.lock().now = 1.0;
+        assert_eq!(fire_all(&timers), 1);
+        assert_eq!(call.status(), Status::Called);
+        assert_eq!(timers.heap_len(), 1, "the superseded entry is still there, as garbage");
+        timers.state.lock().now = 2000.0;
+        assert_eq!(fire_all(&timers), 0);
+        assert_eq!(timers.heap_len(), 0);
+    }
+
+    #[test]
+    fn a_call_pushed_back_is_pushed_again_when_its_old_entry_comes_up() {
+        let timers = Timers::manual();
+        let call = timers.schedule(1.0, nop).unwrap();
+        call.reset(3.0).unwrap();
+        timers.state.lock().now = 1.0;
+        assert_eq!(fire_all(&timers), 0);
+        assert_eq!(timers.heap_len(), 1);
+        assert_eq!(timers.state.lock().queue.peek().unwrap().time, 3.0);
+        timers.state.lock().now = 3.0;
+        assert_eq!(fire_all(&timers), 1);
+    }
+
+    #[test]
+    fn dropping_the_heap_discards_pending_calls() {
+        let timers = Timers::manual();
+        let call = timers.schedule(1.0, nop).unwrap();
+        drop(timers);
+        assert_eq!(call.status(), Status::Cancelled);
+        assert_eq!(call.cancel(), Err(DelayedCallError::AlreadyCancelled));
+        assert_eq!(call.reset(1.0), Err(DelayedCallError::AlreadyCancelled));
+    }
+}

@@ -1,0 +1,115 @@
+//! [`Deferred::add_timeout`]: cancel a Deferred that takes too long (Twisted's `addTimeout`).
+
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::error::TimeoutError;
+use super::time::Time;
+use crate::{CancelledError, Deferred, Failure, IntoStep, Step};
+
+impl<T: Send + 'static> Deferred<T> {
+    /// Cancels this Deferred if it has no result `timeout` seconds from now, and turns the
+    /// resulting [`CancelledError`] into a [`TimeoutError`] (Twisted's `addTimeout`).
+    ///
+    /// The timeout covers the steps added *before* this call, and none added after, as in
+    /// Twisted: if the Deferred gets its result first, the timer is cancelled as the result
+    /// passes, before any later step runs. A Deferred made with
+    /// [`with_canceller`](Deferred::with_canceller) keeps what its canceller does: if the
+    /// canceller fires it with a value, or with another failure, that is the result.
+    ///
+    /// A `timeout` that is negative, infinite or NaN schedules nothing, and the Deferred's
+    /// result is replaced by an [`InvalidDelayError`](super::InvalidDelayError) failure.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, TimeoutError};
+    /// use deferreds::testing::{failure_result_of, success_result_of};
+    /// use deferreds::Deferred;
+    ///
+    /// let clock = Clock::new();
+    /// let (poem, _server) = Deferred::<String>::new();
+    /// let poem = poem.add_timeout(5.0, &clock);
+    /// clock.advance(5.0);
+    /// assert!(failure_result_of(poem).check::<TimeoutError>());
+    ///
+    /// let (poem, server) = Deferred::<String>::new();
+    /// let poem = poem.add_timeout(5.0, &clock);
+    /// server.callback("a poem".into()).unwrap();
+    /// assert!(clock.pending_calls().is_empty()); // the timer went with the result
+    /// assert_eq!(success_result_of(poem), "a poem");
+    /// ```
+    #[track_caller]
+    pub fn add_timeout<C: Time + ?Sized>(self, timeout: f64, clock: &C) -> Deferred<T> {
+        self.add_timeout_with(timeout, clock, |result: Result<T, Failure>, timeout| match result {
+            Err(failure) if failure.check::<CancelledError>() => {
+                Err(Failure::new(TimeoutError { timeout }))
+            }
+            other => other,
+        })
+    }
+
+    /// [`add_timeout`](Deferred::add_timeout) with a custom conversion: when the timeout
+    /// expires, `on_timeout_cancel` gets whatever the cancellation left (usually a
+    /// [`CancelledError`] failure, but a canceller or an earlier errback may have left
+    /// something else) and the timeout, and returns the result to go on with, like a step
+    /// (Twisted's `onTimeoutCancel`). It is not called if the Deferred gets its result, or is
+    /// cancelled by someone else, before the timeout.
+    ///
+    /// ```
+    /// use deferreds::reactor::Clock;
+    /// use deferreds::Deferred;
+    ///
+    /// let clock = Clock::new();
+    /// let (d, _r) = Deferred::<String>::new();
+    /// let d = d.add_timeout_with(10.0, &clock, |_cancelled, timeout| {
+    ///     Ok(format!("gave up after {timeout} s"))
+    /// });
+    /// clock.advance(10.0);
+    /// assert_eq!(deferreds::testing::success_result_of(d), "gave up after 10 s");
+    /// ```
+    #[track_caller]
+    pub fn add_timeout_with<C, F, R>(
+        self,
+        timeout: f64,
+        clock: &C,
+        on_timeout_cancel: F,
+    ) -> Deferred<T>
+    where
+        C: Time + ?Sized,
+        F: FnOnce(Result<T, Failure>, f64) -> R + Send + 'static,
+        R: IntoStep<Output = T>,
+    {
+        let at = Location::caller();
+        if self.has_result() {
+            // Twisted schedules the timer and cancels it as the result passes; nothing to do.
+            return match super::error::check_delay(timeout) {
+                Ok(_) => self,
+                Err(err) => self.add_both(move |_| Err::<T, _>(Failure::new(err))),
+            };
+        }
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let chain = self.into_chain();
+        let (flag, target) = (timed_out.clone(), chain.clone());
+        let expire = Box::new(move || {
+            flag.store(true, Ordering::SeqCst);
+            target.cancel(at);
+        });
+        let d = Deferred::<T>::from_chain(chain);
+        let call = match clock.call_later_boxed(timeout, expire) {
+            Ok(call) => call,
+            Err(err) => return d.add_both(move |_| Err::<T, _>(Failure::new(err))),
+        };
+        d.add_both(move |result: Result<T, Failure>| -> Step<T> {
+            if timed_out.load(Ordering::SeqCst) {
+                on_timeout_cancel(result, timeout).into_step()
+            } else {
+                result.into_step()
+            }
+        })
+        .add_both(move |result: Result<T, Failure>| {
+            // The result got here first: the timer must not cancel anything now.
+            let _ = call.cancel();
+            result
+        })
+    }
+}
