@@ -5,7 +5,7 @@
 //! would recurse once per level, and a tower of 100,000 nested `ensure_deferred` calls would
 //! overflow any stack. Instead, a thread that is polling a task is this thread's *runner*: a task
 //! scheduled on the thread meanwhile is queued, and polled once the running one is done, in a
-//! loop. This is the trampoline of `chain.rs` again, for tasks.
+//! loop. This is the trampoline of `chain/run.rs` again, for tasks.
 //!
 //! A thread becomes the runner when it polls a task and is not one already (inside a wake from
 //! outside any task, a `cancel`, or the first poll of a new task), and stops being one once its

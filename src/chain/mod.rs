@@ -1,0 +1,600 @@
+//! The untyped engine behind [`Deferred`](crate::Deferred): one shared chain per Deferred, and
+//! the trampoline that runs chains without recursion.
+//!
+//! # States
+//!
+//! A chain's [`Slot`] is `Pending` until it is fired, then holds the current result (`Ok` or
+//! `Err`), `Waiting` while a step's returned Deferred has not fired yet, and `Empty` while a
+//! step has the value or once the result has been handed on. Steps wait in a FIFO queue.
+//!
+//! # Ownership of a run
+//!
+//! At most one thread runs a chain's steps at a time: the one that set `running`. Everybody
+//! else (adding a step, unpausing, delivering an inner result) only changes the state under the
+//! lock and leaves the work to that owner, who looks again before letting go. This is Twisted's
+//! `_runningCallbacks` guard, and it is what makes re-entrant calls from inside a callback
+//! behave as they do there.
+//!
+//! # No user code under the lock
+//!
+//! The owner takes the whole queue out under the lock, drops the lock, and runs the steps one
+//! after another, passing each result straight to the next. It takes the lock again only when
+//! the batch ends, a step returns a Deferred or fires another chain, or the chain was paused.
+//! Anything a step does to its own chain in the meantime (add, pause, fire, inspect) takes the
+//! lock, finds `running` set, and queues or records the change.
+//!
+//! # No recursion
+//!
+//! `run::drive` is a loop. Handing a result to the chain that waits on it replaces the current
+//! chain (a tail call: with unique tails the inner chain is finished for good). Firing another
+//! chain through `chain_deferred` pushes the current chain on an explicit stack and resumes it
+//! afterwards, the way Twisted's `_runCallbacks` keeps its `chain` list. Dropping a chain that
+//! owns other chains queues them on a thread-local list instead of dropping them in place.
+
+use std::cell::Cell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+
+use parking_lot::Mutex;
+
+use crate::debug;
+use crate::error::{AlreadyCalledError, NotPausedError};
+use crate::failure::Failure;
+use crate::unhandled::{self, UnhandledFailure};
+use crate::value::Value;
+
+mod cancel;
+mod dispose;
+mod run;
+mod steps;
+mod tail;
+
+use self::dispose::{Garbage, dispose};
+use self::run::{Work, call, call_inline, drive};
+use self::steps::Steps;
+pub(crate) use self::tail::Tail;
+
+/// One step: gets the current result, returns what comes next.
+pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
+
+/// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
+/// returns decides what the engine does next (see [`Cancelled`]).
+pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> Cancelled + Send>;
+
+/// What a canceller did, and so what [`Chain::cancel`] does once it has returned.
+pub(crate) enum Cancelled {
+    /// The usual case: unless the canceller fired the chain, it now fails with
+    /// `CancelledError`. The contract of [`Deferred::with_canceller`](crate::Deferred::with_canceller).
+    Fail,
+    /// Leave the chain alone: whoever the canceller found about to fire it (a member that
+    /// completed a `DeferredList`, a `put` handing a value to a cancelled `get`) fires it
+    /// right after, and injecting a failure first would lose that result.
+    Leave,
+    /// The cancellation was handed on, and whoever took it fires the chain later: it stays
+    /// pending, with this canceller for the next `cancel`. An `ensure_deferred` task does this:
+    /// its cancellation surfaces inside the future, which may recover (Twisted's
+    /// `_handleCancelInlineCallbacks`).
+    KeepPending(Canceller),
+}
+
+/// What a step produced.
+pub(crate) enum Outcome {
+    Value(Value),
+    Failure(Failure),
+    /// Wait for this chain (its tail was consumed) and take over its result.
+    Wait(Arc<Chain>),
+    /// Fire this chain with the result (`chain_deferred`, and the combinators firing their
+    /// own Deferred from a member's step, without recursion). The current chain goes on with
+    /// the failure given as the third field, or else with `()`; if the target was already
+    /// fired, with an `AlreadyCalledError`.
+    Fire(Arc<Chain>, Result<Value, Failure>, Option<Failure>),
+}
+
+impl From<Result<Value, Failure>> for Outcome {
+    #[inline]
+    fn from(r: Result<Value, Failure>) -> Outcome {
+        match r {
+            Ok(v) => Outcome::Value(v),
+            Err(f) => Outcome::Failure(f),
+        }
+    }
+}
+
+/// One chain. Its layout is kept to 80 bytes (96 with the `Arc` counts) because every
+/// Deferred is one of these: the flags and the counter sit beside the lock rather than in it,
+/// where the lock's padding would cost a word.
+pub(crate) struct Chain {
+    state: Mutex<State>,
+    /// Pause counter. Changed only under the lock, but the owner of a run also reads it
+    /// between steps without the lock, so that a step pausing its own chain stops the batch.
+    paused: AtomicU32,
+    /// A thread is running this chain's steps (see the module docs). Read and written only
+    /// under the lock; atomic only so that it can live outside it.
+    running: AtomicBool,
+    /// Cancelled with no canceller: the next fire is swallowed instead of raising
+    /// `AlreadyCalledError` (Twisted's `_suppressAlreadyCalled`). Under the lock, like
+    /// `running`.
+    grace: AtomicBool,
+    /// `CANCELLING` while a canceller runs, plus `FIRED_BY_CANCELLER` once that canceller fired
+    /// the chain itself: `cancel` tells the canceller's own answer apart from a fire that raced
+    /// it on another thread. Under the lock, like `running`.
+    cancelling: AtomicU8,
+    /// Debug mode was on when the chain was made: it has an entry in the debug table.
+    debug: bool,
+}
+
+/// Bits of [`Chain::cancelling`].
+const CANCELLING: u8 = 1;
+const FIRED_BY_CANCELLER: u8 = 2;
+
+thread_local! {
+    /// The address of the chain whose canceller this thread is running, or 0.
+    static IN_CANCELLER: Cell<usize> = const { Cell::new(0) };
+}
+
+struct State {
+    slot: Slot,
+    /// Steps not run yet, oldest first.
+    steps: Steps,
+    /// Who takes the result once the steps are exhausted. Set only after the tail was consumed
+    /// (by an outer chain or an `.await`), so nobody can add steps after it.
+    waiter: Option<Waiter>,
+}
+
+enum Slot {
+    Pending(Option<Canceller>),
+    Ok(Value),
+    Err(Failure),
+    /// Fired, and waiting on the inner chain a step returned. Weak, because the inner chain
+    /// holds this one strongly as its waiter; the strong links point outward.
+    Waiting(Weak<Chain>),
+    /// A step has the value, or the result was handed on.
+    Empty,
+}
+
+impl Slot {
+    #[inline]
+    fn is_ready(&self) -> bool {
+        matches!(self, Slot::Ok(_) | Slot::Err(_))
+    }
+
+    #[inline]
+    fn take_ready(&mut self) -> Result<Value, Failure> {
+        match std::mem::replace(self, Slot::Empty) {
+            Slot::Ok(v) => Ok(v),
+            Slot::Err(f) => Err(f),
+            _ => unreachable!("take_ready on a chain with no result"),
+        }
+    }
+}
+
+impl From<Result<Value, Failure>> for Slot {
+    #[inline]
+    fn from(r: Result<Value, Failure>) -> Slot {
+        match r {
+            Ok(v) => Slot::Ok(v),
+            Err(f) => Slot::Err(f),
+        }
+    }
+}
+
+enum Waiter {
+    Chain(Arc<Chain>),
+    /// Boxed to keep the chain small: a waker is two words.
+    Task(Box<Waker>),
+}
+
+/// What a fire did.
+enum Fired {
+    /// The result is in; this thread now owns the run and must do this work.
+    Run(Work),
+    /// The result is in; someone else runs it, or it is paused.
+    Stored,
+    /// The fire was swallowed by the cancellation grace.
+    Swallowed,
+}
+
+/// A snapshot of a chain for `Debug` output and inspection.
+pub(crate) enum Peek<'a> {
+    Pending,
+    Ok(&'a Value),
+    Err(&'a Failure),
+    Waiting,
+    Running,
+    Consumed,
+}
+
+impl Chain {
+    fn with_slot(slot: Slot, created: &'static Location<'static>) -> Arc<Chain> {
+        let debug = debug::debugging();
+        let chain = Arc::new(Chain {
+            state: Mutex::new(State { slot, steps: Steps::Empty, waiter: None }),
+            paused: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+            grace: AtomicBool::new(false),
+            cancelling: AtomicU8::new(0),
+            debug,
+        });
+        if debug {
+            debug::register(chain.addr(), created);
+        }
+        chain
+    }
+
+    /// A chain waiting to be fired.
+    #[inline]
+    pub(crate) fn pending(
+        canceller: Option<Canceller>,
+        created: &'static Location<'static>,
+    ) -> Arc<Chain> {
+        Chain::with_slot(Slot::Pending(canceller), created)
+    }
+
+    /// A chain that already has its result (`succeed`, `fail`).
+    #[inline]
+    pub(crate) fn fired(
+        result: Result<Value, Failure>,
+        created: &'static Location<'static>,
+    ) -> Arc<Chain> {
+        let chain = Chain::with_slot(result.into(), created);
+        if chain.debug {
+            debug::fired_at(chain.addr(), created);
+        }
+        chain
+    }
+
+    /// A fired chain for a tail that was `Ready`, which was made while debug mode was off.
+    fn fired_quiet(result: Result<Value, Failure>) -> Arc<Chain> {
+        Arc::new(Chain {
+            state: Mutex::new(State { slot: result.into(), steps: Steps::Empty, waiter: None }),
+            paused: AtomicU32::new(0),
+            running: AtomicBool::new(false),
+            grace: AtomicBool::new(false),
+            cancelling: AtomicU8::new(0),
+            debug: false,
+        })
+    }
+
+    /// The key of this chain in the debug table.
+    fn addr(&self) -> usize {
+        self as *const Chain as usize
+    }
+
+    fn describe(&self) -> Option<String> {
+        if self.debug { debug::describe(self.addr()) } else { None }
+    }
+
+    #[inline]
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire) != 0
+    }
+
+    #[inline]
+    fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set_running(&self, on: bool) {
+        self.running.store(on, Ordering::Relaxed);
+    }
+
+    /// Nothing stands between the result and a reader: fired, idle, unpaused, no steps left.
+    #[inline]
+    fn settled(&self, st: &State) -> bool {
+        st.slot.is_ready() && !self.is_running() && !self.is_paused() && st.steps.is_empty()
+    }
+
+    /// Chooses the owner's next work. Called with `running` held; releases it unless the
+    /// answer is `Run`.
+    fn next_work(&self, st: &mut State) -> Work {
+        if self.is_paused() || !st.slot.is_ready() {
+            self.set_running(false);
+            return Work::Idle;
+        }
+        if !st.steps.is_empty() {
+            return Work::Run(st.steps.take_batch(), st.slot.take_ready());
+        }
+        self.set_running(false);
+        match st.waiter.take() {
+            Some(Waiter::Chain(outer)) => Work::Deliver(outer, st.slot.take_ready()),
+            Some(Waiter::Task(waker)) => Work::Wake(waker),
+            None => Work::Idle,
+        }
+    }
+
+    /// Takes ownership of the run if nobody has it and nothing holds the chain back.
+    fn claim(&self, st: &mut State) -> Option<Work> {
+        if self.is_running() || self.is_paused() || !st.slot.is_ready() {
+            return None;
+        }
+        self.set_running(true);
+        Some(self.next_work(st))
+    }
+
+    /// Stores a result in a pending chain. The caller runs the returned work, if any.
+    fn fire_inner(
+        &self,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
+        let mut st = self.state.lock();
+        if let Slot::Pending(canceller) = &mut st.slot {
+            if self.cancelling.load(Ordering::Relaxed) == CANCELLING
+                && IN_CANCELLER.with(Cell::get) == self.addr()
+            {
+                self.cancelling.store(CANCELLING | FIRED_BY_CANCELLER, Ordering::Relaxed);
+            }
+            let canceller = canceller.take();
+            st.slot = result.into();
+            if self.debug {
+                debug::fired_at(self.addr(), at);
+            }
+            let fired = match self.claim(&mut st) {
+                Some(work) => Fired::Run(work),
+                None => Fired::Stored,
+            };
+            drop(st);
+            // The canceller is user code; it is dropped outside the lock.
+            drop(canceller);
+            Ok(fired)
+        } else if self.grace.load(Ordering::Relaxed) {
+            self.grace.store(false, Ordering::Relaxed);
+            Ok(Fired::Swallowed)
+        } else {
+            drop(st);
+            let detail = self.describe().unwrap_or_default();
+            Err((AlreadyCalledError { detail }, result))
+        }
+    }
+
+    /// Fires the chain (`Resolver::callback`/`errback`).
+    pub(crate) fn fire(
+        self: &Arc<Self>,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<(), AlreadyCalledError> {
+        match self.fire_inner(result, at) {
+            Ok(Fired::Run(work)) => {
+                drive(self, work);
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err((err, result)) => {
+                // The rejected value may run user code when dropped: not under the lock.
+                drop(result);
+                Err(err)
+            }
+        }
+    }
+
+    /// Appends a step, running it at once if the chain is fired and idle.
+    pub(crate) fn push(self: &Arc<Self>, step: StepFn) {
+        let mut st = self.state.lock();
+        if !self.settled(&st) {
+            st.steps.push(step);
+            return;
+        }
+        let input = st.slot.take_ready();
+        self.set_running(true);
+        drop(st);
+        let outcome = call(step, input);
+        drive(self, Work::Settle(outcome, None));
+    }
+
+    /// [`push`](Chain::push) for a tail: when the tail is the chain's only handle, nobody can
+    /// race it, so the lock is skipped, and a step due at once is called without being boxed.
+    #[inline]
+    fn push_owned<F>(this: &mut Arc<Chain>, step: F)
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        // A plain load first: `get_mut` costs an atomic read-modify-write even when it fails,
+        // and a pending chain's resolver usually still holds it.
+        let unique = Arc::strong_count(this) == 1;
+        let Some(chain) = unique.then(|| Arc::get_mut(this)).flatten() else {
+            return this.push(Box::new(step));
+        };
+        let paused = *chain.paused.get_mut() != 0;
+        let st = chain.state.get_mut();
+        if paused || !st.slot.is_ready() || !st.steps.is_empty() {
+            st.steps.push(Box::new(step));
+            return;
+        }
+        let input = st.slot.take_ready();
+        match call_inline(step, input) {
+            Outcome::Value(v) => st.slot = Slot::Ok(v),
+            Outcome::Failure(f) => st.slot = Slot::Err(f),
+            other => {
+                chain.set_running(true);
+                drive(this, Work::Settle(other, None));
+            }
+        }
+    }
+
+    pub(crate) fn pause(&self) {
+        let _st = self.state.lock();
+        self.paused.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn unpause(self: &Arc<Self>) -> Result<(), NotPausedError> {
+        let mut st = self.state.lock();
+        let paused = self.paused.load(Ordering::Acquire);
+        if paused == 0 {
+            return Err(NotPausedError);
+        }
+        self.paused.store(paused - 1, Ordering::Release);
+        if let Some(work) = self.claim(&mut st) {
+            drop(st);
+            drive(self, work);
+        }
+        Ok(())
+    }
+
+    /// Takes the final result if the chain has one and nothing else is due to run.
+    pub(crate) fn try_take(&self) -> Option<Result<Value, Failure>> {
+        let mut st = self.state.lock();
+        self.settled(&st).then(|| st.slot.take_ready())
+    }
+
+    /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
+    pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
+        let mut st = self.state.lock();
+        if self.settled(&st) {
+            let old = st.waiter.take();
+            let result = st.slot.take_ready();
+            drop(st);
+            drop(old);
+            return Some(result);
+        }
+        let old = match &st.waiter {
+            Some(Waiter::Task(w)) if w.will_wake(waker) => None,
+            _ => st.waiter.replace(Waiter::Task(Box::new(waker.clone()))),
+        };
+        drop(st);
+        drop(old);
+        None
+    }
+
+    /// [`poll_take`](Chain::poll_take) for the tail's owner: when nobody else holds the chain,
+    /// nobody can race it, so the lock is skipped.
+    #[inline]
+    pub(crate) fn poll_owned(
+        this: &mut Arc<Chain>,
+        waker: &Waker,
+    ) -> Option<Result<Value, Failure>> {
+        // A plain load first, as in `push_owned`.
+        if Arc::strong_count(this) == 1 {
+            if let Some(c) = Arc::get_mut(this) {
+                let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+                let st = c.state.get_mut();
+                if idle && st.slot.is_ready() && st.steps.is_empty() {
+                    return Some(st.slot.take_ready());
+                }
+            }
+        }
+        this.poll_take(waker)
+    }
+
+    /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
+    pub(crate) fn clear_task(&self) {
+        let mut st = self.state.lock();
+        let old = match st.waiter {
+            Some(Waiter::Task(_)) => st.waiter.take(),
+            _ => None,
+        };
+        drop(st);
+        drop(old);
+    }
+
+    /// Whether [`try_take`](Chain::try_take) would succeed.
+    pub(crate) fn has_result(&self) -> bool {
+        self.settled(&self.state.lock())
+    }
+
+    pub(crate) fn called(&self) -> bool {
+        !matches!(self.state.lock().slot, Slot::Pending(_))
+    }
+
+    pub(crate) fn paused(&self) -> bool {
+        self.is_paused()
+    }
+
+    pub(crate) fn waiting(&self) -> bool {
+        matches!(self.state.lock().slot, Slot::Waiting(_))
+    }
+
+    /// Runs `f` on a snapshot of the state, under the lock (so `f` must not call user code).
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek<'_>, Option<String>) -> R) -> R {
+        let debug = self.describe();
+        let st = self.state.lock();
+        let peek = match &st.slot {
+            Slot::Pending(_) => Peek::Pending,
+            Slot::Ok(v) => Peek::Ok(v),
+            Slot::Err(e) => Peek::Err(e),
+            Slot::Waiting(_) => Peek::Waiting,
+            Slot::Empty if self.is_running() => Peek::Running,
+            Slot::Empty => Peek::Consumed,
+        };
+        f(peek, debug)
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        let debug = if self.debug { debug::forget(self.addr()) } else { None };
+        let st = self.state.get_mut();
+        if let Slot::Err(failure) = &st.slot {
+            unhandled::report(UnhandledFailure::new(failure.clone(), debug));
+        }
+        let trivial = match &st.slot {
+            Slot::Empty => true,
+            Slot::Ok(v) => v.is_inline(),
+            _ => false,
+        } && matches!(st.steps, Steps::Empty)
+            && st.waiter.is_none();
+        if trivial {
+            // Nothing here can own another chain: no need for the iterative drop.
+            return;
+        }
+        let garbage = Garbage {
+            _slot: std::mem::replace(&mut st.slot, Slot::Empty),
+            _steps: std::mem::replace(&mut st.steps, Steps::Empty),
+            _waiter: st.waiter.take(),
+        };
+        dispose(garbage);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    #[test]
+    fn cancel_tells_its_cancellers_answer_from_a_fire_that_raced_it() {
+        // The canceller fires the chain itself: its answer is the cancellation's outcome.
+        let chain = Chain::pending(
+            Some(Box::new(|chain: &Arc<Chain>| {
+                chain.fire(Ok(Value::new(9u8)), at()).unwrap();
+                Cancelled::Fail
+            })),
+            at(),
+        );
+        assert!(chain.cancel(at()));
+        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 9);
+
+        // Another thread fires it while the canceller runs: that fire wins, and the cancel
+        // decided nothing.
+        let chain = Chain::pending(
+            Some(Box::new(|chain: &Arc<Chain>| {
+                let other = chain.clone();
+                std::thread::spawn(move || other.fire(Ok(Value::new(7u8)), at()).unwrap())
+                    .join()
+                    .unwrap();
+                Cancelled::Fail
+            })),
+            at(),
+        );
+        assert!(!chain.cancel(at()));
+        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 7);
+
+        // Without a canceller it fails at once; a fired chain is left alone.
+        let chain = Chain::pending(None, at());
+        assert!(chain.cancel(at()));
+        assert!(chain.try_take().unwrap().is_err());
+        assert!(!chain.cancel(at()));
+    }
+
+    #[test]
+    fn layout_is_small() {
+        // The whole shared allocation of a pending chain: two reference counts and the chain.
+        let bytes = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Chain>();
+        assert!(bytes <= 96, "a chain takes {bytes} bytes");
+    }
+}

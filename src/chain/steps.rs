@@ -1,0 +1,90 @@
+//! The step queue: room for one step inline, a vector beyond that.
+
+use super::StepFn;
+
+/// The step queue, with room for one step inline: most chains that wait hold one callback,
+/// and a `Vec` would allocate room for four.
+pub(super) enum Steps {
+    Empty,
+    One(StepFn),
+    Many(Vec<StepFn>),
+}
+
+impl Steps {
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        match self {
+            Steps::Empty => true,
+            Steps::One(_) => false,
+            Steps::Many(v) => v.is_empty(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn push(&mut self, step: StepFn) {
+        match std::mem::replace(self, Steps::Empty) {
+            Steps::Empty => *self = Steps::One(step),
+            Steps::One(first) => {
+                let mut v = Vec::with_capacity(4);
+                v.push(first);
+                v.push(step);
+                *self = Steps::Many(v);
+            }
+            Steps::Many(mut v) => {
+                v.push(step);
+                *self = Steps::Many(v);
+            }
+        }
+    }
+
+    /// Takes every step out, to be run as one batch.
+    #[inline]
+    pub(super) fn take_batch(&mut self) -> Batch {
+        match std::mem::replace(self, Steps::Empty) {
+            Steps::Empty => Batch::Many(Vec::new().into_iter()),
+            Steps::One(step) => Batch::One(Some(step)),
+            Steps::Many(v) => Batch::Many(v.into_iter()),
+        }
+    }
+
+    /// Puts an unfinished batch back in front of the steps added meanwhile.
+    pub(super) fn put_back(&mut self, batch: Batch) {
+        let mut front: Vec<StepFn> = match batch {
+            Batch::One(None) => return,
+            Batch::One(Some(step)) => vec![step],
+            // Collecting a `vec::IntoIter` reuses its buffer.
+            Batch::Many(rest) if rest.len() == 0 => return,
+            Batch::Many(rest) => rest.collect(),
+        };
+        match std::mem::replace(self, Steps::Empty) {
+            Steps::Empty => {}
+            Steps::One(step) => front.push(step),
+            Steps::Many(v) => front.extend(v),
+        }
+        *self = Steps::Many(front);
+    }
+}
+
+/// Steps taken out of the queue, consumed front to back outside the lock.
+pub(super) enum Batch {
+    One(Option<StepFn>),
+    Many(std::vec::IntoIter<StepFn>),
+}
+
+impl Batch {
+    #[inline]
+    pub(super) fn next(&mut self) -> Option<StepFn> {
+        match self {
+            Batch::One(step) => step.take(),
+            Batch::Many(iter) => iter.next(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        match self {
+            Batch::One(step) => step.is_none(),
+            Batch::Many(iter) => iter.len() == 0,
+        }
+    }
+}
