@@ -107,7 +107,7 @@ pub struct FirstError {
     pub failure: Failure,
 }
 
-/// Every input of a [`race`](crate::race) failed: their failures, in input order (Twisted's
+/// Every input of a [`race`](fn@crate::race) failed: their failures, in input order (Twisted's
 /// `FailureGroup`).
 ///
 /// ```

@@ -1,5 +1,5 @@
 //! The engine shared by [`DeferredList`](crate::DeferredList),
-//! [`gather_results`](crate::gather_results) and [`race`](crate::race): one Deferred fed by
+//! [`gather_results`](crate::gather_results) and [`race`](fn@crate::race): one Deferred fed by
 //! many.
 //!
 //! # Cost

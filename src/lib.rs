@@ -64,7 +64,7 @@
 //!
 //! # Several Deferreds at once
 //!
-//! [`DeferredList`], [`gather_results`] and [`race`] wait for several Deferreds, keeping input
+//! [`DeferredList`], [`gather_results`] and [`race`](fn@crate::race) wait for several Deferreds, keeping input
 //! order; cancelling them cancels their inputs. [`maybe_deferred`] turns any call into a
 //! Deferred, and [`DeferredLock`], [`DeferredSemaphore`] and [`DeferredQueue`] coordinate
 //! chains without blocking a thread (`docs/combinators.md`).

@@ -1,4 +1,4 @@
-//! [`race`]: the first Deferred to succeed wins, and the others are cancelled.
+//! [`race()`](fn@crate::race): the first Deferred to succeed wins, and the others are cancelled.
 
 use std::panic::Location;
 

@@ -6,7 +6,7 @@ use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
 
 mod sealed {
-    /// Keeps [`Time`](super::Time) implemented only here: a [`DelayedCall`] can only come from
+    /// Keeps [`Time`](super::Time) implemented only here: a [`DelayedCall`](super::DelayedCall) can only come from
     /// this crate's heap, so an outside implementation could only delegate to one of ours.
     pub trait Sealed {}
 }
