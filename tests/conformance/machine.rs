@@ -428,11 +428,24 @@ impl Machine {
 
     /// Drops every handle the machine holds, outside the lock: the steps that hold the
     /// machine go with the chains.
+    /// Frees the run once its trace is taken.
+    ///
+    /// A program may leave Deferreds unfired whose steps hold each other's resolvers (a `fire`
+    /// step, a nest step owning another tail). In Rust that is a reference cycle, which
+    /// Twisted's garbage collector would have collected; firing every Deferred runs or drops
+    /// those steps and breaks it. Whatever the steps record now is not part of the trace.
     fn clear(&self) {
         let (tails, resolvers) = {
             let mut st = self.state.lock();
             (std::mem::take(&mut st.tails), std::mem::take(&mut st.resolvers))
         };
+        for tail in tails.iter().flatten() {
+            while tail.unpause().is_ok() {}
+        }
+        for resolver in resolvers.iter().flatten() {
+            while resolver.unpause().is_ok() {}
+            let _ = resolver.errback(Failure::msg("end of program"));
+        }
         drop(tails);
         drop(resolvers);
     }
