@@ -428,7 +428,30 @@ impl Machine {
 
     /// Drops every handle the machine holds, outside the lock: the steps that hold the
     /// machine go with the chains.
+    ///
+    /// First every Deferred the machine can still fire is unpaused and fired (the trace is
+    /// finished; what runs now is not recorded). A program may leave chains that own each
+    /// other: Deferred 1 chained into 0 (its step holds 0's resolver) while a step of 0 nests 1
+    /// (it holds 1's tail). Nothing fired either, and nothing outside can now; like any
+    /// reference cycle, they would never be freed. Firing runs the steps, which lets go.
     fn clear(&self) {
+        let held: Vec<(Resolver<V>, u32)> = {
+            let st = self.state.lock();
+            st.resolvers
+                .iter()
+                .zip(&st.pauses)
+                .filter_map(|(r, &pauses)| r.clone().map(|r| (r, pauses)))
+                .collect()
+        };
+        for (resolver, pauses) in &held {
+            for _ in 0..*pauses {
+                let _ = resolver.unpause();
+            }
+        }
+        for (resolver, _) in &held {
+            let _ = resolver.callback(None);
+        }
+        drop(held);
         let (tails, resolvers) = {
             let mut st = self.state.lock();
             (std::mem::take(&mut st.tails), std::mem::take(&mut st.resolvers))
