@@ -24,8 +24,8 @@ fn main() {
     placeholder_story(&Out::stdout());
 }
 
-/// Any value at all: like the Python original, the placeholder does not know the types of the
-/// values its callbacks pass along.
+/// Any value at all: like a placeholder written in Python, this one does not know the types of
+/// the values its callbacks pass along.
 pub type Value = Box<dyn Any + Send>;
 
 type Callback = Box<dyn FnOnce(Value) -> Value + Send>;

@@ -85,7 +85,7 @@ pub fn get_poetry_with_timeout<T: Time>(
     timeout: f64,
 ) -> Deferred<String> {
     let (poem, resolver) = Deferred::<String>::new();
-    let on_poem: Resolver<String> = resolver.clone();
+    let on_poem = resolver.clone();
     let connection = Connection::open(time, server_delay, out, move |text| {
         on_poem.callback(text).expect("the connection is closed when the timer fires first");
     });

@@ -117,12 +117,12 @@ pub fn reverser_story<T: Time + Clone + 'static>(time: &T, out: &Out) -> Deferre
         ("reverse_naively", "drawer\nreward"),
     ];
     let replies = requests.map(|(method, text)| {
-        out.line(format!("{method}({text:?}) returned a Deferred"));
         let reply = if method == "reverse" {
             reverser.reverse(text)
         } else {
             reverser.reverse_naively(text)
         };
+        out.line(format!("{method}({text:?}) returned a Deferred"));
         let (t, o) = (time.clone(), out.clone());
         reply.map(move |reversed| o.at(&t, format!("{method}({text:?}) fired with {reversed:?}")))
     });

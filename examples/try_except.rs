@@ -120,15 +120,11 @@ impl Shape {
     pub fn title(self) -> &'static str {
         match self {
             Shape::HandleThenContinue => {
-                "1. Handle the error, then carry on: match, then act | add_errback, add_callback"
+                "1. Handle the error, then carry on: add_errback, then add_callback"
             }
-            Shape::HandleElseAct => {
-                "2. Act only if there was no error: match with two arms | add_callbacks"
-            }
-            Shape::HandleAll => {
-                "3. Handle an error from anywhere: and_then, then match | add_callback, add_errback"
-            }
-            Shape::Finally => "4. Clean up whatever happens: clean up, then return | add_both",
+            Shape::HandleElseAct => "2. Act only if there was no error: add_callbacks",
+            Shape::HandleAll => "3. Handle an error from anywhere: add_callback, then add_errback",
+            Shape::Finally => "4. Clean up whatever happens: add_both",
         }
     }
 }

@@ -284,7 +284,7 @@ fn try_except() {
     let mut expected = String::new();
     for (title, cases) in [
         (
-            "1. Handle the error, then carry on: match, then act | add_errback, add_callback",
+            "1. Handle the error, then carry on: add_errback, then add_callback",
             [
                 "    eating the omelette\n    -> ate the omelette",
                 "    handled: the lobster is sold out; toast instead\n    eating the toast\n    -> ate the toast",
@@ -292,7 +292,7 @@ fn try_except() {
             ],
         ),
         (
-            "2. Act only if there was no error: match with two arms | add_callbacks",
+            "2. Act only if there was no error: add_callbacks",
             [
                 "    eating the omelette\n    -> ate the omelette",
                 "    handled: the lobster is sold out\n    -> complained that the lobster is sold out",
@@ -300,7 +300,7 @@ fn try_except() {
             ],
         ),
         (
-            "3. Handle an error from anywhere: and_then, then match | add_callback, add_errback",
+            "3. Handle an error from anywhere: add_callback, then add_errback",
             [
                 "    eating the omelette\n    -> ate the omelette",
                 "    handled: the lobster is sold out\n    -> complained that the lobster is sold out",
@@ -308,7 +308,7 @@ fn try_except() {
             ],
         ),
         (
-            "4. Clean up whatever happens: clean up, then return | add_both",
+            "4. Clean up whatever happens: add_both",
             [
                 "    eating the omelette\n    clearing the table\n    -> ate the omelette",
                 "    clearing the table\n    -> not handled: the lobster is sold out",

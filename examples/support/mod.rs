@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Display;
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Where an example writes its lines: standard output, or a list that a test reads back.
@@ -35,7 +36,10 @@ impl Out {
     /// Writes one line.
     pub fn line(&self, text: impl Display) {
         match &self.kept {
-            None => println!("{text}"),
+            // A closed pipe (`cargo run --example tour | head`) is not worth a panic.
+            None => {
+                let _ = writeln!(std::io::stdout(), "{text}");
+            }
             Some(lines) => {
                 lines.lock().unwrap_or_else(PoisonError::into_inner).push(text.to_string())
             }
