@@ -1,13 +1,14 @@
 //! Proof that the failure callback runs after `get_poetry` has returned.
 //!
-//! A connection attempt is reported by the reactor, on a later turn of its loop, so the
-//! errback of a failed connection can only run after `get_poetry` has returned its Deferred,
-//! and after the caller has added the errback. The example prints each step, and a flag set
-//! the moment `get_poetry` returns, which the errback reads.
+//! A failed connection is reported by the reactor, on a later turn of its loop, so its
+//! errback can only run once `get_poetry` has returned, and once the caller's code is done.
+//! The example prints every step, and the errback reads flags that the caller sets as it goes:
+//! first with the errback passed to `get_poetry` as an argument, then with it added to the
+//! Deferred that `get_poetry` returns.
 //!
 //! The Deferred is not what makes it later: a Deferred that already has its result runs a
-//! callback the moment it is added. The second half shows that with a `get_poetry` that
-//! rejects a bad address at once, before any connection.
+//! callback the moment it is added. The last part shows that with a `get_poetry` that rejects
+//! a bad address at once, before any connection.
 //!
 //! The connection is simulated on the time source (`refused.rs` makes a real one), so
 //! `cargo run` uses the real reactor and the test a `Clock`.
