@@ -2,7 +2,7 @@
 //!
 //! Run it with `cargo run --example tour`. Each section prints what happens as it happens, so
 //! the order of the lines is part of the lesson. The guide in `docs/guide/README.md` tells the
-//! same story at length, following the Twisted tutorials, one runnable example per chapter.
+//! same story at length, following the Twisted tutorials, each chapter with its own examples.
 
 mod support;
 
