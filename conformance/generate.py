@@ -17,6 +17,10 @@ it runs, so the generator does not try to avoid those cases; both interpreters c
 
 Each program is drawn from its own generator seeded with "<seed>:<index>", so one program can
 be regenerated alone and adding programs does not change the earlier ones.
+
+`--profile cancel` draws programs about cancellation: more cancels, from the top level and from
+steps, and cancellers that fire another Deferred (`["fire_other", k, n]`), whose steps then run
+inside the canceller. The default profile never draws those and is unchanged by them.
 """
 
 from __future__ import annotations
@@ -41,21 +45,34 @@ def value(rng: random.Random, none_share: float = 0.1) -> int | None:
 
 
 class ProgramGenerator:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, profile: str = "default") -> None:
         self.rng = rng
+        self.cancel = profile == "cancel"
         self.n = rng.choice([1, 2, 2, 3, 3, 3, 4, 4])
         self.nested: set[int] = set()
         self.pauses = [0] * self.n
 
-    def canceller(self):
+    def canceller(self, d: int):
         rng = self.rng
-        pick = weighted(rng, [("none", 55), ("noop", 15), ("fire", 15), ("fail", 15)])
+        other = self.cancel and self.n > 1
+        pick = weighted(
+            rng,
+            [
+                ("none", 30 if self.cancel else 55),
+                ("noop", 15),
+                ("fire", 15),
+                ("fail", 15),
+                ("fire_other", 35 if other else 0),
+            ],
+        )
         if pick == "none":
             return None
         if pick == "noop":
             return "noop"
         if pick == "fire":
             return ["fire", value(rng)]
+        if pick == "fire_other":
+            return ["fire_other", rng.choice([k for k in range(self.n) if k != d]), value(rng)]
         return ["fail", rng.choice(TAGS)]
 
     def free(self) -> list[int]:
@@ -87,7 +104,7 @@ class ProgramGenerator:
                 ("nest_fired", 5),
                 ("nest_failed", 4),
                 ("fire", 8),
-                ("cancel", 5),
+                ("cancel", 12 if self.cancel else 5),
                 ("add_to", 7 if depth == 0 else 0),
             ],
         )
@@ -129,7 +146,7 @@ class ProgramGenerator:
                 ("errback", 5),
                 ("pause", 5),
                 ("unpause", 8 if paused else 0),
-                ("cancel", 6 if free else 0),
+                ("cancel", (14 if self.cancel else 6) if free else 0),
                 ("chain", 5 if chainable else 0),
             ],
         )
@@ -163,7 +180,7 @@ class ProgramGenerator:
 
     def program(self):
         rng = self.rng
-        deferreds = [{"canceller": self.canceller()} for _ in range(self.n)]
+        deferreds = [{"canceller": self.canceller(d)} for d in range(self.n)]
         ops = [self.op() for _ in range(rng.randint(3, 14))]
         # Most programs end by releasing their pauses and firing every Deferred, so that
         # results flow to the end of the chains instead of stopping at "paused"/"pending".
@@ -180,8 +197,8 @@ class ProgramGenerator:
         return {"deferreds": deferreds, "ops": ops}
 
 
-def generate(seed: int, index: int):
-    return ProgramGenerator(random.Random(f"{seed}:{index}")).program()
+def generate(seed: int, index: int, profile: str = "default"):
+    return ProgramGenerator(random.Random(f"{seed}:{index}"), profile).program()
 
 
 def main() -> int:
@@ -189,11 +206,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=8, help="base seed (default 8)")
     parser.add_argument("--count", type=int, default=3000, help="number of programs")
     parser.add_argument("--out", default="-", help="output file (default: stdout)")
+    parser.add_argument(
+        "--profile",
+        choices=["default", "cancel"],
+        default="default",
+        help="default: the general mix; cancel: programs about cancellation (ids cNNNNN)",
+    )
     args = parser.parse_args()
+    prefix = "c" if args.profile == "cancel" else "r"
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
     with out:
         for i in range(args.count):
-            record = {"id": f"r{i:05d}", "seed": f"{args.seed}:{i}", "program": generate(args.seed, i)}
+            program = generate(args.seed, i, args.profile)
+            record = {"id": f"{prefix}{i:05d}", "seed": f"{args.seed}:{i}", "program": program}
             out.write(json.dumps(record, separators=(",", ":")) + "\n")
     return 0
 

@@ -26,6 +26,10 @@ def fails(tag):
     return {"canceller": ["fail", tag]}
 
 
+def fires_other(k, n):
+    return {"canceller": ["fire_other", k, n]}
+
+
 def plain(n):
     return [dict(NONE) for _ in range(n)]
 
@@ -467,6 +471,39 @@ QUIRKS = [
                 ["add", 1, "callback", ["fire", 0, 5]],
                 ["add", 1, "errback", ["pass"]],
                 ["callback", 1, 1],
+            ],
+        },
+    ),
+    dict(
+        id="q2.12i-fired-by-another-deferred-during-its-canceller",
+        section="2.12",
+        doc="The canceller fires another Deferred, whose step fires the one being cancelled: "
+        "that result stands (no CancelledError), and a later fire is AlreadyCalledError.",
+        program={
+            "deferreds": [fires_other(1, 3), NONE],
+            "ops": [
+                ["add", 0, "errback", ["pass"]],
+                ["add", 0, "callback", ["add", 10]],
+                ["add", 1, "callback", ["fire", 0, 4]],
+                ["add", 1, "callback", ["add", 1]],
+                ["cancel", 0],
+                ["callback", 0, 5],
+            ],
+        },
+    ),
+    dict(
+        id="q2.12j-cancelled-again-while-its-canceller-runs",
+        section="2.12",
+        doc="The canceller fires another Deferred, whose step cancels the first one again. "
+        "Twisted runs the canceller a second time (its fire is AlreadyCalledError, ignored) and "
+        "the inner cancel fails the Deferred; in Rust the cancel in progress holds the tail, so "
+        "the step cannot reach it.",
+        program={
+            "deferreds": [fires_other(1, 3), NONE],
+            "ops": [
+                ["add", 1, "callback", ["cancel", 0]],
+                ["add", 0, "errback", ["pass"]],
+                ["cancel", 0],
             ],
         },
     ),

@@ -131,7 +131,17 @@ def interpreter():
                 return lambda d: d.callback(spec[1])
             if spec[0] == "fail":
                 return lambda d: d.errback(errors[spec[1]]())
+            if spec[0] == "fire_other":
+                return lambda d: self.fire_quietly(spec[1], spec[2])
             raise ValueError(f"unknown canceller {spec!r}")
+
+        def fire_quietly(self, k: int, n) -> None:
+            """`fire_other`: fires Deferred k if it can. An `AlreadyCalledError` is ignored: let
+            out of the canceller, it would propagate out of `cancel()` (Rust: `let _ =`)."""
+            try:
+                self.ds[k].callback(n)
+            except AlreadyCalledError:
+                pass
 
         def reachable(self, k: int) -> bool:
             """Whether Rust could reach k's tail now; if not, note where in the trace."""

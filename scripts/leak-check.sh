@@ -15,8 +15,8 @@ fi
 target="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=address"
 export RUSTDOCFLAGS="-Zsanitizer=address"
-# Locals stay on the real stack (`twisted_defer::bounded_stack_depth` compares their
-# addresses), and every leak fails the run.
+# Locals stay on the real stack (no fake stacks for use-after-return checks): a ported Twisted
+# test compares the stack addresses at which callbacks run to prove the depth is bounded.
 export ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=0"
 # A separate target directory: sanitized and plain builds cannot share artefacts.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/sanitizer"

@@ -7,8 +7,9 @@
 //! plain loop; the laws compare the engine with it, or with itself under a transformation that
 //! must not change anything.
 //!
-//! The eighth law of issue 8 (a list's results are its inputs' results, whatever order they fire
-//! in) waits for the combinators.
+//! The combinator laws (a list's results are its inputs' results, in input order, whatever
+//! order they fire in; `gather_results` and `race` decide on the first result to arrive) are in
+//! `tests/it/combinator_laws.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,8 +10,10 @@
 //! name and docstring. Where Rust's types rule out a line of the original, the comment says how
 //! the test was adapted; the usual reason is the unique tail: once a step has returned a
 //! Deferred, the chain waiting on it owns that Deferred's tail, so nothing more can be added to
-//! it. `docs/conformance.md` lists every test of the class: ported here, pending another issue,
-//! or not applicable.
+//! it. The class's DeferredList, gatherResults and maybeDeferred tests are ported beside the
+//! other tests of those functions (`tests/it/list.rs`, `gather.rs`, `execute.rs`);
+//! `docs/conformance.md` lists every test of the class: where it is ported, or why it is not
+//! applicable.
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use deferreds::testing::{
     DropCounter, DropToken, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
 };
-use deferreds::{Deferred, Failure, Resolver, Step, fail, succeed};
+use deferreds::{Deferred, Failure, Resolver, Step, ensure_deferred, fail, succeed};
 
 /// `GenericError` in test_defer.py.
 #[derive(Debug, thiserror::Error)]
@@ -804,6 +806,20 @@ fn result_of_deferred_result_of_deferred_of_fired_deferred_called() {
     fire_third.callback(()).unwrap();
     assert_eq!(results.take(), ["second's callback"]);
     success_result_of(first);
+}
+
+/// `test_fromCoroutine`: "It can discover the return type of a first level coroutine."
+/// `Deferred.fromCoroutine(coro)` is `ensure_deferred(async { .. })`; the annotation plays the
+/// part of `assert_type`, and the compiler infers it from the block's output. (The companion
+/// `test_fromCoroutineRequiresCoroutine` has no counterpart: passing anything but a future does
+/// not compile.)
+#[test]
+fn from_coroutine() {
+    async fn returns_int() -> Result<i32, Failure> {
+        Ok(1)
+    }
+    let d: Deferred<i32> = ensure_deferred(returns_int());
+    assert_eq!(1, success_result_of(d));
 }
 
 /// The canceller's reference to its Deferred (`DummyCanceller.deferred`).

@@ -8,7 +8,7 @@
 //! stack or because a nest step owns it, records `["unavailable", k]` and passes its input on:
 //! that program is one Rust's unique tail forbids.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use serde_json::{Value as Json, json};
@@ -139,12 +139,15 @@ fn needs_resolver(program: &Program, d: usize) -> bool {
             _ => false,
         }
     }
-    program.ops.iter().any(|op| match op {
-        Op::Callback(k, _) | Op::Errback(k, _) | Op::Pause(k) | Op::Unpause(k) => *k == d,
-        Op::Chain(_, e) => *e == d,
-        Op::Add(_, _, fns) => fns.iter().any(|f| in_fn(f, d)),
-        Op::Cancel(_) => false,
-    })
+    let fired_by_a_canceller =
+        program.cancellers.iter().any(|c| matches!(*c, Canceller::FireOther(k, _) if k == d));
+    fired_by_a_canceller
+        || program.ops.iter().any(|op| match op {
+            Op::Callback(k, _) | Op::Errback(k, _) | Op::Pause(k) | Op::Unpause(k) => *k == d,
+            Op::Chain(_, e) => *e == d,
+            Op::Add(_, _, fns) => fns.iter().any(|f| in_fn(f, d)),
+            Op::Cancel(_) => false,
+        })
 }
 
 /// Runs `program` and returns its trace.
@@ -152,7 +155,7 @@ pub(crate) fn run(program: &Program) -> Vec<Json> {
     // Chains left failed at the end are reported when dropped; those reports are not part of
     // the trace, so they are captured and dropped.
     let (trace, _reports) = capture_unhandled(|| {
-        let machine = Arc::new(Machine::new(program));
+        let machine = Machine::new(program);
         for (i, op) in program.ops.iter().enumerate() {
             machine.op(i, op);
         }
@@ -164,7 +167,13 @@ pub(crate) fn run(program: &Program) -> Vec<Json> {
 }
 
 impl Machine {
-    fn new(program: &Program) -> Machine {
+    fn new(program: &Program) -> Arc<Machine> {
+        Arc::new_cyclic(|machine| Machine::with_cancellers(program, machine))
+    }
+
+    /// The machine's initial state; `machine` is what a `fire_other` canceller reaches the
+    /// other Deferred's resolver through (weak: the chains must not keep the machine alive).
+    fn with_cancellers(program: &Program, machine: &Weak<Machine>) -> Machine {
         let n = program.cancellers.len();
         let mut tails = Vec::with_capacity(n);
         let mut resolvers = Vec::with_capacity(n);
@@ -178,6 +187,14 @@ impl Machine {
                 Canceller::Fail(tag) => Deferred::with_canceller(move |r: &Resolver<V>| {
                     r.errback(raise(tag)).expect("a canceller runs only on an unfired Deferred");
                 }),
+                Canceller::FireOther(k, v) => {
+                    let machine = machine.clone();
+                    Deferred::with_canceller(move |_: &Resolver<V>| {
+                        let machine = machine.upgrade().expect("the machine outlives its programs");
+                        // Twisted's canceller ignores the AlreadyCalledError too.
+                        let _ = machine.resolver(k).callback(v);
+                    })
+                }
             };
             tails.push(Some(tail));
             resolvers.push(needs_resolver(program, d).then_some(resolver));
@@ -428,12 +445,12 @@ impl Machine {
 
     /// Drops every handle the machine holds, outside the lock: the steps that hold the
     /// machine go with the chains.
+    /// Frees the run once its trace is taken.
     ///
-    /// First every Deferred the machine can still fire is unpaused and fired (the trace is
-    /// finished; what runs now is not recorded). A program may leave chains that own each
-    /// other: Deferred 1 chained into 0 (its step holds 0's resolver) while a step of 0 nests 1
-    /// (it holds 1's tail). Nothing fired either, and nothing outside can now; like any
-    /// reference cycle, they would never be freed. Firing runs the steps, which lets go.
+    /// A program may leave Deferreds unfired whose steps hold each other's resolvers (a `fire`
+    /// step, a nest step owning another tail). In Rust that is a reference cycle, which
+    /// Twisted's garbage collector would have collected; firing every Deferred runs or drops
+    /// those steps and breaks it. Whatever the steps record now is not part of the trace.
     fn clear(&self) {
         let held: Vec<(Resolver<V>, u32)> = {
             let st = self.state.lock();
@@ -456,6 +473,13 @@ impl Machine {
             let mut st = self.state.lock();
             (std::mem::take(&mut st.tails), std::mem::take(&mut st.resolvers))
         };
+        for tail in tails.iter().flatten() {
+            while tail.unpause().is_ok() {}
+        }
+        for resolver in resolvers.iter().flatten() {
+            while resolver.unpause().is_ok() {}
+            let _ = resolver.errback(Failure::msg("end of program"));
+        }
         drop(tails);
         drop(resolvers);
     }

@@ -188,6 +188,17 @@ fn random_programs_replay_as_twisted_ran_them() {
 }
 
 #[test]
+fn cancellation_programs_replay_as_twisted_ran_them() {
+    let classes = replay("cancel.jsonl");
+    let total: usize = classes.values().sum();
+    assert!(total >= 500, "at least 500 programs about cancellation, found {total}");
+    assert!(
+        classes.get("match").copied().unwrap_or(0) * 10 >= total * 8,
+        "most of them are programs Rust can express: {classes:?}"
+    );
+}
+
+#[test]
 fn quirk_programs_replay_as_twisted_ran_them_or_differ_as_documented() {
     let classes = replay("quirks.jsonl");
     assert!(classes.values().sum::<usize>() >= 16, "one program per quirk at least");
@@ -197,7 +208,9 @@ fn quirk_programs_replay_as_twisted_ran_them_or_differ_as_documented() {
 #[test]
 fn random_programs_respect_what_typing_forbids() {
     use program::{Op, StepFn};
-    for record in load("random.jsonl").records {
+    let random = load("random.jsonl").records;
+    let cancel = load("cancel.jsonl").records;
+    for record in random.into_iter().chain(cancel) {
         let n = record.program.cancellers.len();
         let mut nested = vec![false; n];
         let mut pauses = vec![0u32; n];

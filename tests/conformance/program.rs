@@ -20,6 +20,8 @@ pub(crate) enum Canceller {
     Noop,
     Fire(V),
     Fail(Tag),
+    /// Fire another Deferred, k, with n; nothing if k has already fired.
+    FireOther(usize, V),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,10 +169,17 @@ fn step_fn(json: &Json, n: usize) -> Parse<StepFn> {
     })
 }
 
-fn canceller(json: &Json) -> Parse<Canceller> {
+fn canceller(json: &Json, d: usize, n: usize) -> Parse<Canceller> {
     match json {
         Json::Null => Ok(Canceller::None),
         Json::String(s) if s == "noop" => Ok(Canceller::Noop),
+        _ if json.get(0).and_then(Json::as_str) == Some("fire_other") => {
+            let (_, a) = parts(json, 2)?;
+            match index(&a[0], n)? {
+                k if k == d => Err(bad("fire_other of the Deferred itself", json)),
+                k => Ok(Canceller::FireOther(k, value(&a[1])?)),
+            }
+        }
         _ => match parts(json, 1)? {
             ("fire", a) => Ok(Canceller::Fire(value(&a[0])?)),
             ("fail", a) => Ok(Canceller::Fail(tag(&a[0])?)),
@@ -211,9 +220,12 @@ impl Program {
     pub(crate) fn parse(json: &Json) -> Parse<Program> {
         let deferreds =
             json["deferreds"].as_array().ok_or_else(|| bad("deferreds", &json["deferreds"]))?;
-        let cancellers =
-            deferreds.iter().map(|d| canceller(&d["canceller"])).collect::<Parse<Vec<_>>>()?;
-        let n = cancellers.len();
+        let n = deferreds.len();
+        let cancellers = deferreds
+            .iter()
+            .enumerate()
+            .map(|(i, d)| canceller(&d["canceller"], i, n))
+            .collect::<Parse<Vec<_>>>()?;
         let ops = json["ops"].as_array().ok_or_else(|| bad("ops", &json["ops"]))?;
         let ops = ops.iter().map(|o| op(o, n)).collect::<Parse<Vec<_>>>()?;
         Ok(Program { cancellers, ops })

@@ -414,7 +414,8 @@ fn a_deferred_can_be_cancelled_from_another_thread() {
     assert!(failure_result_of(d).check::<CancelledError>());
 }
 
-// Pausing: each case mirrors a Twisted run (`docs/conformance.md` has the script and output).
+// Pausing: each case mirrors a Twisted run (`docs/conformance.md` lists them under
+// cancellation, "Kept as in Twisted").
 
 #[test]
 fn cancelling_a_paused_unfired_deferred_fails_it_but_steps_wait_for_unpause() {

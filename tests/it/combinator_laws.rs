@@ -10,7 +10,9 @@ use deferreds::{
     gather_results, race,
 };
 
-const CASES: u32 = 1000;
+/// Cases per law, as for the chain laws in `tests/laws.rs`: a case takes well under a
+/// millisecond unoptimised.
+const CASES: u32 = 3000;
 
 fn config() -> ProptestConfig {
     Failure::set_backtrace_capture(false);

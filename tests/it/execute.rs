@@ -1,11 +1,15 @@
 //! `maybe_deferred` and `execute`: a function's outcome, whatever it is, as a Deferred.
 //!
 //! The `test_*` functions port the maybeDeferred cases of Twisted's `DeferredTests`
-//! (twisted/test/test_defer.py, Twisted 26.10); each names the original. The coroutine cases
-//! belong to the async issue.
+//! (twisted/test/test_defer.py, Twisted 26.10); each names the original. In the coroutine cases,
+//! Twisted's `maybeDeferred` notices a coroutine and wraps it with `Deferred.fromCoroutine`;
+//! here a future is not something a step returns, so the function wraps it itself with
+//! `ensure_deferred`, and `maybe_deferred` passes the resulting Deferred through.
 
 use deferreds::testing::{assert_no_result, failure_result_of, success_result_of};
-use deferreds::{Deferred, Failure, PanicError, Step, execute, fail, maybe_deferred, succeed};
+use deferreds::{
+    Deferred, Failure, PanicError, Step, ensure_deferred, execute, fail, maybe_deferred, succeed,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("that value is unacceptable")]
@@ -62,6 +66,50 @@ fn test_maybe_deferred_async_error() {
     let d2 = maybe_deferred(move || d1);
     r1.errback(Failure::new(ValueError)).unwrap();
     assert!(failure_result_of(d2).check::<ValueError>());
+}
+
+/// Ported from `DeferredTests.test_maybeDeferredCoroutineSuccess`: the Deferred has the
+/// coroutine's result. (The coroutine is wrapped explicitly; see the module comment.)
+#[test]
+fn test_maybe_deferred_coroutine_success() {
+    async fn f() -> Result<i32, Failure> {
+        Ok(7)
+    }
+    let coroutine_deferred: Deferred<i32> = maybe_deferred(|| ensure_deferred(f()));
+    assert_eq!(success_result_of(coroutine_deferred), 7);
+}
+
+/// Ported from `DeferredTests.test_maybeDeferredCoroutineSuccessIndirect`: the function itself
+/// need not be async; `g` returns the coroutine `f()` started, and a typed callback follows.
+#[test]
+fn test_maybe_deferred_coroutine_success_indirect() {
+    async fn f() -> Result<i32, Failure> {
+        Ok(7)
+    }
+    fn g() -> Deferred<i32> {
+        ensure_deferred(f())
+    }
+    let typed_callback = |result: i32| result + 1;
+    let coroutine_deferred = maybe_deferred(g);
+    let modified_deferred = coroutine_deferred.map(typed_callback);
+    assert_eq!(success_result_of(modified_deferred), 8);
+}
+
+/// Ported from `DeferredTests.test_maybeDeferredCoroutineFailure`: the Deferred fails with the
+/// coroutine's error.
+#[test]
+fn test_maybe_deferred_coroutine_failure() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("some exception")]
+    struct SomeException;
+
+    async fn f() -> Result<(), Failure> {
+        Err(SomeException)?
+    }
+    fn g() -> Deferred<()> {
+        ensure_deferred(f())
+    }
+    assert!(failure_result_of(maybe_deferred(g)).check::<SomeException>());
 }
 
 #[test]

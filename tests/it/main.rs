@@ -19,6 +19,8 @@ mod pause;
 mod primitives;
 mod race;
 #[cfg(feature = "reactor")]
+mod reactor_await;
+#[cfg(feature = "reactor")]
 mod reactor_clock;
 #[cfg(feature = "reactor")]
 mod reactor_deferreds;
