@@ -55,11 +55,15 @@ pub struct CancelledError;
 #[error("unpause() called on a Deferred that is not paused")]
 pub struct NotPausedError;
 
-/// A step returned the Deferred it is attached to.
+/// A step returned a Deferred that its chain would wait on in a circle: the Deferred the step
+/// is attached to, or one that waits, through Deferreds its own steps returned, on that one.
 ///
-/// The typed API makes this hard (a step owns no handle to its own chain), but a step can reach
-/// its chain's tail through a shared slot and return it. Waiting on itself would never end, so
-/// the chain fails with this error instead, as Twisted's `test_circularChainException` expects.
+/// The typed API makes this hard (a step owns no handle to its own chain, and a tail returned by
+/// one step cannot be returned by another), but a step can reach a tail through a shared slot
+/// and return it. Waiting in a circle would never end, and the chains would keep each other
+/// alive, so the step that would close the circle fails with this error instead, and its chain
+/// goes on with the failure. Twisted's `test_circularChainException` expects this for a Deferred
+/// returning itself; a longer circle waits forever there.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,8 +82,43 @@ pub struct NotPausedError;
 /// r.callback(()).unwrap();
 /// assert!(seen.load(Ordering::SeqCst));
 /// ```
+///
+/// Two chains, each with a step returning the other's tail: the second wait would close the
+/// circle, so it is refused.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use deferreds::testing::Recorder;
+/// use deferreds::{CircularChainError, Deferred};
+///
+/// type Slot = Arc<Mutex<Option<Deferred<u8>>>>;
+/// let (slot_a, slot_b): (Slot, Slot) = Default::default();
+/// let log = Recorder::new();
+/// let (a, fire_a) = Deferred::<u8>::new();
+/// let (b, fire_b) = Deferred::<u8>::new();
+/// let (s, l) = (slot_b.clone(), log.clone());
+/// let a = a
+///     .add_callback(move |_| s.lock().unwrap().take().unwrap())
+///     .map(move |n| {
+///         l.record(format!("a got {n}"));
+///         n
+///     });
+/// let (s, l) = (slot_a.clone(), log.clone());
+/// let b = b.add_callback(move |_| s.lock().unwrap().take().unwrap()).add_errback(move |f| {
+///     l.record(format!("b: {}", f.check::<CircularChainError>()));
+///     Ok(7)
+/// });
+/// *slot_a.lock().unwrap() = Some(a);
+/// *slot_b.lock().unwrap() = Some(b);
+///
+/// fire_a.callback(1).unwrap(); // a waits on b
+/// fire_b.callback(2).unwrap(); // b's step returns a's tail: refused, and b hands 7 to a
+/// assert_eq!(log.take(), ["b: true", "a got 7"]);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
-#[error("a step returned the Deferred it is attached to; a chain cannot wait on itself")]
+#[error(
+    "a step returned the Deferred it is attached to, or one waiting on it; a chain cannot wait on itself"
+)]
 pub struct CircularChainError;
 /// The failure of a combinator that stops at the first failing input: which input, and how it
 /// failed (Twisted's `FirstError`, with `index` and `subFailure`).

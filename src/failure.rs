@@ -137,6 +137,18 @@ impl Failure {
     /// assert!(f.check::<std::fmt::Error>());
     /// assert!(f.location().file().ends_with(".rs"));
     /// ```
+    ///
+    /// The location is that of the call. Passed as a function value, as in
+    /// `result.map_err(Failure::new)`, it is called from inside the standard library, and
+    /// records a place there; where the location matters, write the call in a closure, or use
+    /// `?`:
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// let parsed = "x".parse::<u8>();
+    /// let failure = parsed.map_err(|error| Failure::new(error)).unwrap_err();
+    /// assert_eq!(failure.location().file(), file!());
+    /// ```
     #[track_caller]
     pub fn new<E: Error + Send + Sync + 'static>(error: E) -> Failure {
         Failure::build(Box::new(error), std::any::type_name::<E>(), Location::caller())

@@ -1,6 +1,9 @@
 //! Twisted's Deferred for Rust: a value you don't have yet, with a chain of callbacks and
 //! errbacks that runs when it arrives.
 //!
+//! New to Deferreds? `docs/guide/` walks through the classic Twisted tutorials in Rust, and
+//! `docs/twisted-to-rust.md` maps Twisted's names to this crate's.
+//!
 //! # The model
 //!
 //! ```rust,ignore
@@ -64,8 +67,8 @@
 //!
 //! # Several Deferreds at once
 //!
-//! [`DeferredList`], [`gather_results`] and [`race`](fn@crate::race) wait for several Deferreds, keeping input
-//! order; cancelling them cancels their inputs. [`maybe_deferred`] turns any call into a
+//! [`DeferredList`], [`gather_results`] and [`race`](fn@crate::race) wait for several
+//! Deferreds, keeping input order; cancelling them cancels their inputs. [`maybe_deferred`] turns any call into a
 //! Deferred, and [`DeferredLock`], [`DeferredSemaphore`] and [`DeferredQueue`] coordinate
 //! chains without blocking a thread (`docs/combinators.md`).
 //!

@@ -59,6 +59,7 @@ use crate::deferred::Deferred;
 use crate::error::CancelledError;
 use crate::failure::Failure;
 use crate::runner::{Runnable, as_runner, dispatch};
+use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
 impl<T: Send + 'static> Deferred<T> {
@@ -200,6 +201,8 @@ struct State<F: Future> {
 thread_local! {
     /// Set while a task is polled to deliver a cancellation; see [`armed`].
     static ARMED: Cell<Armed> = const { Cell::new(Armed::OFF) };
+    /// The task whose cancellation [`deliver_cancel`] is handing to what it awaits, or 0.
+    static DELIVERING: Cell<usize> = const { Cell::new(0) };
 }
 
 /// What a cancelling poll records. Futures polled inside it read and update it through
@@ -209,6 +212,8 @@ struct Armed {
     /// Unique per cancelling poll, so that a `DeferredFuture` can tell whether it was already
     /// being awaited when the poll began; 0 when no cancelling poll is under way.
     serial: u64,
+    /// The address of the task being polled.
+    task: usize,
     /// Awaited Deferreds whose outcome this poll's cancellation decided.
     cancelled: u32,
     /// `DeferredFuture`s pending at the end of this poll that were already awaited before it
@@ -219,7 +224,7 @@ struct Armed {
 }
 
 impl Armed {
-    const OFF: Armed = Armed { serial: 0, cancelled: 0, pending_old: 0, pending_new: 0 };
+    const OFF: Armed = Armed { serial: 0, task: 0, cancelled: 0, pending_old: 0, pending_new: 0 };
 }
 
 /// How many cancelling polls in a row may find nothing to cancel but new Deferreds awaited
@@ -241,9 +246,15 @@ pub(crate) fn armed() -> Option<u64> {
 /// Runs `cancel` (which cancels an awaited Deferred and says whether that decided its outcome)
 /// outside the cancelling poll, so that nothing it polls is cancelled too, and counts the
 /// cancellation as delivered if it was.
+///
+/// While it runs, [`DELIVERING`] names the task: if what the task awaits waits, in turn, on the
+/// task's own Deferred (a circle through the task), the cancellation comes back to the task, and
+/// [`Task::cancel`] must not hand it on once more.
 pub(crate) fn deliver_cancel(cancel: impl FnOnce() -> bool) {
     let outer = ARMED.with(|a| a.replace(Armed::OFF));
+    let delivering = DELIVERING.with(|d| d.replace(outer.task));
     let delivered = cancel();
+    DELIVERING.with(|d| d.set(delivering));
     let cancelled = outer.cancelled + u32::from(delivered);
     ARMED.with(|a| a.set(Armed { cancelled, ..outer }));
 }
@@ -263,8 +274,8 @@ pub(crate) fn note_pending(old: bool) {
 }
 
 /// Polls `poll` with the armed scope set (if `serial` is given) and returns what it recorded.
-fn with_armed<R>(serial: Option<u64>, poll: impl FnOnce() -> R) -> (R, Armed) {
-    let mine = Armed { serial: serial.unwrap_or(0), ..Armed::OFF };
+fn with_armed<R>(serial: Option<u64>, task: usize, poll: impl FnOnce() -> R) -> (R, Armed) {
+    let mine = Armed { serial: serial.unwrap_or(0), task, ..Armed::OFF };
     // Nested tasks (an `ensure_deferred` created inside a poll) save and restore the scope.
     let outer = ARMED.with(|a| a.replace(mine));
     /// Restores the scope even if `poll` unwinds (it does not: panics are caught inside).
@@ -355,9 +366,14 @@ where
                 let chain = st.chain.take();
                 drop(st);
                 let panicked = drop_future(future);
-                if let (true, Some(chain)) = (fire, chain) {
-                    let failure = panicked.unwrap_or_else(|| Failure::new(CancelledError));
-                    let _ = chain.fire(Err(failure), self.created);
+                match (fire, chain) {
+                    (true, Some(chain)) => {
+                        let failure = panicked.unwrap_or_else(|| Failure::new(CancelledError));
+                        let _ = chain.fire(Err(failure), self.created);
+                    }
+                    // The engine fails the Deferred with `CancelledError`: a panic in the
+                    // future's destructor has nowhere to go but the report.
+                    _ => report_lost(panicked),
                 }
                 return made.map(Tail::Chain);
             }
@@ -373,7 +389,7 @@ where
             st.run = Run::Polling;
             drop(st);
 
-            let (poll, recorded) = with_armed(armed, || {
+            let (poll, recorded) = with_armed(armed, Arc::as_ptr(self) as usize, || {
                 catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
             });
             let output = match poll {
@@ -450,9 +466,13 @@ where
         drop(st);
         // What the future still owns goes before the callbacks run, as a returning coroutine's
         // frame does.
-        let output = match drop_future(Some(future)) {
-            Some(panic) if output.is_ok() => Err(panic),
-            _ => output,
+        let output = match (drop_future(Some(future)), output) {
+            (Some(panic), Ok(_)) => Err(panic),
+            // The future failed already: that failure stands, and the panic is reported.
+            (panic, output) => {
+                report_lost(panic);
+                output
+            }
         };
         match chain {
             Some(chain) => {
@@ -467,6 +487,13 @@ where
 
     /// The canceller's work, on whichever thread cancels.
     fn cancel(self: &Arc<Self>) -> Cancelled {
+        if DELIVERING.with(Cell::get) == Arc::as_ptr(self) as usize {
+            // This task's own cancellation came back to it: the future awaits a Deferred that
+            // waits, through others, on the task's Deferred. Handing it on again would go round
+            // the circle forever; failing the Deferred now breaks the circle instead, and what
+            // awaited it gets the `CancelledError`.
+            return Cancelled::Fail;
+        }
         let mut st = self.state.lock();
         if st.run == Run::Done {
             // Finished but not yet fired: the cancel wins, and the output is discarded.
@@ -503,6 +530,14 @@ where
         // Nothing can wake the future any more, so it was dropped: it can only fail.
         None => Cancelled::Fail,
     })
+}
+
+/// Reports a panic from a future's destructor that cannot be the task's failure, as a
+/// canceller's is when the canceller had fired its Deferred.
+fn report_lost(panic: Option<Failure>) {
+    if let Some(panic) = panic {
+        unhandled::report(UnhandledFailure::new(panic, None));
+    }
 }
 
 /// Drops a future, turning a panic in its destructor into a failure.

@@ -135,6 +135,23 @@ impl DropCounter {
     pub fn alive(&self) -> usize {
         self.made() - self.dropped()
     }
+
+    /// `value` with a token of this counter attached: a [`Counted`] value, whose drop (wherever
+    /// a chain takes it) is counted like a token's.
+    ///
+    /// ```
+    /// use deferreds::testing::{Counted, DropCounter, success_result_of};
+    ///
+    /// let counter = DropCounter::new();
+    /// let (d, r) = deferreds::Deferred::<Counted<u32>>::new();
+    /// let d = d.map(|n| *n + 1); // the first value is dropped by this step
+    /// r.callback(counter.wrap(41)).unwrap();
+    /// assert_eq!((counter.made(), counter.dropped()), (1, 1));
+    /// assert_eq!(success_result_of(d), 42);
+    /// ```
+    pub fn wrap<T>(&self, value: T) -> Counted<T> {
+        Counted { value, token: self.token() }
+    }
 }
 
 impl fmt::Debug for DropCounter {
@@ -161,6 +178,89 @@ impl fmt::Debug for Counts {
 impl Drop for DropToken {
     fn drop(&mut self) {
         self.counts.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A value whose drop is counted by the [`DropCounter`] that made it ([`DropCounter::wrap`]):
+/// a payload for Deferreds, queues and futures that proves each value was dropped exactly
+/// once, wherever it ended.
+///
+/// It dereferences to the value. Cloning it clones the value with a new token of the same
+/// counter. An error wrapped in it is still an error, so a [`Failure`] made from one counts
+/// its own drop too.
+///
+/// ```
+/// use deferreds::Failure;
+/// use deferreds::testing::{Counted, DropCounter, capture_unhandled};
+///
+/// let counter = DropCounter::new();
+/// let ((), reports) = capture_unhandled(|| {
+///     let failure = Failure::new(counter.wrap(std::fmt::Error));
+///     assert!(failure.check::<Counted<std::fmt::Error>>());
+///     drop(deferreds::fail::<u8>(failure)); // reported, then dropped
+/// });
+/// assert_eq!(reports.len(), 1);
+/// assert_eq!(counter.alive(), 1, "the report still holds the failure");
+/// drop(reports);
+/// assert_eq!(counter.alive(), 0);
+/// ```
+pub struct Counted<T> {
+    value: T,
+    token: DropToken,
+}
+
+impl<T> Counted<T> {
+    /// The value; the wrapper's drop is counted now.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> std::ops::Deref for Counted<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for Counted<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T: Clone> Clone for Counted<T> {
+    fn clone(&self) -> Self {
+        self.token.counts.made.fetch_add(1, Ordering::SeqCst);
+        Counted {
+            value: self.value.clone(),
+            token: DropToken { counts: self.token.counts.clone() },
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Counted<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Counted<T> {
+    /// The value's own `Debug`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Counted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T: std::error::Error> std::error::Error for Counted<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.value.source()
     }
 }
 

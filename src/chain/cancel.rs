@@ -26,18 +26,18 @@ impl Chain {
             match &mut st.slot {
                 Slot::Pending(canceller) => match canceller.take() {
                     None => {
-                        // No canceller: fail at once and forgive one late fire.
+                        // No canceller: fail at once and forgive one late fire. The grace and
+                        // the failure are set under one lock: were another thread's fire to
+                        // land between them, it would win and leave the grace to forgive a
+                        // second fire that should be refused.
                         current.grace.store(true, Ordering::Relaxed);
-                        drop(st);
-                        return match current.fire_inner(Err(Failure::new(CancelledError)), at) {
+                        return match current.fire_locked(st, Err(Failure::new(CancelledError)), at)
+                        {
                             Ok(Fired::Run(work)) => {
                                 drive(&current, work);
                                 true
                             }
-                            Ok(Fired::Stored) => true,
-                            // A fire from another thread got in first, and this one took the
-                            // grace meant for it.
-                            Ok(Fired::Swallowed) => false,
+                            Ok(_) => true,
                             Err((_, rejected)) => {
                                 drop(rejected);
                                 false

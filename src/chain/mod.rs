@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
@@ -320,7 +320,17 @@ impl Chain {
         result: Result<Value, Failure>,
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
-        let mut st = self.state.lock();
+        self.fire_locked(self.state.lock(), result, at)
+    }
+
+    /// [`fire_inner`](Chain::fire_inner) with the lock already held, for a caller whose check
+    /// of the state and fire must be one step.
+    fn fire_locked(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
         if let Slot::Pending(canceller) = &mut st.slot {
             if self.cancelling.load(Ordering::Relaxed) == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
@@ -442,20 +452,38 @@ impl Chain {
     /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
     pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
         let mut st = self.state.lock();
-        if self.settled(&st) {
-            let old = st.waiter.take();
-            let result = st.slot.take_ready();
-            drop(st);
-            drop(old);
-            return Some(result);
+        let mut new = None;
+        loop {
+            if self.settled(&st) {
+                let old = st.waiter.take();
+                let result = st.slot.take_ready();
+                drop(st);
+                drop((old, new));
+                return Some(result);
+            }
+            if let Some(Waiter::Task(w)) = &st.waiter {
+                if w.will_wake(waker) {
+                    drop(st);
+                    drop(new);
+                    return None;
+                }
+            }
+            match new.take() {
+                Some(new) => {
+                    let old = st.waiter.replace(Waiter::Task(new));
+                    drop(st);
+                    drop(old);
+                    return None;
+                }
+                None => {
+                    // Cloning a waker runs the executor's code: not under the lock. The state
+                    // is looked at again afterwards.
+                    drop(st);
+                    new = Some(Box::new(waker.clone()));
+                    st = self.state.lock();
+                }
+            }
         }
-        let old = match &st.waiter {
-            Some(Waiter::Task(w)) if w.will_wake(waker) => None,
-            _ => st.waiter.replace(Waiter::Task(Box::new(waker.clone()))),
-        };
-        drop(st);
-        drop(old);
-        None
     }
 
     /// [`poll_take`](Chain::poll_take) for the tail's owner: when nobody else holds the chain,

@@ -1,7 +1,7 @@
 //! The trampoline: runs a chain's steps and hands results on, in a loop that never recurses.
 
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
-use std::sync::{Arc, Weak};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::sync::Arc;
 use std::task::Waker;
 
 use super::steps::Batch;
@@ -62,9 +62,65 @@ pub(super) fn attach(inner: &Arc<Chain>, outer: &Arc<Chain>) -> Attach {
     Attach::Registered
 }
 
+/// Whether `outer` now waiting on `inner` closes a cycle: whether `inner` waits, through the
+/// `Waiting` links, on `outer`. Both links of the new wait are in place when this is called.
+///
+/// The path down from `inner` and the path up from `outer` (its waiter, that one's waiter...)
+/// are the same path if there is a cycle, so the walk follows both in lock-step and stops as
+/// soon as either ends: 2 x min(down, up) lock acquisitions, which keeps building a tower
+/// linear whichever end it grows from (bottom-up, the path up from each new outer is empty;
+/// top-down, the path down from each new inner is). `up` is `outer`'s waiter, read already.
+///
+/// One lock at a time, never two. Other threads may change the links meanwhile; what keeps
+/// the answer sound:
+///
+/// - A cycle, once closed, stays closed: no chain on it can deliver its result, since each
+///   waits on the next. Links found one by one therefore form a real cycle, unless another
+///   thread's walk found the same cycle and broke it, which `detach` allows for.
+/// - Two attaches on other threads may close a cycle together, each walk running before the
+///   other's links exist. Every attach writes both its links before it walks, and all the
+///   accesses are under the chains' locks, so the attach whose writes end last sees every link
+///   of the cycle, both ways, and finds it.
+fn closes_cycle(inner: &Arc<Chain>, outer: &Arc<Chain>, up: Arc<Chain>) -> bool {
+    let mut up = up;
+    let mut down = inner.clone();
+    loop {
+        if Arc::ptr_eq(&up, inner) {
+            return true;
+        }
+        let next = match &down.state.lock().slot {
+            Slot::Waiting(next) => next.upgrade(),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        if Arc::ptr_eq(&next, outer) {
+            return true;
+        }
+        down = next;
+        let next = match &up.state.lock().waiter {
+            Some(Waiter::Chain(next)) => next.clone(),
+            _ => return false,
+        };
+        up = next;
+    }
+}
+
+/// Undoes `outer`'s wait on `inner` after [`closes_cycle`]: takes the waiter link back, unless
+/// `inner` delivered meanwhile (possible only if another thread's walk broke the cycle first),
+/// and says whether it did. Only then does `outer` fail, so a result on its way is never lost.
+fn detach(inner: &Arc<Chain>, outer: &Arc<Chain>) -> bool {
+    let mut st = inner.state.lock();
+    let link = match &st.waiter {
+        Some(Waiter::Chain(waiter)) if Arc::ptr_eq(waiter, outer) => st.waiter.take(),
+        _ => None,
+    };
+    drop(st);
+    link.is_some()
+}
+
 pub(super) enum Settled {
     Store(Slot),
-    Wait(Weak<Chain>),
+    Wait(Arc<Chain>),
     Switch(Arc<Chain>, Work, Slot),
 }
 
@@ -104,6 +160,9 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
     // Chains fired through `chain_deferred` whose runs resume once the target's run ends.
     // Each is still owned by this call.
     let mut parents: Vec<Arc<Chain>> = Vec::new();
+    // A panic from a foreign waker: passed on once every chain this call owns has been run,
+    // so that none is left owned by nobody (and never run again).
+    let mut panic = None;
     loop {
         work = match work {
             Work::Run(mut batch, mut input) => loop {
@@ -128,7 +187,7 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                     }
                     Outcome::Wait(inner) => match attach(&inner, &current) {
                         Attach::Stolen(r) => Settled::Store(r.into()),
-                        Attach::Registered => Settled::Wait(Arc::downgrade(&inner)),
+                        Attach::Registered => Settled::Wait(inner),
                     },
                     Outcome::Fire(target, result, then) => {
                         let then = match then {
@@ -147,6 +206,9 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         }
                     }
                 };
+                // The inner chain a step returned, once this chain waits on it: released after
+                // the lock, since it may be the last handle.
+                let mut waited_on = None;
                 let mut st = current.state.lock();
                 if let Some(rest) = rest {
                     st.steps.put_back(rest);
@@ -156,8 +218,23 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                     Settled::Wait(inner) => {
                         // Unless the inner chain delivered in the meantime.
                         if matches!(st.slot, Slot::Empty) {
-                            st.slot = Slot::Waiting(inner);
+                            st.slot = Slot::Waiting(Arc::downgrade(&inner));
                         }
+                        // Only a chain that another chain waits on can close a cycle; the
+                        // usual case ends here. Otherwise the walk runs outside the lock with
+                        // `running` still held, so a result the inner chain delivers meanwhile
+                        // is stored, and `next_work` below picks it up.
+                        if let Some(Waiter::Chain(up)) = &st.waiter {
+                            let up = up.clone();
+                            drop(st);
+                            let circular =
+                                closes_cycle(&inner, &current, up) && detach(&inner, &current);
+                            st = current.state.lock();
+                            if circular {
+                                st.slot = Slot::Err(Failure::new(CircularChainError));
+                            }
+                        }
+                        waited_on = Some(inner);
                     }
                     Settled::Switch(target, target_work, then) => {
                         st.slot = then;
@@ -168,7 +245,10 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         continue;
                     }
                 }
-                current.next_work(&mut st)
+                let next = current.next_work(&mut st);
+                drop(st);
+                drop(waited_on);
+                next
             }
             Work::Deliver(outer, result) => {
                 let mut st = outer.state.lock();
@@ -183,7 +263,9 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 }
             }
             Work::Wake(waker) => {
-                waker.wake();
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || waker.wake())) {
+                    panic.get_or_insert(payload);
+                }
                 Work::Idle
             }
             Work::Idle => match parents.pop() {
@@ -192,7 +274,10 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                     let mut st = current.state.lock();
                     current.next_work(&mut st)
                 }
-                None => return,
+                None => match panic {
+                    Some(payload) => resume_unwind(payload),
+                    None => return,
+                },
             },
         };
     }

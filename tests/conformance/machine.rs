@@ -452,6 +452,23 @@ impl Machine {
     /// Twisted's garbage collector would have collected; firing every Deferred runs or drops
     /// those steps and breaks it. Whatever the steps record now is not part of the trace.
     fn clear(&self) {
+        let held: Vec<(Resolver<V>, u32)> = {
+            let st = self.state.lock();
+            st.resolvers
+                .iter()
+                .zip(&st.pauses)
+                .filter_map(|(r, &pauses)| r.clone().map(|r| (r, pauses)))
+                .collect()
+        };
+        for (resolver, pauses) in &held {
+            for _ in 0..*pauses {
+                let _ = resolver.unpause();
+            }
+        }
+        for (resolver, _) in &held {
+            let _ = resolver.callback(None);
+        }
+        drop(held);
         let (tails, resolvers) = {
             let mut st = self.state.lock();
             (std::mem::take(&mut st.tails), std::mem::take(&mut st.resolvers))

@@ -5,12 +5,16 @@ mod asyncio;
 mod callbacks;
 mod cancel;
 mod combinator_laws;
+mod cycles;
+mod drops;
 mod ensure;
 mod execute;
 mod failure;
 mod gather;
 mod list;
+mod misuse;
 mod nesting;
+mod panics;
 mod pause;
 mod primitives;
 mod race;
@@ -25,6 +29,8 @@ mod reactor_loop;
 #[cfg(feature = "reactor")]
 mod reactor_looping;
 mod reentrancy;
+mod stress;
+mod support;
 mod testing_helpers;
 mod threads;
 #[cfg(feature = "reactor")]

@@ -62,9 +62,12 @@ fn a_panic_in_the_function_stops_the_loop_with_the_panic_as_failure() {
     assert_eq!(n.load(Ordering::SeqCst), 3);
     assert!(clock.pending_calls().is_empty());
     // The function survived the panic: the loop can start again.
-    let _again = lc.start(1.0, false).unwrap();
+    let again = lc.start(1.0, false).unwrap();
     clock.advance(1.0);
     assert_eq!(n.load(Ordering::SeqCst), 4);
+    // A running loop and its clock hold each other: stopped, it lets go (see docs/reliability.md).
+    lc.stop().unwrap();
+    success_result_of(again);
 }
 
 #[test]
@@ -139,6 +142,7 @@ fn the_first_run_after_a_restart_counts_from_the_new_start() {
     clock.advance(1.0);
     // Twisted would pass 8 on the restart: it keeps the last call's time across runs.
     assert_eq!(*counts.lock(), [1, 1, 1, 1, 1]);
+    lc.stop().unwrap();
 }
 
 #[test]
@@ -168,7 +172,11 @@ fn stop_from_inside_the_function_then_start_again_does_not_recurse_or_deadlock()
     clock.advance(5.0);
     assert_eq!(log.take(), ["call"]);
     lc.stop().unwrap();
+    // The function holds the slot, and through it the loop; and the restarted run's Deferred,
+    // which holds the loop as its result. Emptied, nothing is left in a cycle.
     s.lock().take();
+    let done = restarted.lock().take().expect("restarted");
+    assert_eq!(success_result_of(done), lc);
 }
 
 #[test]
@@ -193,6 +201,11 @@ fn a_running_loop_keeps_going_without_any_handle() {
     clock.pump([1.0; 4]);
     assert_eq!(n.load(Ordering::SeqCst), 5);
     assert_no_result(&done);
+    // It lives as long as its clock, which its scheduled call keeps alive: cancelling that call
+    // is what frees both (see docs/reliability.md).
+    for call in clock.pending_calls() {
+        call.cancel().unwrap();
+    }
 }
 
 #[test]

@@ -11,6 +11,11 @@
 //! reactor; here they run on a `Clock`, which is what they test.
 //!
 //! Twisted's `TestableLoopingCall(clock, f)` is `LoopingCall::new(clock, f)`.
+//!
+//! Tests end by stopping the loops they leave running, and by emptying the slots through which
+//! a loop's function reaches its own `LoopingCall`. Both are reference cycles (a running loop
+//! and its clock hold each other; so do a function and the loop that owns it), which Python's
+//! garbage collector collects and Rust does not: `scripts/leak-check.sh` would report them.
 
 use std::sync::Arc;
 
@@ -298,6 +303,7 @@ mod loop_tests {
         clock.advance(0.5);
         assert_eq!(times.get(), [0.0, 2.5, 4.0]);
         assert_eq!(clock.seconds(), 4.0);
+        call.stop().unwrap(); // see the module docs
     }
 
     /// `test_reactorTimeSkips`: when more than an interval passes between the scheduling and
@@ -316,6 +322,7 @@ mod loop_tests {
         assert_eq!(times.get(), [0.0, 2.0, 3.0]);
         clock.advance(0.0);
         assert_eq!(times.get(), [0.0, 2.0, 3.0]);
+        call.stop().unwrap();
     }
 
     /// `test_reactorTimeCountSkips`: with `withCount`, the count says how many calls should
@@ -345,6 +352,7 @@ mod loop_tests {
 
         clock.advance(0.0);
         assert_eq!(times.get(), expected);
+        call.stop().unwrap();
     }
 
     /// `test_countLengthyIntervalCounts`: the count only goes above 1 when more than a whole
@@ -370,6 +378,7 @@ mod loop_tests {
         // Back on track.
         clock.advance(INTERVAL * 0.25);
         assert_eq!(times.pop(), Some((3.0 * INTERVAL + REALISTIC_DELAY, 1)));
+        call.stop().unwrap();
     }
 
     /// `test_withCountFloatingPointBoundary`: with an interval such as 0.1 that floating point
@@ -397,6 +406,7 @@ mod loop_tests {
 
         assert_eq!(accumulator.get().iter().sum::<u64>(), count);
         assert!(!accumulator.get().contains(&0));
+        call.stop().unwrap();
     }
 
     /// `test_withCountIntervalZero`: with an interval of 0 the count is always 1.
@@ -417,6 +427,7 @@ mod loop_tests {
         clock.pump([0.0; 5]);
         success_result_of(deferred);
         assert_eq!(accumulator.get(), [1; 5]);
+        slot.pop(); // see the module docs
     }
 
     /// `test_withCountIntervalZeroDelay`: with an interval of 0 and a call that returns an
@@ -454,6 +465,7 @@ mod loop_tests {
         fire.callback(()).unwrap();
         clock.pump([0.0; 4]);
         assert_eq!(accumulator.get(), [1; 5]);
+        slot.pop();
     }
 
     /// `test_withCountIntervalZeroDelayThenNonZeroInterval`: with an interval of 0, the loop
@@ -500,6 +512,7 @@ mod loop_tests {
 
         clock.advance(2.0 * mutated_loop_interval);
         assert_eq!(accumulator.get(), [1, 1, expected_skip_count, 1, 2]);
+        lc.stop().unwrap();
     }
 
     /// `testBasicFunction`: three calls in 0.25 s at a 0.1 s interval (the first at once), and
@@ -596,6 +609,7 @@ mod loop_tests {
         assert!(ran.get().is_empty());
         c.advance(1.0);
         assert_eq!(ran.get(), [()]);
+        lc.stop().unwrap();
     }
 }
 
@@ -634,6 +648,7 @@ mod reactor_loop_tests {
         slot.push(lc.clone());
         let d = lc.start(0.1, true).unwrap();
         assert!(failure_result_of(d).check::<TestException>());
+        slot.pop(); // see the module docs
     }
 
     /// `testEveryIteration`: with an interval of 0, the loop runs until it stops itself.
@@ -654,6 +669,7 @@ mod reactor_loop_tests {
         clock.advance(0.0);
         success_result_of(d);
         assert_eq!(ran.len(), 6);
+        slot.pop();
     }
 
     /// `testStopAtOnceLater`: a `stop` made from a timed call prevents any later call.
@@ -694,6 +710,7 @@ mod reactor_loop_tests {
         let _done = lc.start(0.2, true).unwrap();
         clock.pump([0.2, 0.8]);
         assert!(clock.pending_calls().is_empty());
+        slot.pop();
     }
 
     /// `testFailurePropagation`: the failure of the Deferred the function returned fails the
@@ -742,6 +759,7 @@ mod reactor_loop_tests {
         assert_eq!(deferred_counts.len(), 2);
         // The second count is 3: calls were missed at about 0.6 and 0.8.
         assert_eq!(deferred_counts.get(), [1, 3]);
+        lc.stop().unwrap();
     }
 }
 
