@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The comparison of issue 9 in one command: the same scenarios on a Vec<Box<dyn FnOnce>>
+# The performance comparison in one command: the same scenarios on a Vec<Box<dyn FnOnce>>
 # baseline, futures-rs and deferreds (Rust, one process, round-robin), on Twisted under
 # CPython and PyPy, and on Node's native Promise; then the tables of docs/performance.md.
 #

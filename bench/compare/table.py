@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns the JSON lines of run.sh (Rust, Twisted, Node) into the Markdown tables of
-docs/performance.md: the comparison, the scaling table, and the targets of issue 9.
+docs/performance.md: the comparison, the scaling table, and the performance targets.
 
 Usage: table.py results/*.jsonl
 
