@@ -2,14 +2,18 @@
 //!
 //! Run with `cargo bench --bench core`; `scripts/bench-table.py` turns criterion's output into
 //! the ratio table in `docs/performance.md`. Each scenario's baseline is named beside it.
+//!
+//! The same scenarios, against futures-rs, Twisted and Node as well and timed round-robin, are
+//! in `bench/compare` (see its README).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;
 use std::fmt;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use deferreds::{Deferred, Failure, succeed};
 
 /// Counts bytes requested, for the memory figure.
@@ -159,9 +163,14 @@ fn scenarios(c: &mut Criterion) {
     Failure::set_backtrace_capture(false);
     g.finish();
 
+    // Throughput in levels, so that criterion also prints the cost per level.
     let mut g = c.benchmark_group("d_tower");
-    g.sample_size(20);
-    for levels in [10_000u64, 100_000] {
+    for levels in [10_000u64, 100_000, 1_000_000] {
+        // A million levels take about a second per iteration on the reference machine.
+        let big = levels >= 1_000_000;
+        g.sample_size(if big { 10 } else { 20 });
+        g.measurement_time(Duration::from_secs(if big { 30 } else { 5 }));
+        g.throughput(Throughput::Elements(levels));
         g.bench_with_input(BenchmarkId::new("baseline", levels), &levels, |b, &n| {
             b.iter(|| baseline_tower(n))
         });

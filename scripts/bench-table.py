@@ -5,7 +5,8 @@ Usage: scripts/bench-table.py [target/criterion]
 
 Criterion stores one directory per benchmark, `<scenario>/<variant>/new/estimates.json`
 (or `<scenario>/<variant>/<parameter>/...` for parameterised ones). Within a scenario, the variant
-named `baseline` is the reference; every other variant is shown with its ratio to it.
+named `baseline` is the reference; every other variant is shown with its ratio to it. Benchmarks
+that declare a throughput in elements (levels, timers) also get the median per element.
 """
 import json
 import os
@@ -15,6 +16,16 @@ import sys
 def median_ns(path):
     with open(path) as f:
         return json.load(f)["median"]["point_estimate"]
+
+
+def elements(path):
+    """The benchmark's throughput in elements, if it declared one (per-level, per-timer costs)."""
+    try:
+        with open(path) as f:
+            throughput = json.load(f).get("throughput") or {}
+    except OSError:
+        return None
+    return throughput.get("Elements")
 
 
 def fmt(ns):
@@ -37,16 +48,19 @@ def main():
                 scenario, variant = f"{parts[0]}/{parts[2]}", parts[1]
             else:
                 continue
-            rows.setdefault(scenario, {})[variant] = median_ns(os.path.join(dirpath, "estimates.json"))
-    print("| scenario | variant | median | ratio to baseline |")
-    print("|---|---|---|---|")
+            ns = median_ns(os.path.join(dirpath, "estimates.json"))
+            n = elements(os.path.join(dirpath, "benchmark.json"))
+            rows.setdefault(scenario, {})[variant] = (ns, n)
+    print("| scenario | variant | median | per element | ratio to baseline |")
+    print("|---|---|---|---|---|")
     for scenario in sorted(rows):
         variants = rows[scenario]
-        base = variants.get("baseline")
+        base = variants.get("baseline", (None, None))[0]
         for variant in sorted(variants, key=lambda v: (v != "baseline", v)):
-            ns = variants[variant]
+            ns, n = variants[variant]
             ratio = f"{ns / base:.2f}×" if base else "–"
-            print(f"| {scenario} | {variant} | {fmt(ns)} | {ratio} |")
+            each = fmt(ns / n) if n else "–"
+            print(f"| {scenario} | {variant} | {fmt(ns)} | {each} | {ratio} |")
 
 
 if __name__ == "__main__":
