@@ -170,8 +170,11 @@ enum Run {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Cancel {
     None,
-    /// Poll once more, armed (`ensure_deferred`).
-    Deliver,
+    /// Poll once more, armed (`ensure_deferred`), to deliver the cancellation `cause`
+    /// names (see [`CAUSE`]).
+    Deliver {
+        cause: u64,
+    },
     /// Drop the future; `fire` says whether the task fails the Deferred itself (it does when a
     /// delivery found nothing to cancel) or the engine already did (`from_future`).
     Drop {
@@ -196,14 +199,26 @@ struct State<F: Future> {
     chain: Option<Arc<Chain>>,
     /// A cancel that arrived while someone else owned the task; that owner carries it out.
     cancel: Cancel,
+    /// The cause of the last cancellation this task was asked to deliver, or 0.
+    cause: u64,
 }
 
 thread_local! {
     /// Set while a task is polled to deliver a cancellation; see [`armed`].
     static ARMED: Cell<Armed> = const { Cell::new(Armed::OFF) };
-    /// The task whose cancellation [`deliver_cancel`] is handing to what it awaits, or 0.
-    static DELIVERING: Cell<usize> = const { Cell::new(0) };
+    /// The cause of the cancellation [`deliver_cancel`] is handing on, or 0.
+    ///
+    /// Every cancellation that reaches a task gets a cause: the one of the delivery it came
+    /// from, or a new one when it came from anywhere else (a user's `cancel`, a combinator).
+    /// The cause travels with the cancellation from task to task, also across the deferred
+    /// polls of the runner queue. A task asked twice to deliver the same cause is on a circle
+    /// (it awaits, through others, a Deferred that waits on its own), and handing the
+    /// cancellation on again would go round it forever.
+    static CAUSE: Cell<u64> = const { Cell::new(0) };
 }
+
+/// Causes for cancellations that start outside any delivery; 0 means "none".
+static CAUSES: AtomicU64 = AtomicU64::new(1);
 
 /// What a cancelling poll records. Futures polled inside it read and update it through
 /// [`armed`], [`deliver_cancel`] and [`note_pending`].
@@ -212,8 +227,8 @@ struct Armed {
     /// Unique per cancelling poll, so that a `DeferredFuture` can tell whether it was already
     /// being awaited when the poll began; 0 when no cancelling poll is under way.
     serial: u64,
-    /// The address of the task being polled.
-    task: usize,
+    /// The cause of the cancellation this poll delivers.
+    cause: u64,
     /// Awaited Deferreds whose outcome this poll's cancellation decided.
     cancelled: u32,
     /// `DeferredFuture`s pending at the end of this poll that were already awaited before it
@@ -224,7 +239,7 @@ struct Armed {
 }
 
 impl Armed {
-    const OFF: Armed = Armed { serial: 0, task: 0, cancelled: 0, pending_old: 0, pending_new: 0 };
+    const OFF: Armed = Armed { serial: 0, cause: 0, cancelled: 0, pending_old: 0, pending_new: 0 };
 }
 
 /// How many cancelling polls in a row may find nothing to cancel but new Deferreds awaited
@@ -247,14 +262,13 @@ pub(crate) fn armed() -> Option<u64> {
 /// outside the cancelling poll, so that nothing it polls is cancelled too, and counts the
 /// cancellation as delivered if it was.
 ///
-/// While it runs, [`DELIVERING`] names the task: if what the task awaits waits, in turn, on the
-/// task's own Deferred (a circle through the task), the cancellation comes back to the task, and
-/// [`Task::cancel`] must not hand it on once more.
+/// While it runs, [`CAUSE`] names the cancellation, so that the tasks it reaches know where it
+/// came from.
 pub(crate) fn deliver_cancel(cancel: impl FnOnce() -> bool) {
     let outer = ARMED.with(|a| a.replace(Armed::OFF));
-    let delivering = DELIVERING.with(|d| d.replace(outer.task));
+    let cause = CAUSE.with(|c| c.replace(outer.cause));
     let delivered = cancel();
-    DELIVERING.with(|d| d.set(delivering));
+    CAUSE.with(|c| c.set(cause));
     let cancelled = outer.cancelled + u32::from(delivered);
     ARMED.with(|a| a.set(Armed { cancelled, ..outer }));
 }
@@ -274,8 +288,8 @@ pub(crate) fn note_pending(old: bool) {
 }
 
 /// Polls `poll` with the armed scope set (if `serial` is given) and returns what it recorded.
-fn with_armed<R>(serial: Option<u64>, task: usize, poll: impl FnOnce() -> R) -> (R, Armed) {
-    let mine = Armed { serial: serial.unwrap_or(0), task, ..Armed::OFF };
+fn with_armed<R>(serial: Option<u64>, cause: u64, poll: impl FnOnce() -> R) -> (R, Armed) {
+    let mine = Armed { serial: serial.unwrap_or(0), cause, ..Armed::OFF };
     // Nested tasks (an `ensure_deferred` created inside a poll) save and restore the scope.
     let outer = ARMED.with(|a| a.replace(mine));
     /// Restores the scope even if `poll` unwinds (it does not: panics are caught inside).
@@ -308,6 +322,7 @@ where
             future: Some(Box::pin(future)),
             chain: None,
             cancel: Cancel::None,
+            cause: 0,
         }),
         convert,
         on_cancel,
@@ -377,19 +392,19 @@ where
                 }
                 return made.map(Tail::Chain);
             }
-            let armed = match st.cancel {
-                Cancel::Deliver => {
+            let (armed, cause) = match st.cancel {
+                Cancel::Deliver { cause } => {
                     st.cancel = Cancel::None;
                     armed_polls += 1;
-                    Some(SERIAL.fetch_add(1, Ordering::Relaxed))
+                    (Some(SERIAL.fetch_add(1, Ordering::Relaxed)), cause)
                 }
-                _ => None,
+                _ => (None, 0),
             };
             let mut future = st.future.take().expect("a scheduled task has its future");
             st.run = Run::Polling;
             drop(st);
 
-            let (poll, recorded) = with_armed(armed, Arc::as_ptr(self) as usize, || {
+            let (poll, recorded) = with_armed(armed, cause, || {
                 catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
             });
             let output = match poll {
@@ -426,11 +441,11 @@ where
                     // as the cancel came, or is running its steps): the wake that result brings
                     // polls it again, armed, and the cancellation goes to whatever it awaits
                     // then. Polling before that would only spin.
-                    st.cancel = Cancel::Deliver;
+                    st.cancel = Cancel::Deliver { cause };
                 } else if recorded.pending_new > 0 && armed_polls < MAX_ARMED_POLLS {
                     // It awaits only Deferreds it first awaited in this very poll (it caught up
                     // with one that had fired): those are what it awaits now.
-                    st.cancel = Cancel::Deliver;
+                    st.cancel = Cancel::Deliver { cause };
                     again = true;
                 } else {
                     // It awaits no Deferred: drop it, as `from_future` would.
@@ -487,14 +502,17 @@ where
 
     /// The canceller's work, on whichever thread cancels.
     fn cancel(self: &Arc<Self>) -> Cancelled {
-        if DELIVERING.with(Cell::get) == Arc::as_ptr(self) as usize {
-            // This task's own cancellation came back to it: the future awaits a Deferred that
-            // waits, through others, on the task's Deferred. Handing it on again would go round
-            // the circle forever; failing the Deferred now breaks the circle instead, and what
-            // awaited it gets the `CancelledError`.
+        let cause = match CAUSE.with(Cell::get) {
+            0 => CAUSES.fetch_add(1, Ordering::Relaxed),
+            cause => cause,
+        };
+        let mut st = self.state.lock();
+        if self.on_cancel == OnCancel::Deliver && st.cause == cause {
+            // This task's cancellation came back to it (see `CAUSE`): the future awaits a
+            // Deferred that waits, through others, on the task's Deferred. Failing the Deferred
+            // now breaks the circle, and what awaited it gets the `CancelledError`.
             return Cancelled::Fail;
         }
-        let mut st = self.state.lock();
         if st.run == Run::Done {
             // Finished but not yet fired: the cancel wins, and the output is discarded.
             return Cancelled::Fail;
@@ -502,7 +520,8 @@ where
         let (request, answer) = match self.on_cancel {
             OnCancel::Drop => (Cancel::Drop { fire: false }, Cancelled::Fail),
             OnCancel::Deliver => {
-                (Cancel::Deliver, Cancelled::KeepPending(canceller(Arc::downgrade(self))))
+                st.cause = cause;
+                (Cancel::Deliver { cause }, Cancelled::KeepPending(canceller(Arc::downgrade(self))))
             }
         };
         // A drop overrides a delivery still waiting to happen; a second delivery is the same

@@ -508,3 +508,60 @@ fn misuse_sequences_get_typed_errors_and_lose_leak_or_hang_nothing() {
         prop_assert_eq!(counter.alive(), 0, "a step, canceller or value was never dropped");
     });
 }
+
+/// A case the soak run found. Three `ensure_deferred` blocks await each other in a circle, closed
+/// by a step that returns the last block's Deferred. Cancelling one of them sent the cancellation
+/// round the circle for ever: each block handed it on through the runner queue, so no single
+/// delivery ever saw it come back. It is now recognised by its cause, and ends.
+#[test]
+fn a_cancellation_going_round_a_circle_of_blocks_through_the_runner_queue_ends() {
+    use Action as A;
+    use Canceller as C;
+    use Op::*;
+    Failure::set_backtrace_capture(false);
+    // A regression hangs: the watchdog turns that into a failure.
+    let _watchdog = Watchdog::new("a circle of blocks", Duration::from_secs(60));
+    let cancellers = [C::None, C::Fire(2), C::None, C::Cancel(3)];
+    let ops = vec![
+        Cancel(1),
+        Fire(2, true),
+        Add(0, A::Nest(2)),
+        Unpause(3),
+        Cancel(1),
+        Await(3),
+        Cancel(2),
+        Fire(2, true),
+        Add(2, A::Fail),
+        Fire(1, true),
+        Add(3, A::Nest(3)),
+        Add(1, A::Recover),
+        Await(3),
+        Unpause(2),
+        Add(0, A::PlusOne),
+        Add(2, A::AddTo(3)),
+        DropResolver(3),
+        Fire(0, true),
+        Fire(1, true),
+        Await(3),
+        Unpause(3),
+        Pause(2),
+        Add(0, A::Fail),
+        Add(1, A::Recover),
+        Add(3, A::Nest(3)),
+        Cancel(0),
+        Pause(2),
+        Unpause(3),
+        DropResolver(0),
+    ];
+    let ((violations, counter), _reports) = capture_unhandled(|| {
+        let world = World::new(&cancellers);
+        for op in &ops {
+            world.apply(op);
+        }
+        world.finish();
+        let violations = world.clear();
+        (violations, world.counter.clone())
+    });
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+    assert_eq!(counter.alive(), 0);
+}
