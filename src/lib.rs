@@ -137,7 +137,9 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! Rust 1.85. Raising it is a minor-version change.
+//! Rust 1.85 for the library, with the oldest dependency versions that support it (Cargo's
+//! resolver picks them when the newest need a newer compiler); the tests and benchmarks need
+//! 1.86. Raising it is a minor-version change.
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
