@@ -121,8 +121,9 @@
 //!   inside another task's poll resumes after that poll, so nested `ensure_deferred` blocks
 //!   complete at any depth (Twisted's fail at about 200).
 //!
-//! Under load, faults and misuse nothing is lost, doubled, leaked or poisoned, and no callback's
-//! panic escapes: `docs/reliability.md` states the guarantees and how they are tested.
+//! Under load, faults and misuse no result or step is lost, doubled or leaked, and a panic in
+//! user code poisons nothing: `docs/reliability.md` states the guarantees and how they are
+//! tested.
 //!
 //! # Testing
 //!
