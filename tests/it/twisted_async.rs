@@ -16,22 +16,28 @@
 //!   is a plain `async fn`;
 //! - `reactor.callLater(0, d.callback, v)` and `Clock.callLater` are a [`Later`] queue that the
 //!   test runs explicitly, as trial's reactor or `Clock.advance` would;
+//! - a generator's `yield` of a plain value suspends it with nothing to wait for; where that
+//!   suspension is what a test is about (`testStackUsage2`), it is a future that wakes its own
+//!   task and returns `Pending` once (`yield_value`);
 //! - an asyncio `Future` is a `futures::channel::oneshot` receiver, `asFuture` is `into_future`
 //!   (or `.await`), and cancelling the asyncio future is dropping it.
 //!
 //! Not ported, because the Rust types rule the situation out: `test_awaitReturnsIterable`
 //! (Python's await protocol), `test_willNotAllowNonDeferredOrCoroutine`,
-//! `test_fromCoroutineRequiresCoroutine`, `test_ensureDeferredGenerator` and
-//! `testYieldNonDeferred` (only futures can be passed or awaited), `testReturnValueDeprecated`
-//! and `NonLocalExitTests` (`returnValue`), `StopIterationReturnTests`,
-//! `test_internal*DoesntLeak` (Python internals), `test_fromFutureFutureCancelled` (a Rust
-//! future cannot be cancelled from outside; it is dropped) and `CoroutineContextVarsTests`
-//! (no contextvars). The traceback tests are ported to what a `Failure` carries here: the place
-//! the error was raised, kept unchanged however many awaits it crosses.
+//! `test_fromCoroutineRequiresCoroutine`, `test_ensureDeferredGenerator`,
+//! `testYieldNonDeferred`, `test_nonGeneratorReturn` and `test_nonGeneratorReturnValue` (only
+//! futures can be passed or awaited: handing `ensure_deferred` what a plain function returns
+//! does not compile), `testReturnValueDeprecated` and `NonLocalExitTests` (`returnValue`),
+//! `StopIterationReturnTests`, `test_internal*DoesntLeak` (Python internals),
+//! `test_fromFutureFutureCancelled` (a Rust future cannot be cancelled from outside; it is
+//! dropped) and `CoroutineContextVarsTests` (no contextvars). The traceback tests are ported to
+//! what a `Failure` carries here: the place the error was raised, kept unchanged however many
+//! awaits it crosses.
 
 use std::collections::VecDeque;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Poll, Waker};
 
 use parking_lot::Mutex;
@@ -420,6 +426,40 @@ fn basic_tests_test_stack_usage() {
     assert_eq!(success_result_of(d), 0);
 }
 
+/// `yield value` of a plain value in an `inlineCallbacks` generator: the generator suspends and
+/// its driver sends `value` straight back. As a future: it wakes its own task and returns
+/// `Pending` once (counted in `suspensions`), then is ready with `value`.
+fn yield_value<T>(value: T, suspensions: &Arc<AtomicUsize>) -> impl Future<Output = T> {
+    let (mut value, suspensions) = (Some(value), suspensions.clone());
+    let mut suspended = false;
+    std::future::poll_fn(move |cx| {
+        if suspended {
+            Poll::Ready(value.take().expect("polled after it was ready"))
+        } else {
+            suspended = true;
+            suspensions.fetch_add(1, Ordering::SeqCst);
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+}
+
+#[test]
+fn basic_tests_test_stack_usage2() {
+    // Each `yield 1` suspends the block with nothing to wait for: the task is woken from inside
+    // its own poll and polled again at once, 5,000 times, all before `ensure_deferred` returns.
+    let suspensions = Arc::new(AtomicUsize::new(0));
+    let s = suspensions.clone();
+    let d = ensure_deferred(async move {
+        for _ in 0..5000 {
+            yield_value(1, &s).await;
+        }
+        Ok::<_, Failure>(0)
+    });
+    assert_eq!(success_result_of(d), 0);
+    assert_eq!(suspensions.load(Ordering::SeqCst), 5000, "every yield suspended the block");
+}
+
 #[test]
 fn basic_tests_test_return_no_value() {
     let d = ensure_deferred(async {
@@ -541,6 +581,37 @@ fn stacked_inline_callbacks_tests_test_non_called_deferred_single_yield_coro() {
     assert_eq!(log.take(), SINGLE_YIELD);
 }
 
+/// The log of the `MultipleYields` tests: `f3` awaits `f2` three times, each `f2` awaits `f1`
+/// three times.
+const MULTIPLE_YIELDS: [&str; 26] = [
+    "f3 enter 1",
+    "f2 enter 1",
+    "f1 enter 1",
+    "f1 exit 2",
+    "f1 enter 2",
+    "f1 exit 3",
+    "f1 enter 3",
+    "f1 exit 4",
+    "f2 exit 6",
+    "f2 enter 6",
+    "f1 enter 6",
+    "f1 exit 7",
+    "f1 enter 7",
+    "f1 exit 8",
+    "f1 enter 8",
+    "f1 exit 9",
+    "f2 exit 11",
+    "f2 enter 11",
+    "f1 enter 11",
+    "f1 exit 12",
+    "f1 enter 12",
+    "f1 exit 13",
+    "f1 enter 13",
+    "f1 exit 14",
+    "f2 exit 16",
+    "f3 exit 20",
+];
+
 #[test]
 fn stacked_inline_callbacks_tests_test_non_called_deferred_multiple_yields() {
     let (log, list) = (Recorder::new(), DeferredList::default());
@@ -569,35 +640,33 @@ fn stacked_inline_callbacks_tests_test_non_called_deferred_multiple_yields() {
     });
     list.run_callbacks();
     assert_eq!(success_result_of(res), 20);
-    let expected = [
-        "f3 enter 1",
-        "f2 enter 1",
-        "f1 enter 1",
-        "f1 exit 2",
-        "f1 enter 2",
-        "f1 exit 3",
-        "f1 enter 3",
-        "f1 exit 4",
-        "f2 exit 6",
-        "f2 enter 6",
-        "f1 enter 6",
-        "f1 exit 7",
-        "f1 enter 7",
-        "f1 exit 8",
-        "f1 enter 8",
-        "f1 exit 9",
-        "f2 exit 11",
-        "f2 enter 11",
-        "f1 enter 11",
-        "f1 exit 12",
-        "f1 enter 12",
-        "f1 exit 13",
-        "f1 enter 13",
-        "f1 exit 14",
-        "f2 exit 16",
-        "f3 exit 20",
-    ];
-    assert_eq!(log.take(), expected);
+    assert_eq!(log.take(), MULTIPLE_YIELDS);
+}
+
+#[test]
+fn stacked_inline_callbacks_tests_test_non_called_deferred_multiple_yields_coro() {
+    let (log, list) = (Recorder::new(), DeferredList::default());
+    // `f2` is a plain `async def`, awaited directly.
+    async fn f2(log: Recorder, list: DeferredList, x: u32) -> Result<u32, Failure> {
+        log.record(format!("f2 enter {x}"));
+        let x = f1(&log, &list, x).await?;
+        let x = f1(&log, &list, x).await?;
+        let x = f1(&log, &list, x).await? + 2;
+        log.record(format!("f2 exit {x}"));
+        Ok(x)
+    }
+    let (l, li) = (log.clone(), list.clone());
+    let res = ensure_deferred(async move {
+        l.record("f3 enter 1");
+        let x = f2(l.clone(), li.clone(), 1).await?;
+        let x = f2(l.clone(), li.clone(), x).await?;
+        let x = f2(l.clone(), li.clone(), x).await? + 4;
+        l.record(format!("f3 exit {x}"));
+        Ok::<_, Failure>(x)
+    });
+    list.run_callbacks();
+    assert_eq!(success_result_of(res), 20);
+    assert_eq!(log.take(), MULTIPLE_YIELDS);
 }
 
 /// `f2` of the `intermediateAddCallbacks` tests: a plain callback.
@@ -758,6 +827,95 @@ fn forward_trace_back_tests_test_forward_lots_of_tracebacks() {
     let f = failure_result_of(calling);
     assert_eq!(f.error_message(), "Error Marker");
     assert_eq!(f.location().file(), file!());
+}
+
+/// What an `erroring` raised, kept so that a test can compare it with what arrives at the top.
+#[derive(Clone, Default)]
+struct Raised(Arc<Mutex<Option<Failure>>>);
+
+impl Raised {
+    /// `raise Exception("Error Marker")`: a failure created where this is called, and kept.
+    #[track_caller]
+    fn error_marker(&self) -> Failure {
+        let failure = Failure::msg("Error Marker");
+        *self.0.lock() = Some(failure.clone());
+        failure
+    }
+
+    fn failure(&self) -> Failure {
+        self.0.lock().clone().expect("`erroring` raised")
+    }
+}
+
+#[test]
+fn forward_trace_back_tests_test_forward_tracebacks_coro() {
+    async fn erroring(reactor: Later, raised: Raised) -> Result<(), Failure> {
+        reactor.value_via_deferred("value").await?;
+        Err(raised.error_marker())
+    }
+    let (reactor, raised) = (Later::default(), Raised::default());
+    let (r, e) = (reactor.clone(), raised.clone());
+    let calling = ensure_deferred(async move { erroring(r, e).await });
+    assert_no_result(&calling);
+    reactor.run();
+    let f = failure_result_of(calling);
+    let raised = raised.failure();
+    assert_eq!(f.error_message(), "Error Marker");
+    assert!(f.traceback().contains("Error Marker"));
+    assert!(f.ptr_eq(&raised), "the failure `erroring` raised, passed on unchanged");
+    assert_eq!(f.location(), raised.location(), "raised in `erroring`");
+}
+
+#[test]
+fn forward_trace_back_tests_test_forward_lots_of_tracebacks_coro() {
+    fn erroring(raised: Raised) -> Deferred<()> {
+        ensure_deferred(async move {
+            succeed("forcing generator").await?;
+            Err(raised.error_marker())
+        })
+    }
+    async fn calling3(raised: Raised) -> Result<(), Failure> {
+        erroring(raised).await
+    }
+    let calling2 = |raised: Raised| ensure_deferred(async move { calling3(raised).await });
+    let raised = Raised::default();
+    let r = raised.clone();
+    let calling = ensure_deferred(async move { calling2(r).await });
+    let f = failure_result_of(calling);
+    let raised = raised.failure();
+    assert_eq!(f.error_message(), "Error Marker");
+    assert!(f.traceback().contains("Error Marker"));
+    assert!(f.ptr_eq(&raised), "the failure `erroring` raised, passed on unchanged");
+    assert_eq!(f.location(), raised.location(), "raised in `erroring`");
+}
+
+/// `getDivisionFailure`: a failure of a divide-by-zero error, raised here.
+fn get_division_failure(msg: &'static str) -> Failure {
+    Failure::new(ZeroDivisionError(msg))
+}
+
+#[test]
+fn forward_trace_back_tests_test_reraise_tracebacks_from_deferred() {
+    let f = get_division_failure("msg");
+    let (d, r) = Deferred::<()>::new();
+    // try:
+    //     f.raiseException()
+    // except BaseException:
+    //     d.errback()
+    let attempt = move || -> Result<(), Failure> {
+        Err::<(), _>(f)?;
+        Ok(())
+    };
+    if let Err(caught) = attempt() {
+        r.errback(caught).unwrap();
+    }
+    // `inlineCallbacks(ic)`: a block that would await `d`, written and never run.
+    let _ic = |d: Deferred<()>| ensure_deferred(async move { d.await });
+    let new_failure = failure_result_of(d);
+    assert!(new_failure.check::<ZeroDivisionError>());
+    assert_eq!(new_failure.error_message(), "msg");
+    let raise_site = get_division_failure("elsewhere").location();
+    assert_eq!(new_failure.location(), raise_site, "raised in `get_division_failure`");
 }
 
 // ---------------------------------------------------------------------------------------------
