@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
 use super::queue::{Call, Due, Nesting, Timers};
-use super::time::{Sealed, Time};
+use super::time::{Sealed, Time, WeakTime};
 
 /// A time source that moves only when told to: the way to test timed code without waiting
 /// (Twisted's `task.Clock`).
@@ -201,7 +201,12 @@ impl Default for Clock {
     }
 }
 
-impl Sealed for Clock {}
+impl Sealed for Clock {
+    fn downgrade(&self) -> WeakTime {
+        let timers = Arc::downgrade(&self.timers);
+        WeakTime::new(move || timers.upgrade().map(|timers| Box::new(Clock { timers }) as _))
+    }
+}
 
 impl Time for Clock {
     #[inline]

@@ -97,7 +97,8 @@ pub enum ReactorError {
 /// ```
 /// use deferreds::reactor::{Clock, LoopingCall, LoopingCallError};
 ///
-/// let lc = LoopingCall::new(Clock::new(), || ());
+/// let clock = Clock::new();
+/// let lc = LoopingCall::new(clock.clone(), || ());
 /// assert_eq!(lc.stop().unwrap_err(), LoopingCallError::NotRunning);
 /// assert_eq!(lc.start(-1.0, true).unwrap_err(), LoopingCallError::InvalidInterval(-1.0));
 /// ```
@@ -112,6 +113,11 @@ pub enum LoopingCallError {
     /// The interval is negative, infinite or NaN.
     #[error("invalid interval: {0} seconds (an interval must be finite and not negative)")]
     InvalidInterval(f64),
+    /// Every handle to the loop's time source was dropped: nothing can run its calls any more.
+    /// `start` and `reset` return it; a loop that was waiting for its next call when it happened
+    /// is left waiting, since that call was discarded with the time source.
+    #[error("the LoopingCall's time source was dropped")]
+    TimeSourceDropped,
 }
 
 /// The failure of a Deferred that [timed out](crate::Deferred::add_timeout) (Twisted's

@@ -15,7 +15,7 @@ use super::events::{
     Phase, ReactorFailure, SystemEvent, Trigger, TriggerId, TriggerResult, Triggers,
 };
 use super::queue::{Call, Due, Timers};
-use super::time::{Sealed, Time};
+use super::time::{Sealed, Time, WeakTime};
 use crate::Failure;
 
 /// A run loop on real, monotonic time: it runs timed calls when they come due and calls that
@@ -592,7 +592,12 @@ impl Default for Reactor {
     }
 }
 
-impl Sealed for Reactor {}
+impl Sealed for Reactor {
+    fn downgrade(&self) -> WeakTime {
+        let shared = Arc::downgrade(&self.shared);
+        WeakTime::new(move || shared.upgrade().map(|shared| Box::new(Reactor { shared }) as _))
+    }
+}
 
 impl Time for Reactor {
     #[inline]

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use super::delayed::DelayedCall;
 use super::error::{InvalidDelayError, LoopingCallError};
-use super::time::Time;
+use super::time::{Time, WeakTime};
 use crate::{Deferred, Failure, IntoStep, Resolver, Step};
 
 /// Calls a function every `interval` seconds on a time source, until stopped or until the
@@ -42,13 +42,35 @@ use crate::{Deferred, Failure, IntoStep, Resolver, Step};
 /// The function runs on the time source's thread (or, for `start(_, true)`, on the thread
 /// calling `start`). Handles are cheap to clone and share one loop; while the loop runs, its
 /// scheduled call keeps it alive, so a loop that is never stopped lives as long as its clock.
+/// The loop holds its clock weakly, so that the two do not keep each other alive: once every
+/// other handle to the clock is dropped, its calls are discarded, the loop's with them, and
+/// the loop is freed when its own handles go. Keep a handle to the clock (or reactor) for as
+/// long as the loop should run.
+///
+/// ```
+/// use deferreds::reactor::{Clock, LoopingCall, LoopingCallError};
+/// use deferreds::testing::DropCounter;
+///
+/// let counter = DropCounter::new();
+/// let clock = Clock::new();
+/// let token = counter.token();
+/// let lc = LoopingCall::new(clock.clone(), move || {
+///     let _ = &token; // the function owns the token
+/// });
+/// let _done = lc.start(1.0, false).unwrap();
+/// drop(clock); // the last handle: the pending call goes, and nothing can run the loop
+/// assert_eq!(lc.reset(), Err(LoopingCallError::TimeSourceDropped));
+/// drop(lc);
+/// assert_eq!(counter.alive(), 0, "the function was freed with the loop");
+/// ```
 #[derive(Clone)]
 pub struct LoopingCall {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    time: Arc<dyn Time>,
+    /// Weak: the loop's scheduled call, which the time source holds, owns the loop.
+    time: WeakTime,
     /// The function; taken out while it runs, so that it is never called under a lock.
     func: Mutex<Option<Func>>,
     state: Mutex<LoopState>,
@@ -113,7 +135,7 @@ impl LoopingCall {
         F: FnMut() -> R + Send + 'static,
         R: IntoStep,
     {
-        LoopingCall::with_func(Arc::new(clock), Func::Plain(Box::new(move || unit_step(f()))))
+        LoopingCall::with_func(clock.downgrade(), Func::Plain(Box::new(move || unit_step(f()))))
     }
 
     /// A loop whose function gets the number of intervals that have passed since it was last
@@ -143,10 +165,10 @@ impl LoopingCall {
         F: FnMut(u64) -> R + Send + 'static,
         R: IntoStep,
     {
-        LoopingCall::with_func(Arc::new(clock), Func::Counted(Box::new(move |n| unit_step(f(n)))))
+        LoopingCall::with_func(clock.downgrade(), Func::Counted(Box::new(move |n| unit_step(f(n)))))
     }
 
-    fn with_func(time: Arc<dyn Time>, func: Func) -> LoopingCall {
+    fn with_func(time: WeakTime, func: Func) -> LoopingCall {
         LoopingCall {
             inner: Arc::new(Inner {
                 time,
@@ -172,8 +194,9 @@ impl LoopingCall {
     ///
     /// Returns the Deferred that fires with this `LoopingCall` when the loop is stopped, or
     /// fails with the function's failure. Fails with [`LoopingCallError::AlreadyRunning`] if
-    /// the loop is running and [`LoopingCallError::InvalidInterval`] if `interval` is negative,
-    /// infinite or NaN (Twisted asserts, and raises `ValueError`).
+    /// the loop is running, [`LoopingCallError::InvalidInterval`] if `interval` is negative,
+    /// infinite or NaN (Twisted asserts, and raises `ValueError`), and
+    /// [`LoopingCallError::TimeSourceDropped`] if every handle to the clock is gone.
     ///
     /// ```
     /// use deferreds::reactor::{Clock, LoopingCall, LoopingCallError};
@@ -190,8 +213,12 @@ impl LoopingCall {
         now: bool,
     ) -> Result<Deferred<LoopingCall>, LoopingCallError> {
         let inner = &self.inner;
+        if !(interval.is_finite() && interval >= 0.0) {
+            return Err(LoopingCallError::InvalidInterval(interval));
+        }
+        let time = inner.time()?;
         let (d, resolver) = Deferred::new();
-        let start_time = inner.time.seconds();
+        let start_time = time.seconds();
         let generation = {
             let mut st = inner.state.lock();
             if st.running {
@@ -215,7 +242,7 @@ impl LoopingCall {
             st.resolver = Some(resolver);
             if !now {
                 let generation = st.generation;
-                if let Err(err) = inner.schedule(&mut st, generation, start_time) {
+                if let Err(err) = inner.schedule(&*time, &mut st, generation, start_time) {
                     drop(st);
                     inner.done(generation, Err(Failure::new(err)));
                     return Ok(d);
@@ -262,7 +289,8 @@ impl LoopingCall {
 
     /// Skips the next call and restarts the interval from now (Twisted's `reset`). Does
     /// nothing while a call is in flight. Fails with [`LoopingCallError::NotRunning`] if the
-    /// loop is not running.
+    /// loop is not running, and with [`LoopingCallError::TimeSourceDropped`] (changing
+    /// nothing) if the clock is gone.
     ///
     /// ```
     /// use deferreds::reactor::{Clock, LoopingCall};
@@ -275,19 +303,26 @@ impl LoopingCall {
     /// ```
     pub fn reset(&self) -> Result<(), LoopingCallError> {
         let inner = &self.inner;
+        // Taken before the lock, so that it is dropped after it (see `Inner::time`).
+        let time = inner.time();
         let mut st = inner.state.lock();
         if !st.running {
             return Err(LoopingCallError::NotRunning);
         }
+        if st.call.is_none() {
+            return Ok(());
+        }
+        // Nothing changes if the time source is gone: the call was discarded with it.
+        let time = time.as_ref().map_err(|&err| err)?;
         if let Some(call) = st.call.take() {
             let _ = call.cancel();
-            let now = inner.time.seconds();
-            st.start_time = now;
-            let generation = st.generation;
-            if let Err(err) = inner.schedule(&mut st, generation, now) {
-                drop(st);
-                inner.done(generation, Err(Failure::new(err)));
-            }
+        }
+        let generation = st.generation;
+        let now = time.seconds();
+        st.start_time = now;
+        if let Err(err) = inner.schedule(&**time, &mut st, generation, now) {
+            drop(st);
+            inner.done(generation, Err(Failure::new(err)));
         }
         Ok(())
     }
@@ -306,7 +341,8 @@ impl LoopingCall {
     /// The interval, once the loop has been started.
     ///
     /// ```
-    /// let lc = deferreds::reactor::LoopingCall::new(deferreds::reactor::Clock::new(), || ());
+    /// let clock = deferreds::reactor::Clock::new();
+    /// let lc = deferreds::reactor::LoopingCall::new(clock.clone(), || ());
     /// assert_eq!(lc.interval(), None);
     /// let _done = lc.start(0.5, false).unwrap();
     /// assert_eq!(lc.interval(), Some(0.5));
@@ -350,12 +386,15 @@ impl Inner {
         let Some(mut func) = self.func.lock().take() else {
             // The function is running: `start(_, true)` from inside it. Call it again as soon
             // as it has returned, instead of recursing.
+            let time = self.time();
             let mut st = self.state.lock();
             if st.generation == generation && st.running {
                 let inner = self.clone();
-                let next = self.time.call_later(0.0, move || inner.iterate(generation));
-                st.call = next.ok();
+                st.call = time.as_ref().ok().and_then(|time| {
+                    time.call_later_boxed(0.0, Box::new(move || inner.iterate(generation))).ok()
+                });
             }
+            drop(st);
             return;
         };
         let step = catch_unwind(AssertUnwindSafe(|| match &mut func {
@@ -377,7 +416,7 @@ impl Inner {
     /// How many intervals have passed since the counting function was last called, or `None`
     /// to skip this call (Twisted's `withCount` counter).
     fn count(&self, generation: u64) -> Option<u64> {
-        let now = self.time.seconds();
+        let now = self.time().ok()?.seconds();
         let mut st = self.state.lock();
         if st.generation != generation {
             return None;
@@ -404,6 +443,7 @@ impl Inner {
     /// An iteration of run `generation` ended with `result`.
     fn done(self: &Arc<Inner>, generation: u64, result: Result<(), Failure>) {
         let me = || LoopingCall { inner: self.clone() };
+        let time = self.time();
         let mut st = self.state.lock();
         if st.generation != generation {
             // The last iteration of a run that was stopped and replaced by a new `start`.
@@ -417,12 +457,15 @@ impl Inner {
         }
         let resolver = match result {
             Ok(()) if st.running => {
-                let now = self.time.seconds();
-                match self.schedule(&mut st, generation, now) {
+                let scheduled = time.as_ref().map_err(|&err| Failure::new(err)).and_then(|time| {
+                    let now = time.seconds();
+                    self.schedule(&**time, &mut st, generation, now).map_err(Failure::new)
+                });
+                match scheduled {
                     Ok(()) => return,
-                    Err(err) => {
+                    Err(failure) => {
                         st.running = false;
-                        st.resolver.take().map(|r| (r, Err(Failure::new(err))))
+                        st.resolver.take().map(|r| (r, Err(failure)))
                     }
                 }
             }
@@ -443,6 +486,7 @@ impl Inner {
     /// end is too close to `when` to be told apart from it.
     fn schedule(
         self: &Arc<Inner>,
+        time: &dyn Time,
         st: &mut LoopState,
         generation: u64,
         when: f64,
@@ -458,8 +502,18 @@ impl Inner {
         let inner = self.clone();
         // The time source is one of this crate's (the trait is sealed): it runs no user code
         // and never calls back, so scheduling under the loop's lock is safe.
-        st.call = Some(self.time.call_later(delay, move || inner.iterate(generation))?);
+        st.call = Some(time.call_later_boxed(delay, Box::new(move || inner.iterate(generation)))?);
         Ok(())
+    }
+
+    /// The time source, or [`LoopingCallError::TimeSourceDropped`] once every handle to it is
+    /// gone.
+    ///
+    /// Callers take it before the loop's lock, so that it is dropped after the lock is
+    /// released: if the handle is the time source's last one, dropping it drops the calls
+    /// still pending there, and with them whatever their closures own, which is user code.
+    fn time(&self) -> Result<Box<dyn Time>, LoopingCallError> {
+        self.time.upgrade().ok_or(LoopingCallError::TimeSourceDropped)
     }
 }
 

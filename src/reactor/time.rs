@@ -8,7 +8,34 @@ use super::error::InvalidDelayError;
 mod sealed {
     /// Keeps [`Time`](super::Time) implemented only here: a [`DelayedCall`](super::DelayedCall) can only come from
     /// this crate's heap, so an outside implementation could only delegate to one of ours.
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// A handle on the same time source that does not keep it alive.
+        fn downgrade(&self) -> WeakTime;
+    }
+
+    /// A time source held weakly, by what its own calls keep alive (a running
+    /// [`LoopingCall`](crate::reactor::LoopingCall)): holding it strongly would make a cycle
+    /// through the call, and a clock nobody else holds would never be freed.
+    pub struct WeakTime(Box<dyn Fn() -> Option<Box<dyn super::Time>> + Send + Sync>);
+
+    impl std::fmt::Debug for WeakTime {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("WeakTime")
+        }
+    }
+
+    impl WeakTime {
+        pub(crate) fn new(
+            upgrade: impl Fn() -> Option<Box<dyn super::Time>> + Send + Sync + 'static,
+        ) -> WeakTime {
+            WeakTime(Box::new(upgrade))
+        }
+
+        /// The time source, unless every handle to it was dropped.
+        pub(crate) fn upgrade(&self) -> Option<Box<dyn super::Time>> {
+            (self.0)()
+        }
+    }
 }
 
 /// A source of time that can run closures later: the real [`Reactor`](super::Reactor) or the
@@ -104,7 +131,11 @@ pub trait Time: sealed::Sealed + Send + Sync {
 
 macro_rules! forward {
     ($($ty:ty),*) => {$(
-        impl<T: Time + ?Sized> sealed::Sealed for $ty {}
+        impl<T: Time + ?Sized> sealed::Sealed for $ty {
+            fn downgrade(&self) -> sealed::WeakTime {
+                (**self).downgrade()
+            }
+        }
 
         impl<T: Time + ?Sized> Time for $ty {
             #[inline]
@@ -126,4 +157,4 @@ macro_rules! forward {
 
 forward!(&T, Box<T>, Arc<T>);
 
-pub(crate) use sealed::Sealed;
+pub(crate) use sealed::{Sealed, WeakTime};

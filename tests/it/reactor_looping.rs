@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use deferreds::reactor::{Clock, LoopingCall, LoopingCallError};
-use deferreds::testing::{Recorder, assert_no_result, failure_result_of, success_result_of};
+use deferreds::testing::{
+    DropCounter, Recorder, assert_no_result, failure_result_of, success_result_of,
+};
 use deferreds::{Deferred, Failure, PanicError, Step};
 
 type Slot = Arc<Mutex<Option<LoopingCall>>>;
@@ -65,7 +67,6 @@ fn a_panic_in_the_function_stops_the_loop_with_the_panic_as_failure() {
     let again = lc.start(1.0, false).unwrap();
     clock.advance(1.0);
     assert_eq!(n.load(Ordering::SeqCst), 4);
-    // A running loop and its clock hold each other: stopped, it lets go (see docs/reliability.md).
     lc.stop().unwrap();
     success_result_of(again);
 }
@@ -201,11 +202,8 @@ fn a_running_loop_keeps_going_without_any_handle() {
     clock.pump([1.0; 4]);
     assert_eq!(n.load(Ordering::SeqCst), 5);
     assert_no_result(&done);
-    // It lives as long as its clock, which its scheduled call keeps alive: cancelling that call
-    // is what frees both (see docs/reliability.md).
-    for call in clock.pending_calls() {
-        call.cancel().unwrap();
-    }
+    // It lives as long as its clock: the clock's pending call owns it.
+    assert_eq!(clock.pending_calls().len(), 1);
 }
 
 #[test]
@@ -242,9 +240,71 @@ fn reset_while_a_call_is_in_flight_does_nothing() {
 
 #[test]
 fn debug_shows_running_and_interval() {
-    let lc = LoopingCall::new(Clock::new(), || ());
+    let clock = Clock::new();
+    let lc = LoopingCall::new(clock.clone(), || ());
     assert_eq!(format!("{lc:?}"), "LoopingCall { running: false, interval: None }");
     let _done = lc.start(0.5, false).unwrap();
     assert_eq!(format!("{lc:?}"), "LoopingCall { running: true, interval: Some(0.5) }");
     lc.stop().unwrap();
+}
+
+/// The loop holds its clock weakly: dropping every other handle to the clock discards the
+/// loop's pending call, and the loop, its function and what the function owns are freed with
+/// the last handle to the loop. (Held strongly, the clock and the running loop would keep each
+/// other alive for ever.)
+#[test]
+fn dropping_the_clock_frees_a_running_loop_and_its_function() {
+    let counter = DropCounter::new();
+    let clock = Clock::new();
+    let token = counter.token();
+    let lc = LoopingCall::new(clock.clone(), move || {
+        let _ = &token;
+    });
+    let done = lc.start(1.0, true).unwrap();
+    clock.advance(1.0);
+    assert!(lc.running());
+    drop(lc);
+    assert_eq!(counter.alive(), 1, "the clock's pending call keeps the loop running");
+    drop(clock);
+    assert_eq!(counter.alive(), 0, "nothing keeps the loop once the clock is gone");
+    // Nothing can fire the loop's Deferred any more.
+    assert_no_result(&done);
+}
+
+/// Without its clock a loop cannot start or reset (typed errors, nothing changed), and a loop
+/// that was running can still be stopped, which fires its Deferred.
+#[test]
+fn without_its_clock_a_loop_refuses_start_and_reset_and_can_still_stop() {
+    let clock = Clock::new();
+    let idle = LoopingCall::new(clock.clone(), || ());
+    let running = LoopingCall::new(clock.clone(), || ());
+    let done = running.start(1.0, false).unwrap();
+    drop(clock);
+
+    assert_eq!(idle.start(1.0, true).unwrap_err(), LoopingCallError::TimeSourceDropped);
+    assert!(!idle.running());
+    // An invalid interval is still reported as such.
+    assert_eq!(idle.start(-1.0, true).unwrap_err(), LoopingCallError::InvalidInterval(-1.0));
+
+    assert_eq!(running.reset().unwrap_err(), LoopingCallError::TimeSourceDropped);
+    assert!(running.running());
+    assert_no_result(&done);
+    running.stop().unwrap();
+    assert_eq!(success_result_of(done), running);
+}
+
+/// The same holds for a `Reactor`: a loop on it lives while the reactor does.
+#[test]
+fn dropping_the_reactor_frees_a_loop_scheduled_on_it() {
+    let counter = DropCounter::new();
+    let reactor = deferreds::reactor::Reactor::new();
+    let token = counter.token();
+    let lc = LoopingCall::new(reactor.clone(), move || {
+        let _ = &token;
+    });
+    let _done = lc.start(60.0, false).unwrap();
+    drop(lc);
+    assert_eq!(counter.alive(), 1);
+    drop(reactor);
+    assert_eq!(counter.alive(), 0);
 }

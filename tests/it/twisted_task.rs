@@ -12,10 +12,11 @@
 //!
 //! Twisted's `TestableLoopingCall(clock, f)` is `LoopingCall::new(clock, f)`.
 //!
-//! Tests end by stopping the loops they leave running, and by emptying the slots through which
-//! a loop's function reaches its own `LoopingCall`. Both are reference cycles (a running loop
-//! and its clock hold each other; so do a function and the loop that owns it), which Python's
-//! garbage collector collects and Rust does not: `scripts/leak-check.sh` would report them.
+//! Tests end by emptying the slots through which a loop's function reaches its own
+//! `LoopingCall`: a function and the loop that owns it form a reference cycle, which Python's
+//! garbage collector collects and Rust does not (`scripts/leak-check.sh` would report it). A
+//! loop holds its clock weakly, so a loop left running is freed with the clock; the tests stop
+//! such loops anyway, as Twisted's do.
 
 use std::sync::Arc;
 
@@ -628,7 +629,9 @@ mod reactor_loop_tests {
     /// `testFailure`: a function that fails fails the `start` Deferred.
     #[test]
     fn test_failure() {
-        let lc = LoopingCall::new(Clock::new(), || -> Result<(), Failure> {
+        // The loop holds its clock weakly: the test keeps it.
+        let clock = Clock::new();
+        let lc = LoopingCall::new(clock.clone(), || -> Result<(), Failure> {
             Err(Failure::new(TestException("bar")))
         });
         let d = lc.start(0.1, true).unwrap();
@@ -641,7 +644,8 @@ mod reactor_loop_tests {
     fn test_fail_and_stop() {
         let slot: Log<LoopingCall> = Log::new();
         let s = slot.clone();
-        let lc = LoopingCall::new(Clock::new(), move || -> Result<(), Failure> {
+        let clock = Clock::new();
+        let lc = LoopingCall::new(clock.clone(), move || -> Result<(), Failure> {
             s.get()[0].stop().unwrap();
             Err(Failure::new(TestException("bar")))
         });
