@@ -493,17 +493,21 @@ impl Chain {
         this: &mut Arc<Chain>,
         waker: &Waker,
     ) -> Option<Result<Value, Failure>> {
+        Chain::take_owned(this).or_else(|| this.poll_take(waker))
+    }
+
+    /// Takes the final result without the lock when `this` is the chain's only handle and
+    /// nothing else is due to run; `None` otherwise (the caller falls back to the locked path).
+    #[inline]
+    pub(crate) fn take_owned(this: &mut Arc<Chain>) -> Option<Result<Value, Failure>> {
         // A plain load first, as in `push_owned`.
-        if Arc::strong_count(this) == 1 {
-            if let Some(c) = Arc::get_mut(this) {
-                let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
-                let st = c.state.get_mut();
-                if idle && st.slot.is_ready() && st.steps.is_empty() {
-                    return Some(st.slot.take_ready());
-                }
-            }
+        if Arc::strong_count(this) != 1 {
+            return None;
         }
-        this.poll_take(waker)
+        let c = Arc::get_mut(this)?;
+        let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+        let st = c.state.get_mut();
+        (idle && st.slot.is_ready() && st.steps.is_empty()).then(|| st.slot.take_ready())
     }
 
     /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
