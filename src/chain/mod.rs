@@ -207,16 +207,21 @@ pub(crate) enum Peek<'a> {
 }
 
 impl Chain {
-    fn with_slot(slot: Slot, created: &'static Location<'static>) -> Arc<Chain> {
-        let debug = debug::debugging();
-        let chain = Arc::new(Chain {
+    /// A chain in its initial state around `slot`, registered nowhere.
+    fn build(slot: Slot, debug: bool) -> Arc<Chain> {
+        Arc::new(Chain {
             state: Mutex::new(State { slot, steps: Steps::Empty, waiter: None }),
             paused: AtomicU32::new(0),
             running: AtomicBool::new(false),
             grace: AtomicBool::new(false),
             cancelling: AtomicU8::new(0),
             debug,
-        });
+        })
+    }
+
+    fn with_slot(slot: Slot, created: &'static Location<'static>) -> Arc<Chain> {
+        let debug = debug::debugging();
+        let chain = Chain::build(slot, debug);
         if debug {
             debug::register(chain.addr(), created);
         }
@@ -247,14 +252,7 @@ impl Chain {
 
     /// A fired chain for a tail that was `Ready`, which was made while debug mode was off.
     fn fired_quiet(result: Result<Value, Failure>) -> Arc<Chain> {
-        Arc::new(Chain {
-            state: Mutex::new(State { slot: result.into(), steps: Steps::Empty, waiter: None }),
-            paused: AtomicU32::new(0),
-            running: AtomicBool::new(false),
-            grace: AtomicBool::new(false),
-            cancelling: AtomicU8::new(0),
-            debug: false,
-        })
+        Chain::build(result.into(), false)
     }
 
     /// The key of this chain in the debug table.
