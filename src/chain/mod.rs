@@ -365,16 +365,23 @@ impl Chain {
         at: &'static Location<'static>,
     ) -> Result<(), AlreadyCalledError> {
         match self.fire_inner(result, at) {
-            Ok(Fired::Run(work)) => {
-                drive(self, work);
+            Ok(fired) => {
+                self.finish_fire(fired);
                 Ok(())
             }
-            Ok(_) => Ok(()),
             Err((err, result)) => {
                 // The rejected value may run user code when dropped: not under the lock.
                 drop(result);
                 Err(err)
             }
+        }
+    }
+
+    /// Runs the work a fire left to this thread, if it left any.
+    #[inline]
+    fn finish_fire(self: &Arc<Self>, fired: Fired) {
+        if let Fired::Run(work) = fired {
+            drive(self, work);
         }
     }
 
