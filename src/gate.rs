@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use crate::chain::Cancelled;
 use crate::deferred::{Deferred, IntoStep, Resolver, succeed};
 use crate::execute::maybe_deferred;
-use crate::waiters::{Waiters, hand_over};
+use crate::waiters::{Waiters, hand_over, left};
 
 /// A permit type: what a waiter receives, holding one token.
 pub(crate) trait Permit: Send + Sized + 'static {
@@ -118,13 +118,7 @@ impl<P: Permit> Gate<P> {
 fn leave<P: Permit>(gate: &Weak<Gate<P>>, ticket: u64) -> Cancelled {
     let Some(gate) = gate.upgrade() else { return Cancelled::Fail };
     let removed = gate.state.lock().waiting.remove(ticket);
-    match removed {
-        Some(resolver) => {
-            drop(resolver);
-            Cancelled::Fail
-        }
-        None => Cancelled::Leave,
-    }
+    left(removed)
 }
 
 impl<P> fmt::Debug for Gate<P> {

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use crate::chain::Cancelled;
 use crate::deferred::{Deferred, Resolver, succeed};
 use crate::error::{QueueOverflow, QueueUnderflow};
-use crate::waiters::{Waiters, hand_over};
+use crate::waiters::{Waiters, hand_over, left};
 
 /// A FIFO queue for callback code: [`put`](DeferredQueue::put) adds a value,
 /// [`get`](DeferredQueue::get) returns a Deferred that fires with the next one (Twisted's
@@ -183,13 +183,7 @@ impl<T: Send + 'static> DeferredQueue<T> {
 fn leave<T>(queue: &Weak<Inner<T>>, ticket: u64) -> Cancelled {
     let Some(queue) = queue.upgrade() else { return Cancelled::Fail };
     let removed = queue.state.lock().waiting.remove(ticket);
-    match removed {
-        Some(resolver) => {
-            drop(resolver);
-            Cancelled::Fail
-        }
-        None => Cancelled::Leave,
-    }
+    left(removed)
 }
 
 impl<T: Send + 'static> Default for DeferredQueue<T> {

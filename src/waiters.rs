@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+use crate::chain::Cancelled;
 use crate::deferred::Resolver;
 
 /// Waiters in arrival order, each known by a ticket so that a cancelled one can leave at once.
@@ -73,6 +74,20 @@ impl<R> Waiters<R> {
             self.slots.pop_front();
             self.front += 1;
         }
+    }
+}
+
+/// What a waiter's canceller answers, given what [`Waiters::remove`] gave it for the waiter's
+/// ticket: a waiter still in the queue has left it, and fails with `CancelledError`; one that is
+/// gone was just taken out by whoever is about to fire it, and that firing stands.
+pub(crate) fn left<R>(removed: Option<R>) -> Cancelled {
+    match removed {
+        // Dropped here, after the caller released its lock.
+        Some(waiter) => {
+            drop(waiter);
+            Cancelled::Fail
+        }
+        None => Cancelled::Leave,
     }
 }
 

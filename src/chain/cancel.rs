@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::run::drive;
-use super::{
-    CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, Fired, IN_CANCELLER, Slot,
-};
+use super::{CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, IN_CANCELLER, Slot};
 use crate::error::CancelledError;
 use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
@@ -33,11 +31,10 @@ impl Chain {
                         current.grace.store(true, Ordering::Relaxed);
                         return match current.fire_locked(st, Err(Failure::new(CancelledError)), at)
                         {
-                            Ok(Fired::Run(work)) => {
-                                drive(&current, work);
+                            Ok(fired) => {
+                                current.finish_fire(fired);
                                 true
                             }
-                            Ok(_) => true,
                             Err((_, rejected)) => {
                                 drop(rejected);
                                 false
@@ -67,11 +64,10 @@ impl Chain {
                         };
                         // If the canceller fired the chain, its result stands.
                         return match current.fire_inner(Err(failure), at) {
-                            Ok(Fired::Run(work)) => {
-                                drive(&current, work);
+                            Ok(fired) => {
+                                current.finish_fire(fired);
                                 true
                             }
-                            Ok(_) => true,
                             // The canceller fired the chain and then panicked: the result
                             // stands, and the panic is reported rather than lost.
                             Err((_, Err(failure))) if panicked => {

@@ -207,16 +207,21 @@ pub(crate) enum Peek<'a> {
 }
 
 impl Chain {
-    fn with_slot(slot: Slot, created: &'static Location<'static>) -> Arc<Chain> {
-        let debug = debug::debugging();
-        let chain = Arc::new(Chain {
+    /// A chain in its initial state around `slot`, registered nowhere.
+    fn build(slot: Slot, debug: bool) -> Arc<Chain> {
+        Arc::new(Chain {
             state: Mutex::new(State { slot, steps: Steps::Empty, waiter: None }),
             paused: AtomicU32::new(0),
             running: AtomicBool::new(false),
             grace: AtomicBool::new(false),
             cancelling: AtomicU8::new(0),
             debug,
-        });
+        })
+    }
+
+    fn with_slot(slot: Slot, created: &'static Location<'static>) -> Arc<Chain> {
+        let debug = debug::debugging();
+        let chain = Chain::build(slot, debug);
         if debug {
             debug::register(chain.addr(), created);
         }
@@ -247,14 +252,7 @@ impl Chain {
 
     /// A fired chain for a tail that was `Ready`, which was made while debug mode was off.
     fn fired_quiet(result: Result<Value, Failure>) -> Arc<Chain> {
-        Arc::new(Chain {
-            state: Mutex::new(State { slot: result.into(), steps: Steps::Empty, waiter: None }),
-            paused: AtomicU32::new(0),
-            running: AtomicBool::new(false),
-            grace: AtomicBool::new(false),
-            cancelling: AtomicU8::new(0),
-            debug: false,
-        })
+        Chain::build(result.into(), false)
     }
 
     /// The key of this chain in the debug table.
@@ -367,16 +365,23 @@ impl Chain {
         at: &'static Location<'static>,
     ) -> Result<(), AlreadyCalledError> {
         match self.fire_inner(result, at) {
-            Ok(Fired::Run(work)) => {
-                drive(self, work);
+            Ok(fired) => {
+                self.finish_fire(fired);
                 Ok(())
             }
-            Ok(_) => Ok(()),
             Err((err, result)) => {
                 // The rejected value may run user code when dropped: not under the lock.
                 drop(result);
                 Err(err)
             }
+        }
+    }
+
+    /// Runs the work a fire left to this thread, if it left any.
+    #[inline]
+    fn finish_fire(self: &Arc<Self>, fired: Fired) {
+        if let Fired::Run(work) = fired {
+            drive(self, work);
         }
     }
 
@@ -493,17 +498,21 @@ impl Chain {
         this: &mut Arc<Chain>,
         waker: &Waker,
     ) -> Option<Result<Value, Failure>> {
+        Chain::take_owned(this).or_else(|| this.poll_take(waker))
+    }
+
+    /// Takes the final result without the lock when `this` is the chain's only handle and
+    /// nothing else is due to run; `None` otherwise (the caller falls back to the locked path).
+    #[inline]
+    pub(crate) fn take_owned(this: &mut Arc<Chain>) -> Option<Result<Value, Failure>> {
         // A plain load first, as in `push_owned`.
-        if Arc::strong_count(this) == 1 {
-            if let Some(c) = Arc::get_mut(this) {
-                let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
-                let st = c.state.get_mut();
-                if idle && st.slot.is_ready() && st.steps.is_empty() {
-                    return Some(st.slot.take_ready());
-                }
-            }
+        if Arc::strong_count(this) != 1 {
+            return None;
         }
-        this.poll_take(waker)
+        let c = Arc::get_mut(this)?;
+        let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+        let st = c.state.get_mut();
+        (idle && st.slot.is_ready() && st.steps.is_empty()).then(|| st.slot.take_ready())
     }
 
     /// Forgets a waker registered by [`poll_take`](Chain::poll_take).

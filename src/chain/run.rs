@@ -27,10 +27,7 @@ pub(super) enum Work {
 /// Runs one step, turning a panic into a failure.
 #[inline]
 pub(super) fn call(step: StepFn, input: Result<Value, Failure>) -> Outcome {
-    match catch_unwind(AssertUnwindSafe(move || step(input))) {
-        Ok(outcome) => outcome,
-        Err(payload) => Outcome::Failure(Failure::from_panic(payload)),
-    }
+    call_inline(step, input)
 }
 
 /// [`call`] for a step that was never boxed.

@@ -147,17 +147,11 @@ impl Tail {
     pub(crate) fn take(self) -> Result<Result<Value, Failure>, Tail> {
         match self {
             Tail::Chain(mut chain) => {
-                // The last handle needs no lock (a plain load rules the common case out first).
-                if Arc::strong_count(&chain) == 1 {
-                    if let Some(c) = Arc::get_mut(&mut chain) {
-                        let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
-                        let st = c.state.get_mut();
-                        if idle && st.slot.is_ready() && st.steps.is_empty() {
-                            return Ok(st.slot.take_ready());
-                        }
-                    }
+                // The last handle needs no lock.
+                match Chain::take_owned(&mut chain).or_else(|| chain.try_take()) {
+                    Some(result) => Ok(result),
+                    None => Err(Tail::Chain(chain)),
                 }
-                chain.try_take().ok_or(Tail::Chain(chain))
             }
             Tail::Value(v) => Ok(Ok(v)),
             Tail::Failed(f) => Ok(Err(f.take())),
