@@ -142,6 +142,14 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// Polls `future` once; it must be ready by now.
+fn poll_ready<F: Future + Unpin>(future: &mut F) -> F::Output {
+    match poll_once(future) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (a), (b): ten `x + 1` steps.
 
@@ -195,10 +203,7 @@ fn futures_a() -> u64 {
         .map(inc)
         .map(inc);
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 /// futures-rs with the steps added in a loop, as a Deferred's are: the type changes at every
@@ -210,10 +215,7 @@ fn futures_boxed_a(n: usize) -> u64 {
         f = f.map(inc).boxed();
     }
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 fn futures_b() -> u64 {
@@ -231,10 +233,7 @@ fn futures_b() -> u64 {
         .map(inc)
         .map(inc)
         .map(inc);
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 fn futures_boxed_b() -> u64 {
@@ -244,10 +243,7 @@ fn futures_boxed_b() -> u64 {
     for _ in 0..10 {
         f = f.map(inc).boxed();
     }
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,10 +332,7 @@ fn futures_c(capture: bool) -> u64 {
         .map_ok(inc)
         .map_ok(inc);
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v.unwrap(),
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,10 +368,7 @@ fn futures_tower(levels: u64) -> u64 {
     }
     assert!(poll_once(&mut top).is_pending());
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut top) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut top)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,10 +449,7 @@ fn futures_try_join_all((txs, rxs): Channels) -> Vec<u64> {
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(black_box(i as u64)).unwrap();
     }
-    match poll_once(&mut all) {
-        Poll::Ready(v) => v.unwrap(),
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut all).unwrap()
 }
 
 fn futures_join_all((txs, rxs): Channels) -> Vec<Result<u64, oneshot::Canceled>> {
@@ -471,10 +458,7 @@ fn futures_join_all((txs, rxs): Channels) -> Vec<Result<u64, oneshot::Canceled>>
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(black_box(i as u64)).unwrap();
     }
-    match poll_once(&mut all) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut all)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,10 +544,7 @@ fn futures_await() -> u64 {
     let mut f = async move { rx.await.unwrap() }.boxed();
     assert!(poll_once(&mut f).is_pending());
     tx.send(black_box(7)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 fn deferred_await() -> u64 {
@@ -572,10 +553,7 @@ fn deferred_await() -> u64 {
     assert!(poll_once(&mut f).is_pending());
     r.callback(black_box(7)).unwrap();
     drop(r);
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 /// The same inside an `ensure_deferred` task (Twisted's `ensureDeferred`, a Node `async`
