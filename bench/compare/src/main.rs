@@ -186,22 +186,36 @@ fn deferred_b() -> u64 {
     d.try_result().ok().unwrap().unwrap()
 }
 
+/// Ten `map`s composed at compile time on the channel's receiver, as one would write them.
+fn ten_maps(rx: oneshot::Receiver<u64>) -> impl Future<Output = u64> + Unpin {
+    rx.map(Result::unwrap)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+}
+
+/// `n` `map`s added in a loop, as a Deferred's callbacks are: the type changes at every step,
+/// so each one is boxed.
+fn boxed_maps(rx: oneshot::Receiver<u64>, n: usize) -> BoxFuture<'static, u64> {
+    let mut f: BoxFuture<'static, u64> = rx.map(Result::unwrap).boxed();
+    for _ in 0..n {
+        f = f.map(inc).boxed();
+    }
+    f
+}
+
 /// futures-rs, written as one would: ten `map`s composed at compile time, no allocation but
 /// the channel's.
 fn futures_a() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
-    let mut f = rx
-        .map(Result::unwrap)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc);
+    let mut f = ten_maps(rx);
     tx.send(black_box(0)).unwrap();
     poll_ready(&mut f)
 }
@@ -210,10 +224,7 @@ fn futures_a() -> u64 {
 /// step, so each one is boxed.
 fn futures_boxed_a(n: usize) -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
-    let mut f: BoxFuture<'static, u64> = rx.map(Result::unwrap).boxed();
-    for _ in 0..n {
-        f = f.map(inc).boxed();
-    }
+    let mut f = boxed_maps(rx, n);
     tx.send(black_box(0)).unwrap();
     poll_ready(&mut f)
 }
@@ -221,28 +232,14 @@ fn futures_boxed_a(n: usize) -> u64 {
 fn futures_b() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
     tx.send(black_box(0)).unwrap();
-    let mut f = rx
-        .map(Result::unwrap)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc);
+    let mut f = ten_maps(rx);
     poll_ready(&mut f)
 }
 
 fn futures_boxed_b() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
     tx.send(black_box(0)).unwrap();
-    let mut f: BoxFuture<'static, u64> = rx.map(Result::unwrap).boxed();
-    for _ in 0..10 {
-        f = f.map(inc).boxed();
-    }
+    let mut f = boxed_maps(rx, 10);
     poll_ready(&mut f)
 }
 
