@@ -659,6 +659,8 @@ fn run(opts: &Options) {
         unit_costs(opts);
     }
     let r = |full: usize| if opts.quick { full.div_ceil(4).max(3) } else { full };
+    // Rounds for the scenarios whose size is a count of levels, inputs or steps.
+    let sized = |size: u64| r(if size >= 1_000_000 { 7 } else if size >= 100_000 { 15 } else { 31 });
 
     // Check that every variant computes the same thing before timing any.
     assert_eq!(baseline_steps(10), 10);
@@ -716,7 +718,7 @@ fn run(opts: &Options) {
     let sizes: &[u64] = if opts.scaling { &[1_000, 10_000, 100_000, 1_000_000] } else { &[10_000, 100_000, 1_000_000] };
     if opts.wants("d") {
         for &levels in sizes {
-            let rounds = r(if levels >= 1_000_000 { 7 } else if levels >= 100_000 { 15 } else { 31 });
+            let rounds = sized(levels);
             measure("d", levels, "level", levels, rounds, vec![
                 ("baseline", Box::new(move |n| timed(n, || baseline_tower(levels)))),
                 ("futures", Box::new(move |n| timed(n, || futures_tower(levels)))),
@@ -728,7 +730,7 @@ fn run(opts: &Options) {
     if opts.wants("e") {
         for &inputs in e_sizes {
             let n = inputs as usize;
-            let rounds = r(if inputs >= 1_000_000 { 7 } else if inputs >= 100_000 { 15 } else { 31 });
+            let rounds = sized(inputs);
             measure("e_gather", inputs, "input", inputs, rounds, vec![
                 ("baseline", Box::new(move |k| timed(k, || baseline_join(n)))),
                 ("futures", Box::new(move |k| timed_with(k, || channels(n), futures_try_join_all))),
@@ -755,7 +757,7 @@ fn run(opts: &Options) {
     }
     if opts.scaling && opts.wants("a") {
         for steps in [1_000usize, 10_000, 100_000, 1_000_000] {
-            let rounds = r(if steps >= 1_000_000 { 7 } else if steps >= 100_000 { 15 } else { 31 });
+            let rounds = sized(steps as u64);
             measure("a_steps", steps as u64, "step", steps as u64, rounds, vec![
                 ("baseline", Box::new(move |n| timed(n, || baseline_steps(steps)))),
                 ("deferreds", Box::new(move |n| timed(n, || deferred_a(steps)))),
