@@ -142,6 +142,14 @@ fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// Polls `future` once; it must be ready by now.
+fn poll_ready<F: Future + Unpin>(future: &mut F) -> F::Output {
+    match poll_once(future) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (a), (b): ten `x + 1` steps.
 
@@ -178,76 +186,61 @@ fn deferred_b() -> u64 {
     d.try_result().ok().unwrap().unwrap()
 }
 
+/// Ten `map`s composed at compile time on the channel's receiver, as one would write them.
+fn ten_maps(rx: oneshot::Receiver<u64>) -> impl Future<Output = u64> + Unpin {
+    rx.map(Result::unwrap)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+        .map(inc)
+}
+
+/// `n` `map`s added in a loop, as a Deferred's callbacks are: the type changes at every step,
+/// so each one is boxed.
+fn boxed_maps(rx: oneshot::Receiver<u64>, n: usize) -> BoxFuture<'static, u64> {
+    let mut f: BoxFuture<'static, u64> = rx.map(Result::unwrap).boxed();
+    for _ in 0..n {
+        f = f.map(inc).boxed();
+    }
+    f
+}
+
 /// futures-rs, written as one would: ten `map`s composed at compile time, no allocation but
 /// the channel's.
 fn futures_a() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
-    let mut f = rx
-        .map(Result::unwrap)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc);
+    let mut f = ten_maps(rx);
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 /// futures-rs with the steps added in a loop, as a Deferred's are: the type changes at every
 /// step, so each one is boxed.
 fn futures_boxed_a(n: usize) -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
-    let mut f: BoxFuture<'static, u64> = rx.map(Result::unwrap).boxed();
-    for _ in 0..n {
-        f = f.map(inc).boxed();
-    }
+    let mut f = boxed_maps(rx, n);
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 fn futures_b() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
     tx.send(black_box(0)).unwrap();
-    let mut f = rx
-        .map(Result::unwrap)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc)
-        .map(inc);
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    let mut f = ten_maps(rx);
+    poll_ready(&mut f)
 }
 
 fn futures_boxed_b() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
     tx.send(black_box(0)).unwrap();
-    let mut f: BoxFuture<'static, u64> = rx.map(Result::unwrap).boxed();
-    for _ in 0..10 {
-        f = f.map(inc).boxed();
-    }
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    let mut f = boxed_maps(rx, 10);
+    poll_ready(&mut f)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,10 +329,7 @@ fn futures_c(capture: bool) -> u64 {
         .map_ok(inc)
         .map_ok(inc);
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v.unwrap(),
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f).unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,10 +365,7 @@ fn futures_tower(levels: u64) -> u64 {
     }
     assert!(poll_once(&mut top).is_pending());
     tx.send(black_box(0)).unwrap();
-    match poll_once(&mut top) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut top)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,10 +446,7 @@ fn futures_try_join_all((txs, rxs): Channels) -> Vec<u64> {
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(black_box(i as u64)).unwrap();
     }
-    match poll_once(&mut all) {
-        Poll::Ready(v) => v.unwrap(),
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut all).unwrap()
 }
 
 fn futures_join_all((txs, rxs): Channels) -> Vec<Result<u64, oneshot::Canceled>> {
@@ -471,10 +455,7 @@ fn futures_join_all((txs, rxs): Channels) -> Vec<Result<u64, oneshot::Canceled>>
     for (i, tx) in txs.into_iter().enumerate() {
         tx.send(black_box(i as u64)).unwrap();
     }
-    match poll_once(&mut all) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut all)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,10 +541,7 @@ fn futures_await() -> u64 {
     let mut f = async move { rx.await.unwrap() }.boxed();
     assert!(poll_once(&mut f).is_pending());
     tx.send(black_box(7)).unwrap();
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 fn deferred_await() -> u64 {
@@ -572,10 +550,7 @@ fn deferred_await() -> u64 {
     assert!(poll_once(&mut f).is_pending());
     r.callback(black_box(7)).unwrap();
     drop(r);
-    match poll_once(&mut f) {
-        Poll::Ready(v) => v,
-        Poll::Pending => unreachable!(),
-    }
+    poll_ready(&mut f)
 }
 
 /// The same inside an `ensure_deferred` task (Twisted's `ensureDeferred`, a Node `async`
@@ -684,6 +659,8 @@ fn run(opts: &Options) {
         unit_costs(opts);
     }
     let r = |full: usize| if opts.quick { full.div_ceil(4).max(3) } else { full };
+    // Rounds for the scenarios whose size is a count of levels, inputs or steps.
+    let sized = |size: u64| r(if size >= 1_000_000 { 7 } else if size >= 100_000 { 15 } else { 31 });
 
     // Check that every variant computes the same thing before timing any.
     assert_eq!(baseline_steps(10), 10);
@@ -741,7 +718,7 @@ fn run(opts: &Options) {
     let sizes: &[u64] = if opts.scaling { &[1_000, 10_000, 100_000, 1_000_000] } else { &[10_000, 100_000, 1_000_000] };
     if opts.wants("d") {
         for &levels in sizes {
-            let rounds = r(if levels >= 1_000_000 { 7 } else if levels >= 100_000 { 15 } else { 31 });
+            let rounds = sized(levels);
             measure("d", levels, "level", levels, rounds, vec![
                 ("baseline", Box::new(move |n| timed(n, || baseline_tower(levels)))),
                 ("futures", Box::new(move |n| timed(n, || futures_tower(levels)))),
@@ -753,7 +730,7 @@ fn run(opts: &Options) {
     if opts.wants("e") {
         for &inputs in e_sizes {
             let n = inputs as usize;
-            let rounds = r(if inputs >= 1_000_000 { 7 } else if inputs >= 100_000 { 15 } else { 31 });
+            let rounds = sized(inputs);
             measure("e_gather", inputs, "input", inputs, rounds, vec![
                 ("baseline", Box::new(move |k| timed(k, || baseline_join(n)))),
                 ("futures", Box::new(move |k| timed_with(k, || channels(n), futures_try_join_all))),
@@ -780,7 +757,7 @@ fn run(opts: &Options) {
     }
     if opts.scaling && opts.wants("a") {
         for steps in [1_000usize, 10_000, 100_000, 1_000_000] {
-            let rounds = r(if steps >= 1_000_000 { 7 } else if steps >= 100_000 { 15 } else { 31 });
+            let rounds = sized(steps as u64);
             measure("a_steps", steps as u64, "step", steps as u64, rounds, vec![
                 ("baseline", Box::new(move |n| timed(n, || baseline_steps(steps)))),
                 ("deferreds", Box::new(move |n| timed(n, || deferred_a(steps)))),
