@@ -332,19 +332,18 @@ fn paused_deferred_chained() {
     success_result_of(first);
 }
 
-/// `test_innerCallbacksPreserved`: "When a `Deferred` encounters a result which is another
-/// `Deferred` which is waiting on a third `Deferred`, the middle `Deferred`'s callbacks are
-/// executed after the third `Deferred` fires and before the first receives a result." (The
-/// original also adds an errback to `inner` after it was returned: not possible here, and
-/// `failures` is collected from the other two.)
-#[test]
-fn inner_callbacks_preserved() {
-    let results = Recorder::new();
-    let failures = Recorder::new();
-    let (inner, fire_inner) = Deferred::<String>::new();
-
+/// The callback `cb` of `test_innerCallbacksPreserved` and
+/// `test_nestedAsynchronousChainedDeferreds`: it returns a Deferred `d` that has fired but
+/// whose first callback returns `inner`, a Deferred that definitely has not fired yet; `d`'s
+/// second callback doubles `inner`'s result. Callbacks are recorded in `results`, failures
+/// in `failures`.
+fn cb_returning_a_deferred_waiting_on(
+    inner: Deferred<String>,
+    results: &Recorder,
+    failures: &Recorder,
+) -> impl FnOnce(&'static str) -> Deferred<String> + Send + 'static {
     let (r, f) = (results.clone(), failures.clone());
-    let cb = move |result: &str| {
+    move |result: &str| {
         r.record(format!("start-of-cb {result}"));
         let d = succeed("inner".to_owned());
         let (r1, r2) = (r.clone(), r.clone());
@@ -360,7 +359,21 @@ fn inner_callbacks_preserved() {
             f.record(failure.to_string());
             Err(failure)
         })
-    };
+    }
+}
+
+/// `test_innerCallbacksPreserved`: "When a `Deferred` encounters a result which is another
+/// `Deferred` which is waiting on a third `Deferred`, the middle `Deferred`'s callbacks are
+/// executed after the third `Deferred` fires and before the first receives a result." (The
+/// original also adds an errback to `inner` after it was returned: not possible here, and
+/// `failures` is collected from the other two.)
+#[test]
+fn inner_callbacks_preserved() {
+    let results = Recorder::new();
+    let failures = Recorder::new();
+    let (inner, fire_inner) = Deferred::<String>::new();
+
+    let cb = cb_returning_a_deferred_waiting_on(inner, &results, &failures);
     let outer = succeed("outer").add_callback(cb);
     fire_inner.callback("orange".to_owned()).unwrap();
     let r = results.clone();
@@ -573,25 +586,7 @@ fn nested_asynchronous_chained_deferreds() {
     // A Deferred returned in the inner callback.
     let (inner, fire_inner) = Deferred::<String>::new();
 
-    let (r, f) = (results.clone(), failures.clone());
-    let cb = move |result: &str| {
-        r.record(format!("start-of-cb {result}"));
-        let d = succeed("inner".to_owned());
-        let (r1, r2) = (r.clone(), r.clone());
-        d.add_callback(move |_| {
-            r1.record("firstCallback inner");
-            // A Deferred that definitely has not fired yet.
-            inner
-        })
-        .map(move |result| {
-            r2.record(format!("secondCallback {result}"));
-            result.repeat(2)
-        })
-        .add_errback(move |failure| {
-            f.record(failure.to_string());
-            Err(failure)
-        })
-    };
+    let cb = cb_returning_a_deferred_waiting_on(inner, &results, &failures);
     // A synchronous Deferred with a callback `cb` returning a Deferred `d` that has fired but
     // is now waiting on an unfired Deferred `inner`.
     let r = results.clone();

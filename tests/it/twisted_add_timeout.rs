@@ -31,6 +31,23 @@ fn inner_deferred(log: &Recorder) -> Deferred<&'static str> {
     Deferred::with_canceller(move |_: &Resolver<&'static str>| log.record("inner cancelled")).0
 }
 
+/// The end of the tests where the Deferred fires before its timeout and a step then returns
+/// `inner_deferred`: the step ran at once, recording `step_record`, and the timeout never
+/// happens: the chain still waits on the inner Deferred, whose canceller never runs.
+#[track_caller]
+fn assert_step_ran_and_timeout_never_happens(
+    clock: &Clock,
+    d: &Deferred<&'static str>,
+    log: &Recorder,
+    step_record: &str,
+) {
+    assert_eq!(log.take(), [step_record]);
+    // If the timeout happened, it would cancel the inner Deferred.
+    clock.advance(15.0);
+    assert_no_result(d);
+    assert!(log.take().is_empty());
+}
+
 /// `test_timeoutChainable`: `add_timeout` returns a Deferred that steps can be added to.
 #[test]
 fn test_timeout_chainable() {
@@ -56,11 +73,7 @@ fn test_success_result_before_timeout() {
     });
     r.callback("results").unwrap();
     // Called back at once, before the inner Deferred is returned.
-    assert_eq!(log.take(), ["callbacked results"]);
-    // The timeout never happens: if it did, it would cancel the inner Deferred.
-    clock.advance(15.0);
-    assert_no_result(&d);
-    assert!(log.take().is_empty());
+    assert_step_ran_and_timeout_never_happens(&clock, &d, &log, "callbacked results");
 }
 
 /// `test_successResultBeforeTimeoutCustom`: the same with a custom `onTimeoutCancel`.
@@ -76,10 +89,7 @@ fn test_success_result_before_timeout_custom() {
         inner
     });
     r.callback("results").unwrap();
-    assert_eq!(log.take(), ["callbacked results"]);
-    clock.advance(15.0);
-    assert_no_result(&d);
-    assert!(log.take().is_empty());
+    assert_step_ran_and_timeout_never_happens(&clock, &d, &log, "callbacked results");
 }
 
 /// `test_failureBeforeTimeout`: the Deferred fails with its failure if it fails before the
@@ -97,10 +107,7 @@ fn test_failure_before_timeout() {
         inner
     });
     r.errback(error).unwrap();
-    assert_eq!(log.take(), ["errbacked, same failure: true"]);
-    clock.advance(15.0);
-    assert_no_result(&d);
-    assert!(log.take().is_empty());
+    assert_step_ran_and_timeout_never_happens(&clock, &d, &log, "errbacked, same failure: true");
 }
 
 /// `test_failureBeforeTimeoutCustom`: the same with a custom `onTimeoutCancel`.
@@ -117,10 +124,7 @@ fn test_failure_before_timeout_custom() {
         inner
     });
     r.errback(error).unwrap();
-    assert_eq!(log.take(), ["errbacked, same failure: true"]);
-    clock.advance(15.0);
-    assert_no_result(&d);
-    assert!(log.take().is_empty());
+    assert_step_ran_and_timeout_never_happens(&clock, &d, &log, "errbacked, same failure: true");
 }
 
 /// `test_timedOut`: by default the Deferred fails with a `TimeoutError` if it times out.
@@ -191,10 +195,7 @@ fn test_cancel_before_timeout() {
         inner
     });
     d.cancel();
-    assert_eq!(log.take(), ["errbacked, cancelled: true"]);
-    clock.advance(15.0);
-    assert_no_result(&d);
-    assert!(log.take().is_empty());
+    assert_step_ran_and_timeout_never_happens(&clock, &d, &log, "errbacked, cancelled: true");
 }
 
 /// `test_cancelBeforeTimeoutCustom`: the same with a custom `onTimeoutCancel`, which is not
@@ -211,10 +212,7 @@ fn test_cancel_before_timeout_custom() {
         inner
     });
     d.cancel();
-    assert_eq!(log.take(), ["errbacked, cancelled: true"]);
-    clock.advance(15.0);
-    assert_no_result(&d);
-    assert!(log.take().is_empty());
+    assert_step_ran_and_timeout_never_happens(&clock, &d, &log, "errbacked, cancelled: true");
 }
 
 /// `test_providedCancelCalledBeforeTimeoutCustom`: a custom conversion handles a Deferred

@@ -189,15 +189,18 @@ mod clock_tests {
         assert!(c.pending_calls().is_empty());
     }
 
-    /// `test_providesIReactorTime`: `Clock` provides `IReactorTime` (implements `Time`).
+    /// `test_providesIReactorTime`: `Clock` provides `IReactorTime` (implements `Time`): used
+    /// as a `dyn Time`, it tells its own time and schedules calls on itself.
     #[test]
     fn test_provides_i_reactor_time() {
-        fn provides<T: Time>(_: &T) -> bool {
-            true
-        }
-        assert!(provides(&Clock::new()));
-        let time: &dyn Time = &Clock::new();
-        assert_eq!(time.seconds(), 0.0);
+        let clock = Clock::new();
+        clock.advance(1.5);
+        let time: &dyn Time = &clock;
+        assert_eq!(time.seconds(), 1.5);
+        let call = time.call_later_boxed(1.0, Box::new(|| ())).unwrap();
+        assert_eq!(call.get_time(), 2.5);
+        let pending = clock.pending_calls();
+        assert!(pending.len() == 1 && pending[0] == call);
     }
 
     /// `test_callLaterKeepsCallsOrdered`: if "A" is scheduled at t0 and reset to t2 > t0, then
