@@ -4,8 +4,8 @@ use std::any::{Any, TypeId};
 use std::error::Error;
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -382,6 +382,27 @@ impl Failure {
         let loc = self.inner.location;
         let _ = writeln!(out, "{}:{}:<created here>", loc.file(), loc.line());
         out
+    }
+}
+
+/// A [`Failure`] that does not keep it alive, for bookkeeping keyed on a failure's identity.
+pub(crate) struct WeakFailure(Weak<Inner>);
+
+impl Failure {
+    pub(crate) fn downgrade(&self) -> WeakFailure {
+        WeakFailure(Arc::downgrade(&self.inner))
+    }
+}
+
+impl WeakFailure {
+    /// Whether `failure` is this one (or a clone of it).
+    pub(crate) fn is(&self, failure: &Failure) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&failure.inner))
+    }
+
+    /// Whether any clone of the failure is left.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
     }
 }
 

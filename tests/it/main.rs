@@ -29,6 +29,7 @@ mod reactor_loop;
 #[cfg(feature = "reactor")]
 mod reactor_looping;
 mod reentrancy;
+mod share;
 mod stress;
 mod support;
 mod testing_helpers;
