@@ -60,17 +60,22 @@ mod event_loop;
 mod events;
 mod later;
 mod looping;
+mod pool;
 mod queue;
+mod react;
+mod threads;
 mod time;
 mod timeout;
 
 pub use clock::Clock;
 pub use delayed::DelayedCall;
 pub use error::{
-    DelayedCallError, InvalidDelayError, LoopingCallError, ReactorError, TimeoutError,
+    DelayedCallError, InvalidDelayError, LoopingCallError, ReactorError, StoppedEarlyError,
+    ThreadPoolError, TimeoutError,
 };
 pub use event_loop::Reactor;
 pub use events::{Phase, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
 pub use later::defer_later;
 pub use looping::LoopingCall;
+pub use react::{Exit, exit_code, exit_status, react};
 pub use time::Time;
