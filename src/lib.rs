@@ -162,6 +162,7 @@ mod gather;
 mod join;
 mod list;
 mod lock;
+mod passthru;
 mod queue;
 mod race;
 #[cfg(feature = "reactor")]
@@ -183,11 +184,14 @@ pub use crate::error::{
     NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
 pub use crate::execute::{execute, maybe_deferred};
-pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
+pub use crate::failure::{
+    ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError, TracebackDetail,
+};
 pub use crate::future::DeferredFuture;
 pub use crate::gather::gather_results;
 pub use crate::list::{DeferredList, FirstCallback};
 pub use crate::lock::{DeferredLock, LockGuard};
+pub use crate::passthru::passthru;
 pub use crate::queue::DeferredQueue;
 pub use crate::race::race;
 pub use crate::semaphore::{DeferredSemaphore, SemaphorePermit};
