@@ -19,11 +19,6 @@ use {
     std::sync::{Arc, Mutex},
 };
 
-// The examples' shared module, for `run_until_done`.
-#[allow(unreachable_pub)]
-#[path = "../examples/support/mod.rs"]
-mod support;
-
 // Each example, as a module: its `main` goes unused here, and so do some helpers.
 #[cfg(feature = "reactor")]
 #[allow(dead_code, unreachable_pub)]
@@ -431,6 +426,36 @@ fn blocking() {
     );
 }
 
+/// The fix, on the real reactor: the "sleep" on the pool thread waits until Beautiful has
+/// been printed, which can only happen while the reactor's thread is free.
+#[test]
+#[cfg(feature = "reactor")]
+fn blocking_with_defer_to_thread_keeps_the_reactor_free() {
+    let lines = lines_of!(blocking, |out| {
+        let seen = out.clone();
+        let sleep = move |_seconds: f64| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !seen.lines().iter().any(|l| l.starts_with("Beautiful"))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        Reactor::new()
+            .react(|reactor| blocking::unblocked_story(reactor, out, 0.005, sleep))
+            .expect("the story ends")
+    });
+    assert_text(
+        &lines,
+        r#"
+Hello
+defer_to_thread: sleeping for 3 s on a pool thread; the reactor's thread is free
+Beautiful (on time)
+World (back on the reactor's thread once the sleep ended)
+"#,
+    );
+}
+
 /// Without the blocking call, nothing is late: the same story with a sleep that takes no time.
 #[test]
 #[cfg(feature = "reactor")]
@@ -650,7 +675,7 @@ fn poetry_client_downloads_in_chunks() {
         (0..3).map(|_| get_poetry(&reactor, server.addr())).collect::<Vec<_>>(),
         true,
     );
-    let poems = support::run_until_done(&reactor, poems).expect("poems");
+    let poems = reactor.react(|_| poems).expect("poems");
     server.stop();
     assert_eq!(poems, [POEMS[1]; 3]);
 }
