@@ -36,6 +36,10 @@ mod get_poetry;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/hello_reactor.rs"]
 mod hello_reactor;
+#[cfg(feature = "reactor")]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/inflight_cache.rs"]
+mod inflight_cache;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/placeholder.rs"]
 mod placeholder;
@@ -678,4 +682,39 @@ fn poetry_client_downloads_in_chunks() {
     let poems = reactor.react(|_| poems).expect("poems");
     server.stop();
     assert_eq!(poems, [POEMS[1]; 3]);
+}
+
+#[test]
+#[cfg(feature = "reactor")]
+fn inflight_cache() {
+    let lines =
+        lines_of!(inflight_cache, |out| on_clock(|clock| inflight_cache::cache_story(clock, out)));
+    assert_text(
+        &lines,
+        r#"
+[ 0.0 s] reader 1 asks for "Ozymandias"
+         (cache: nothing yet; fetch #1 starts)
+[ 0.2 s] reader 2 asks for "Ozymandias"
+         (cache: a fetch is in flight; waiting on it)
+[ 1.0 s] reader 1 got "Ozymandias": "I met a traveller from an antique land,"
+[ 1.0 s] reader 2 got "Ozymandias": "I met a traveller from an antique land,"
+[ 1.5 s] reader 3 asks for "Ozymandias"
+         (cache: have it)
+[ 1.5 s] reader 3 got "Ozymandias": "I met a traveller from an antique land,"
+[ 2.0 s] reader 4 asks for "Kubla Khan"
+         (cache: nothing yet; fetch #2 starts)
+[ 3.0 s] reader 4 got a failure: no poem called "Kubla Khan"
+[ 3.5 s] reader 5 asks for "Kubla Khan"
+         (cache: nothing yet; fetch #3 starts)
+[ 4.5 s] reader 5 got a failure: no poem called "Kubla Khan"
+[ 5.0 s] reader 6 asks for "The Tyger", and gives up after 0.5 s
+         (cache: nothing yet; fetch #4 starts)
+[ 5.2 s] reader 7 asks for "The Tyger"
+         (cache: a fetch is in flight; waiting on it)
+[ 5.5 s] reader 6 gave up (only that reader's Deferred was cancelled)
+[ 5.5 s] reader 6 is gone
+[ 6.0 s] reader 7 got "The Tyger": "Tyger Tyger, burning bright,"
+fetches made: 4 for 7 readers
+"#,
+    );
 }
