@@ -3,12 +3,15 @@
 //! # How the result reaches the observers
 //!
 //! [`Deferred::share`] adds one step to the source chain, the *relay*. When the source fires,
-//! the first relay stores the result, takes the oldest waiting observer, adds the next relay
-//! to the source chain, and returns `Outcome::Fire` for that observer: the engine fires it
-//! from its trampoline and comes back to the source for the next relay. One observer is fired
-//! per relay, in the order the observers were made, at constant stack depth however many there
-//! are and however long a line of shares (an observer of one share being the source of the
-//! next) the result runs through.
+//! the relay stores the result, takes every waiting observer out of the line at once, and
+//! fires them one after another, in the order they were made, each with its own clone.
+//!
+//! Firing an observer runs its callbacks, and one of them may be another share's relay (an
+//! observer of one share being the source of the next). Fired in place, a line of shares would
+//! nest one fire per share. Instead, the observers a relay hands out go to a queue kept by the
+//! thread: the outermost relay on the thread fires everything queued, including what nested
+//! relays queue meanwhile, in a loop, so any number of observers and any line of shares fire at
+//! constant stack depth. (The primitives' `hand_over` does the same for their waiters.)
 //!
 //! The share holds the source chain weakly and the relay holds the share strongly: while the
 //! source can still fire, the share lives; once it cannot, nothing keeps the share but its
@@ -16,8 +19,10 @@
 
 mod report;
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -118,8 +123,9 @@ pub(crate) use report::intercept;
 ///
 /// # Threads
 ///
-/// A `SharedDeferred` is `Send` and `Sync` when `T` is `Send`; observers may be made, cancelled
-/// and fired from any thread. The observers fire on the thread that fires the source (or, once
+/// `T` must be `Clone`, and `Sync` as well as `Send`: observers on several threads may clone
+/// the one result at once (futures' `Shared` asks the same). A `SharedDeferred` is then `Send`
+/// and `Sync`; observers may be made, cancelled and fired from any thread. The observers fire on the thread that fires the source (or, once
 /// the result is in, inside `observe` on the caller's thread).
 pub struct SharedDeferred<T> {
     share: Arc<Share<T>>,
@@ -127,14 +133,15 @@ pub struct SharedDeferred<T> {
 
 struct Share<T> {
     state: Mutex<State<T>>,
-    /// The source chain, for the relays to add the next relay and for `cancel`. `None` when
-    /// the source had its result already, with no chain at all.
+    /// The source chain, for `cancel`. `None` when the source had its result already, with
+    /// no chain at all.
     source: Option<Weak<Chain>>,
 }
 
 struct State<T> {
-    /// The source's result, once it has arrived.
-    result: Option<Result<T, Failure>>,
+    /// The source's result, once it has arrived. In an `Arc` so that it is cloned for an
+    /// observer outside the lock: `T::clone` is user code.
+    result: Option<Arc<Result<T, Failure>>>,
     /// Observers waiting for the result: their chains, by ticket.
     waiting: Waiters<Arc<Chain>>,
     /// `SharedDeferred` handles alive: while there is one, an observer may still be made.
@@ -144,7 +151,7 @@ struct State<T> {
     dropped_source: bool,
 }
 
-impl<T: Clone + Send + 'static> Deferred<T> {
+impl<T: Clone + Send + Sync + 'static> Deferred<T> {
     /// Shares this Deferred's result with any number of observers (see [`SharedDeferred`]).
     ///
     /// The source's own chain ends here: its steps so far run first, and their result is
@@ -174,7 +181,7 @@ impl<T: Clone + Send + 'static> Deferred<T> {
         let relay_share = share.clone();
         // Runs at once if the result is already in, and stores it; nobody observes yet.
         let tail = tail.push(move |input: Result<Value, Failure>| {
-            relay(relay_share, Some(input.map(Value::take::<T>)))
+            relay(relay_share, input.map(Value::take::<T>))
         });
         // The source chain is held by whoever can fire it; the share only needs to reach it.
         drop(tail);
@@ -182,38 +189,112 @@ impl<T: Clone + Send + 'static> Deferred<T> {
     }
 }
 
-/// One relay step: stores the result if `arrived` carries it, then fires the oldest waiting
-/// observer through the engine, after adding the relay for the next one.
-fn relay<T: Clone + Send + 'static>(
+/// The relay: stores the result, then fires every observer waiting for it, in order.
+fn relay<T: Clone + Send + Sync + 'static>(
     share: Arc<Share<T>>,
-    arrived: Option<Result<T, Failure>>,
+    result: Result<T, Failure>,
 ) -> Outcome {
     let mut st = share.state.lock();
-    if let Some(result) = arrived {
+    if let Err(failure) = &result {
+        if !st.dropped_source {
+            report::opened(failure);
+        }
+    }
+    let result = Arc::new(result);
+    st.result = Some(result.clone());
+    let mut observers = Vec::with_capacity(st.waiting.len());
+    while let Some(observer) = st.waiting.pop() {
+        observers.push(observer);
+    }
+    drop(st);
+    if !observers.is_empty() {
+        hand_out(Box::new(Batch { observers: observers.into_iter(), result }));
+    }
+    Outcome::Value(Value::UNIT)
+}
+
+/// Observers taken out of a share's line, to be fired in order with clones of one result.
+struct Batch<T> {
+    observers: std::vec::IntoIter<Arc<Chain>>,
+    result: Arc<Result<T, Failure>>,
+}
+
+/// A [`Batch`] whatever its type.
+trait Fire {
+    /// Fires the next observer; `false` once none is left.
+    fn fire_next(&mut self) -> bool;
+}
+
+impl<T: Clone + Send + Sync + 'static> Fire for Batch<T> {
+    fn fire_next(&mut self) -> bool {
+        let Some(observer) = self.observers.next() else { return false };
+        let result = clone_result(&self.result);
         if let Err(failure) = &result {
-            if !st.dropped_source {
-                report::opened(failure);
+            report::delivered(failure);
+        }
+        // Nobody else can fire an observer: it has no resolver outside the share, and a cancel
+        // that finds it out of the line leaves it pending for this fire.
+        let _ = observer.fire(result.map(Value::new), Location::caller());
+        !self.observers.as_slice().is_empty()
+    }
+}
+
+thread_local! {
+    /// `Some` while this thread fires observers; batches handed out meanwhile queue here.
+    static HANDING_OUT: RefCell<Option<VecDeque<Box<dyn Fire>>>> = const { RefCell::new(None) };
+}
+
+/// Fires `batch`, or queues it if this thread is already firing observers (see the module
+/// docs). The outermost call fires every batch queued, one observer at a time, oldest batch
+/// first; a panic that escapes a fire (from a waker) is passed on once all are fired, so that
+/// no observer is stranded.
+fn hand_out(batch: Box<dyn Fire>) {
+    let mut batch = Some(batch);
+    let nested = HANDING_OUT.try_with(|queue| {
+        let mut queue = queue.borrow_mut();
+        match queue.as_mut() {
+            Some(queue) => {
+                queue.extend(batch.take());
+                true
+            }
+            None => {
+                *queue = Some(VecDeque::new());
+                false
             }
         }
-        st.result = Some(result);
+    });
+    let Some(mut batch) = batch else { return };
+    if nested.is_err() {
+        // The thread is exiting and its storage is gone: fire in place.
+        while batch.fire_next() {}
+        return;
     }
-    let Some(observer) = st.waiting.pop() else {
-        return Outcome::Value(Value::UNIT);
-    };
-    let more = st.waiting.len() > 0;
-    let result = st.result.as_ref().map(clone_result).expect("the first relay stored the result");
-    drop(st);
-    if let Err(failure) = &result {
-        report::delivered(failure);
-    }
-    if more {
-        // The source chain is running this relay, so the next one is queued behind it.
-        if let Some(source) = share.source.as_ref().and_then(Weak::upgrade) {
-            let next = share.clone();
-            source.push(Box::new(move |_: Result<Value, Failure>| relay(next, None)));
+    let mut panic = None;
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| batch.fire_next())) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(payload) => {
+                panic.get_or_insert(payload);
+                continue;
+            }
+        }
+        let next = HANDING_OUT.with(|queue| {
+            let mut queue = queue.borrow_mut();
+            let next = queue.as_mut().and_then(VecDeque::pop_front);
+            if next.is_none() {
+                *queue = None;
+            }
+            next
+        });
+        match next {
+            Some(next) => batch = next,
+            None => break,
         }
     }
-    Outcome::Fire(observer, result.map(Value::new), None)
+    if let Some(payload) = panic {
+        resume_unwind(payload);
+    }
 }
 
 fn clone_result<T: Clone>(result: &Result<T, Failure>) -> Result<T, Failure> {
@@ -223,7 +304,7 @@ fn clone_result<T: Clone>(result: &Result<T, Failure>) -> Result<T, Failure> {
     }
 }
 
-impl<T: Clone + Send + 'static> SharedDeferred<T> {
+impl<T: Clone + Send + Sync + 'static> SharedDeferred<T> {
     /// A new observer: a Deferred of its own that fires with a clone of the source's result,
     /// at once if it is in already.
     ///
@@ -236,9 +317,9 @@ impl<T: Clone + Send + 'static> SharedDeferred<T> {
     pub fn observe(&self) -> Deferred<T> {
         let at = Location::caller();
         let mut st = self.share.state.lock();
-        if let Some(result) = &st.result {
-            let result = clone_result(result);
+        if let Some(result) = st.result.clone() {
             drop(st);
+            let result = clone_result(&result);
             if let Err(failure) = &result {
                 report::delivered(failure);
             }
@@ -343,7 +424,7 @@ impl<T> Drop for SharedDeferred<T> {
 impl<T> Drop for Share<T> {
     fn drop(&mut self) {
         let st = self.state.get_mut();
-        if let (Some(Err(failure)), false) = (&st.result, st.dropped_source) {
+        if let (Some(Err(failure)), false) = (st.result.as_deref(), st.dropped_source) {
             report::closed(failure);
         }
     }
