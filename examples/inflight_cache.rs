@@ -39,7 +39,7 @@ fn fetch_poem(time: &impl Time, title: &str) -> Deferred<Arc<str>> {
 }
 
 /// Poems by title: fetched once, shared with every reader who asks.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PoemCache<T> {
     time: T,
     out: Out,
@@ -50,6 +50,7 @@ pub struct PoemCache<T> {
 }
 
 impl<T: Time + Clone + 'static> PoemCache<T> {
+    /// An empty cache whose fetches run on `time`.
     pub fn new(time: &T, out: &Out) -> PoemCache<T> {
         PoemCache {
             time: time.clone(),
@@ -84,6 +85,7 @@ impl<T: Time + Clone + 'static> PoemCache<T> {
         mine
     }
 
+    /// How many fetches were started.
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
@@ -135,11 +137,10 @@ pub fn cache_story<T: Time + Clone + 'static>(time: &T, out: &Out) -> Deferred<(
             Ok(())
         });
         let (t3, out3) = (t.clone(), o.clone());
-        let later = defer_later(&t, 0.5, move || gave_up.cancel()).add_callback(move |()| {
+        defer_later(&t, 0.5, move || gave_up.cancel()).add_callback(move |()| {
             out3.at(&t3, "reader 6 is gone");
             Ok::<_, Failure>(())
-        });
-        later
+        })
     }));
     readers.push(reader(&cache, 5.2, "reader 7", "The Tyger"));
 

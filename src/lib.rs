@@ -65,6 +65,21 @@
 //! chain with [`CancelledError`]; a chain waiting on another passes the cancellation inward.
 //! [`Deferred::pause`] and [`Deferred::unpause`] hold the chain like a counter.
 //!
+//! # One result, many observers
+//!
+//! [`Deferred::share`] hands one Deferred's result to any number of observers, each a
+//! Deferred of its own ([`SharedDeferred`]): what several holders of one Twisted Deferred do,
+//! as in a cache of work in flight.
+//!
+//! ```
+//! let (fetch, resolver) = deferreds::Deferred::<String>::new();
+//! let shared = fetch.share();
+//! let (first, second) = (shared.observe(), shared.observe().map(|s| s.len()));
+//! resolver.callback("poem".into()).unwrap();
+//! assert_eq!(deferreds::testing::success_result_of(first), "poem");
+//! assert_eq!(deferreds::testing::success_result_of(second), 4);
+//! ```
+//!
 //! # Several Deferreds at once
 //!
 //! [`DeferredList`], [`gather_results`] and [`race`](fn@crate::race) wait for several
@@ -134,9 +149,10 @@
 //!
 //! - `reactor` (off by default): time for Deferreds, in the `reactor` module. A [`Time`]
 //!   trait (Twisted's `IReactorTime`) with a deterministic `Clock` for tests and a real-time
-//!   `Reactor` (timers, a run loop and calls from other threads; no I/O), and on top of
-//!   either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses only `std`
-//!   and `parking_lot`.
+//!   `Reactor` (timers, a run loop, calls from other threads, a thread pool for blocking work
+//!   with `defer_to_thread`, and `react` to run a program until its Deferred fires; no I/O),
+//!   and on top of either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses
+//!   only `std` and `parking_lot`.
 //!
 #![cfg_attr(feature = "reactor", doc = "[`Time`]: reactor::Time")]
 #![cfg_attr(not(feature = "reactor"), doc = "[`Time`]: #features")]
