@@ -418,9 +418,10 @@ impl Failure {
     /// ```
     /// use deferreds::{Failure, TracebackDetail};
     ///
-    /// let f = Failure::msg("the kettle boiled dry"); // this line is shown by Verbose
+    /// let f = Failure::msg("the kettle boiled dry");
     /// let verbose = f.traceback_with(TracebackDetail::Verbose);
-    /// assert!(verbose.contains("let f = Failure::msg(\"the kettle boiled dry\");"), "{verbose}");
+    /// assert!(verbose.starts_with("*--- Failure: deferreds::failure::MessageError: the kettle"));
+    /// assert!(verbose.contains("\nFailure created at "));
     /// assert!(verbose.ends_with("*--- End of Failure ---\n"));
     /// ```
     pub fn traceback_with(&self, detail: TracebackDetail) -> String {

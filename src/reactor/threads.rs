@@ -34,7 +34,7 @@ impl Reactor {
     /// let reactor = Reactor::new();
     /// let reactor_thread = std::thread::current().id();
     /// let r = reactor.clone();
-    /// reactor
+    /// let done = reactor
     ///     .defer_to_thread(|| {
     ///         std::thread::sleep(std::time::Duration::from_millis(5)); // blocking work
     ///         Ok(std::thread::current().id())
@@ -45,6 +45,7 @@ impl Reactor {
     ///         r.stop().unwrap();
     ///     });
     /// reactor.run().unwrap();
+    /// deferreds::testing::success_result_of(done);
     /// ```
     pub fn defer_to_thread<R, F>(&self, work: F) -> Deferred<R>
     where

@@ -102,7 +102,7 @@ pub(crate) use report::intercept;
 /// nobody ever observed is reported when the share goes.
 ///
 /// ```
-/// use deferreds::{Deferred, Failure};
+/// use deferreds::Failure;
 /// use deferreds::testing::capture_unhandled;
 ///
 /// let ((), reports) = capture_unhandled(|| {
