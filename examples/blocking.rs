@@ -10,22 +10,33 @@
 //! test uses a `Clock` and a "sleep" that makes the clock owe 3 s, paid as soon as the callback
 //! returns: the timers then find themselves late, exactly as on the reactor, without waiting.
 //!
+//! Then the fix: the same story with the sleep handed to the reactor's thread pool with
+//! `Reactor::defer_to_thread` (Twisted's `deferToThread`). The reactor's thread stays free,
+//! Beautiful is on time, and World comes back to the reactor's thread when the sleep ends.
+//!
 //! Run it with `cargo run --example blocking --features reactor`. The guide's chapter is
 //! `docs/guide/05-blocking.md`.
 
 mod support;
 
+use std::process::ExitCode;
 use std::time::Duration;
 
-use deferreds::reactor::{Reactor, Time, defer_later};
+use deferreds::reactor::{Reactor, Time, defer_later, exit_code, react};
 use deferreds::{Deferred, gather_results};
 pub use support::Out;
 
-fn main() {
-    let reactor = Reactor::new();
+fn main() -> ExitCode {
+    let out = Out::stdout();
     let sleep = |seconds| std::thread::sleep(Duration::from_secs_f64(seconds));
-    let story = blocking_story(&reactor, &Out::stdout(), sleep);
-    support::run_until_done(&reactor, story).expect("the story ends");
+    exit_code(react(|reactor| {
+        let (r, o) = (reactor.clone(), out.clone());
+        blocking_story(reactor, &out, sleep).add_callback(move |()| {
+            o.line("");
+            o.line("== The same story, with the sleep on a pool thread");
+            unblocked_story(&r, &o, 1.0, sleep)
+        })
+    }))
 }
 
 /// Blocks the thread for `seconds`, then says `text`: the mistake this example is about.
@@ -70,6 +81,34 @@ where
     });
 
     let beautiful = say(time, out, 3.0, "Beautiful");
+
+    gather_results([world, beautiful], true).map(|_| ())
+}
+
+/// The fix: Hello after `2 * scale` s, then a sleep of `3 * scale` s handed to the reactor's
+/// thread pool, after which World is printed back on the reactor's thread; Beautiful is due
+/// at `3 * scale` s and, the reactor's thread being free, comes on time.
+pub fn unblocked_story(
+    reactor: &Reactor,
+    out: &Out,
+    scale: f64,
+    sleep: impl Fn(f64) + Send + Sync + 'static,
+) -> Deferred<()> {
+    let o = out.clone();
+    let hello = defer_later(reactor, 2.0 * scale, move || o.line("Hello"));
+
+    let (r, o) = (reactor.clone(), out.clone());
+    let world = hello.add_callback(move |()| {
+        o.line("defer_to_thread: sleeping for 3 s on a pool thread; the reactor's thread is free");
+        r.defer_to_thread(move || {
+            sleep(3.0 * scale);
+            Ok(())
+        })
+        .map(move |()| o.line("World (back on the reactor's thread once the sleep ended)"))
+    });
+
+    let o = out.clone();
+    let beautiful = defer_later(reactor, 3.0 * scale, move || o.line("Beautiful (on time)"));
 
     gather_results([world, beautiful], true).map(|_| ())
 }

@@ -19,17 +19,16 @@
 mod support;
 
 use std::io;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use deferreds::reactor::{Reactor, Time};
+use deferreds::reactor::{Time, exit_code, react};
 use deferreds::{Deferred, Failure};
 pub use support::Out;
 
-fn main() {
-    let reactor = Reactor::new();
-    let story = after_return_story(&reactor, &Out::stdout());
-    support::run_until_done(&reactor, story).expect("the story ends");
+fn main() -> ExitCode {
+    exit_code(react(|reactor| after_return_story(reactor, &Out::stdout())))
 }
 
 /// The failure of a (simulated) connection to `port`, reported by the reactor on its next

@@ -23,15 +23,14 @@
 mod support;
 
 use std::io;
+use std::process::ExitCode;
 
-use deferreds::reactor::{Reactor, Time, defer_later};
+use deferreds::reactor::{Time, defer_later, exit_code, react};
 use deferreds::{Deferred, Failure};
 pub use support::Out;
 
-fn main() {
-    let reactor = Reactor::new();
-    let story = get_poetry_story(&reactor, &Out::stdout());
-    support::run_until_done(&reactor, story).expect("the story ends");
+fn main() -> ExitCode {
+    exit_code(react(|reactor| get_poetry_story(reactor, &Out::stdout())))
 }
 
 /// The port of the server that sends a poem.

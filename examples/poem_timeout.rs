@@ -19,16 +19,15 @@
 mod support;
 
 use std::fmt;
+use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
-use deferreds::reactor::{DelayedCall, Reactor, Time, TimeoutError};
+use deferreds::reactor::{DelayedCall, Time, TimeoutError, exit_code, react};
 use deferreds::{Deferred, Failure, Resolver};
 pub use support::Out;
 
-fn main() {
-    let reactor = Reactor::new();
-    let story = timeout_story(&reactor, &Out::stdout());
-    support::run_until_done(&reactor, story).expect("the story ends");
+fn main() -> ExitCode {
+    exit_code(react(|reactor| timeout_story(reactor, &Out::stdout())))
 }
 
 /// Our own error: the poem did not come in time.

@@ -240,8 +240,7 @@ pub fn poetry_program(reactor: &Reactor, out: &Out, pause: Duration) -> io::Resu
         ("the second server".to_string(), servers[1].addr()),
         ("a port where nothing listens".to_string(), closed_port()?),
     ];
-    let all = download_all(reactor, out, sources);
-    let finished = support::run_until_done(reactor, all);
+    let finished = reactor.react(|reactor| download_all(reactor, out, sources));
     for server in servers {
         server.stop();
     }

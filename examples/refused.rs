@@ -2,9 +2,10 @@
 //!
 //! The example makes a real TCP connection attempt with `std::net`, to a port on 127.0.0.1
 //! where nothing listens (it binds a free port, then closes it). Connecting blocks, so it
-//! happens on a helper thread, which hands the outcome back to the reactor's thread with
-//! `call_from_thread`; the Deferred fires there, and the errback reads the `Failure`: which
-//! error it wraps (`check`), and the `io::Error` inside (`downcast_ref`).
+//! runs on the reactor's thread pool with `Reactor::defer_to_thread` (Twisted's
+//! `deferToThread`); the Deferred fires back on the reactor's thread, and the errback reads
+//! the `Failure`: which error it wraps (`check`), and the `io::Error` inside (`downcast_ref`).
+//! `react` runs the reactor until the story's Deferred has fired.
 //!
 //! Run it with `cargo run --example refused --features reactor`. The guide's chapter is
 //! `docs/guide/07-get-poetry.md`.
@@ -13,22 +14,20 @@ mod support;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::thread;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use deferreds::reactor::Reactor;
-use deferreds::{Deferred, Failure};
+use deferreds::reactor::{Reactor, exit_code};
+use deferreds::{Deferred, Failure, fail};
 pub use support::Out;
 
-fn main() -> io::Result<()> {
-    refused_program(&Reactor::new(), &Out::stdout())
+fn main() -> ExitCode {
+    exit_code(refused_program(&Reactor::new(), &Out::stdout()))
 }
 
 /// Runs [`refused_story`] on `reactor` until it ends.
-pub fn refused_program(reactor: &Reactor, out: &Out) -> io::Result<()> {
-    let story = refused_story(reactor, out)?;
-    support::run_until_done(reactor, story).map_err(|failure| io::Error::other(failure.to_string()))
+pub fn refused_program(reactor: &Reactor, out: &Out) -> Result<(), Failure> {
+    reactor.react(|reactor| refused_story(reactor, out).unwrap_or_else(|error| fail(error.into())))
 }
 
 /// How long a connection attempt may take before it counts as failed.
@@ -42,33 +41,9 @@ pub fn closed_port() -> io::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// Runs `work` on a new thread, and fires the returned Deferred with its result on the
-/// reactor's thread (Twisted's `deferToThread`). A panic in `work` becomes the failure.
-pub fn defer_to_thread<R, F>(reactor: &Reactor, work: F) -> Deferred<R>
-where
-    R: Send + 'static,
-    F: FnOnce() -> Result<R, Failure> + Send + 'static,
-{
-    let (result, resolver) = Deferred::new();
-    let r = reactor.clone();
-    let worker = thread::spawn(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(work))
-            .unwrap_or_else(|panic| Err(Failure::from_panic(panic)));
-        r.call_from_thread(move || {
-            let _ = resolver.resolve(outcome);
-        });
-    });
-    // The first step runs once the result is on the reactor's thread, when the worker's last
-    // act is done: joining it then takes no time.
-    result.add_both(move |outcome| {
-        let _ = worker.join();
-        outcome
-    })
-}
-
 /// Connects to `addr` without blocking the reactor.
 pub fn connect(reactor: &Reactor, addr: SocketAddr) -> Deferred<TcpStream> {
-    defer_to_thread(reactor, move || Ok(TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?))
+    reactor.defer_to_thread(move || Ok(TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?))
 }
 
 /// Tries to connect to a closed port, and reports the failure.

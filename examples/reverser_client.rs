@@ -16,16 +16,15 @@
 
 mod support;
 
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use deferreds::reactor::{Reactor, Time};
+use deferreds::reactor::{Time, exit_code, react};
 use deferreds::{Deferred, Resolver, gather_results};
 pub use support::Out;
 
-fn main() {
-    let reactor = Reactor::new();
-    let story = reverser_story(&reactor, &Out::stdout());
-    support::run_until_done(&reactor, story).expect("the story ends");
+fn main() -> ExitCode {
+    exit_code(react(|reactor| reverser_story(reactor, &Out::stdout())))
 }
 
 /// A pretend connection to a server that answers every line with the line reversed, after a

@@ -13,14 +13,14 @@
 
 mod support;
 
-use deferreds::reactor::{Reactor, Time};
+use std::process::ExitCode;
+
+use deferreds::reactor::{Time, exit_code, react};
 use deferreds::{Deferred, gather_results};
 pub use support::Out;
 
-fn main() {
-    let reactor = Reactor::new();
-    let story = hello_beautiful_world(&reactor, &Out::stdout());
-    support::run_until_done(&reactor, story).expect("the story ends well");
+fn main() -> ExitCode {
+    exit_code(react(|reactor| hello_beautiful_world(reactor, &Out::stdout())))
 }
 
 /// Calls `f` `seconds` from now and fires the returned Deferred with what it returns.

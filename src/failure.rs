@@ -4,8 +4,8 @@ use std::any::{Any, TypeId};
 use std::error::Error;
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -385,6 +385,158 @@ impl Failure {
     }
 }
 
+/// How much a [`Failure`]'s traceback tells: the `detail` argument of Twisted's
+/// `Failure.getTraceback`, for [`Failure::traceback_with`].
+///
+/// ```
+/// use deferreds::{Failure, TracebackDetail};
+///
+/// let f = Failure::msg("no poem");
+/// assert_eq!(f.traceback_with(TracebackDetail::Default), f.traceback());
+/// assert_eq!(f.traceback_with(TracebackDetail::Brief), f.brief_traceback());
+/// assert!(f.traceback_with(TracebackDetail::Verbose).starts_with("*--- Failure: "));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TracebackDetail {
+    /// One line per frame, after a `Traceback: type: message` line
+    /// ([`Failure::brief_traceback`]).
+    Brief,
+    /// The program's own frames, each run of the engine's frames folded into one marker line,
+    /// then the creation site, the causes and the error ([`Failure::traceback`]).
+    #[default]
+    Default,
+    /// Every captured frame, the standard library's and the engine's too, each followed by
+    /// its source line where the file can be read (paths relative to the working directory,
+    /// as `file!()` records them, or absolute); the creation site with its source line; the
+    /// causes and the error; framed by `*--- Failure ---` lines as in Twisted.
+    Verbose,
+}
+
+impl Failure {
+    /// The traceback at the given level of detail (Twisted's `getTraceback(detail=...)`).
+    ///
+    /// ```
+    /// use deferreds::{Failure, TracebackDetail};
+    ///
+    /// let f = Failure::msg("the kettle boiled dry");
+    /// let verbose = f.traceback_with(TracebackDetail::Verbose);
+    /// assert!(verbose.starts_with("*--- Failure: deferreds::failure::MessageError: the kettle"));
+    /// assert!(verbose.contains("\nFailure created at "));
+    /// assert!(verbose.ends_with("*--- End of Failure ---\n"));
+    /// ```
+    pub fn traceback_with(&self, detail: TracebackDetail) -> String {
+        match detail {
+            TracebackDetail::Brief => self.brief_traceback(),
+            TracebackDetail::Default => self.traceback(),
+            TracebackDetail::Verbose => self.verbose_traceback(),
+        }
+    }
+
+    fn verbose_traceback(&self) -> String {
+        use fmt::Write as _;
+        let mut sources = SourceLines::default();
+        let mut out = format!("*--- Failure: {}: {} ---\n", self.inner.type_name, self.inner.error);
+        match &self.inner.backtrace {
+            Some(bt) => {
+                out.push_str("Traceback (most recent call last, every frame):\n");
+                for f in every_frame(&mut bt.lock()) {
+                    match (&f.file, f.line) {
+                        (Some(file), Some(line)) => {
+                            let _ =
+                                writeln!(out, "  File \"{file}\", line {line}, in {}", f.function);
+                            if let Some(text) = sources.line(file, line) {
+                                let _ = writeln!(out, "    {text}");
+                            }
+                        }
+                        _ => {
+                            let _ = writeln!(out, "  in {}", f.function);
+                        }
+                    }
+                }
+            }
+            None => out.push_str(
+                "Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n",
+            ),
+        }
+        let loc = self.inner.location;
+        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        if let Some(text) = sources.line(loc.file(), loc.line()) {
+            let _ = writeln!(out, "    {text}");
+        }
+        let mut source = self.inner.error.source();
+        while let Some(cause) = source {
+            let _ = writeln!(out, "Caused by: {cause}");
+            source = cause.source();
+        }
+        let _ = writeln!(out, "{}: {}", self.inner.type_name, self.inner.error);
+        out.push_str("*--- End of Failure ---\n");
+        out
+    }
+}
+
+/// Every frame of `bt`, outermost first, less only the capture itself (the backtrace crate's
+/// frames and `Failure`'s constructors) on top.
+fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
+    bt.resolve();
+    let mut frames: Vec<Frame> = bt
+        .frames()
+        .iter()
+        .flat_map(|frame| frame.symbols())
+        .map(|sym| Frame {
+            function: sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into()),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+        })
+        .collect();
+    let capture = |f: &Frame| {
+        let name = f.function.trim_start_matches('<');
+        name.starts_with("backtrace::") || name.starts_with("deferreds::failure::Failure")
+    };
+    let first = frames.iter().position(|f| !capture(f)).unwrap_or(frames.len());
+    frames.drain(..first);
+    frames.reverse();
+    frames
+}
+
+/// Source files read for one traceback, each once.
+#[derive(Default)]
+struct SourceLines {
+    files: std::collections::HashMap<String, Option<Vec<String>>>,
+}
+
+impl SourceLines {
+    /// Line `line` (from 1) of `file`, trimmed, if the file can be read and has it.
+    fn line(&mut self, file: &str, line: u32) -> Option<&str> {
+        let lines = self.files.entry(file.to_owned()).or_insert_with(|| {
+            let text = std::fs::read_to_string(file).ok()?;
+            Some(text.lines().map(str::to_owned).collect())
+        });
+        let text = lines.as_ref()?.get(usize::try_from(line).ok()?.checked_sub(1)?)?.trim();
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// A [`Failure`] that does not keep it alive, for bookkeeping keyed on a failure's identity.
+pub(crate) struct WeakFailure(Weak<Inner>);
+
+impl Failure {
+    pub(crate) fn downgrade(&self) -> WeakFailure {
+        WeakFailure(Arc::downgrade(&self.inner))
+    }
+}
+
+impl WeakFailure {
+    /// Whether `failure` is this one (or a clone of it).
+    pub(crate) fn is(&self, failure: &Failure) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&failure.inner))
+    }
+
+    /// Whether any clone of the failure is left.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
 /// Resolves `bt` and returns its frames outermost first, without the capture machinery on
 /// top or the runtime's start-up frames at the bottom.
 pub(crate) fn resolve_frames(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
@@ -658,6 +810,50 @@ mod tests {
             "{frames:#?}"
         );
         assert!(f.traceback().starts_with("Traceback (most recent call last):\n"));
+    }
+
+    #[test]
+    fn a_verbose_traceback_shows_every_frame_and_the_source_lines() {
+        let f = Failure {
+            inner: Arc::new(Inner {
+                error: Box::new(Outer(io::Error::other("disk on fire"))),
+                type_name: "deferreds::failure::tests::Outer",
+                location: Location::caller(),
+                backtrace: Some(Mutex::new(backtrace::Backtrace::new_unresolved())),
+            }),
+        };
+        let verbose = f.traceback_with(TracebackDetail::Verbose);
+        let default = f.traceback();
+        // The test's own frame, with its source line read from this file.
+        assert!(verbose.contains("a_verbose_traceback_shows_every_frame_and_the_source_lines"));
+        assert!(
+            verbose
+                .contains("backtrace: Some(Mutex::new(backtrace::Backtrace::new_unresolved())),"),
+            "{verbose}"
+        );
+        // Frames the default traceback leaves out: the standard library's (the test harness
+        // runs every test through them).
+        let std_frame =
+            |text: &str| text.lines().any(|l| l.contains(" in std::") || l.contains(" in core::"));
+        assert!(std_frame(&verbose), "{verbose}");
+        assert!(!std_frame(&default), "{default}");
+        assert!(verbose.contains("Caused by: disk on fire\n"));
+        assert!(
+            verbose.ends_with("deferreds::failure::tests::Outer: outer\n*--- End of Failure ---\n")
+        );
+        assert!(!verbose.contains(" in backtrace::"), "the capture itself is left out");
+    }
+
+    #[test]
+    fn a_verbose_traceback_without_frames_still_shows_the_creation_line() {
+        let f = Failure::msg("plain"); // the creation line
+        let verbose = f.traceback_with(TracebackDetail::Verbose);
+        assert!(
+            verbose.contains("\n    let f = Failure::msg(\"plain\"); // the creation line\n"),
+            "{verbose}"
+        );
+        assert_eq!(f.traceback_with(TracebackDetail::Brief), f.brief_traceback());
+        assert_eq!(f.traceback_with(TracebackDetail::default()), f.traceback());
     }
 
     #[test]

@@ -65,6 +65,21 @@
 //! chain with [`CancelledError`]; a chain waiting on another passes the cancellation inward.
 //! [`Deferred::pause`] and [`Deferred::unpause`] hold the chain like a counter.
 //!
+//! # One result, many observers
+//!
+//! [`Deferred::share`] hands one Deferred's result to any number of observers, each a
+//! Deferred of its own ([`SharedDeferred`]): what several holders of one Twisted Deferred do,
+//! as in a cache of work in flight.
+//!
+//! ```
+//! let (fetch, resolver) = deferreds::Deferred::<String>::new();
+//! let shared = fetch.share();
+//! let (first, second) = (shared.observe(), shared.observe().map(|s| s.len()));
+//! resolver.callback("poem".into()).unwrap();
+//! assert_eq!(deferreds::testing::success_result_of(first), "poem");
+//! assert_eq!(deferreds::testing::success_result_of(second), 4);
+//! ```
+//!
 //! # Several Deferreds at once
 //!
 //! [`DeferredList`], [`gather_results`] and [`race`](fn@crate::race) wait for several
@@ -134,9 +149,10 @@
 //!
 //! - `reactor` (off by default): time for Deferreds, in the `reactor` module. A [`Time`]
 //!   trait (Twisted's `IReactorTime`) with a deterministic `Clock` for tests and a real-time
-//!   `Reactor` (timers, a run loop and calls from other threads; no I/O), and on top of
-//!   either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses only `std`
-//!   and `parking_lot`.
+//!   `Reactor` (timers, a run loop, calls from other threads, a thread pool for blocking work
+//!   with `defer_to_thread`, and `react` to run a program until its Deferred fires; no I/O),
+//!   and on top of either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses
+//!   only `std` and `parking_lot`.
 //!
 #![cfg_attr(feature = "reactor", doc = "[`Time`]: reactor::Time")]
 #![cfg_attr(not(feature = "reactor"), doc = "[`Time`]: #features")]
@@ -162,6 +178,7 @@ mod gather;
 mod join;
 mod list;
 mod lock;
+mod passthru;
 mod queue;
 mod race;
 #[cfg(feature = "reactor")]
@@ -169,6 +186,7 @@ mod race;
 pub mod reactor;
 mod runner;
 mod semaphore;
+mod share;
 mod task;
 pub mod testing;
 mod unhandled;
@@ -182,13 +200,17 @@ pub use crate::error::{
     NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
 pub use crate::execute::{execute, maybe_deferred};
-pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
+pub use crate::failure::{
+    ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError, TracebackDetail,
+};
 pub use crate::future::DeferredFuture;
 pub use crate::gather::gather_results;
 pub use crate::list::{DeferredList, FirstCallback};
 pub use crate::lock::{DeferredLock, LockGuard};
+pub use crate::passthru::passthru;
 pub use crate::queue::DeferredQueue;
 pub use crate::race::race;
 pub use crate::semaphore::{DeferredSemaphore, SemaphorePermit};
+pub use crate::share::SharedDeferred;
 pub use crate::task::ensure_deferred;
 pub use crate::unhandled::{UnhandledFailure, reset_unhandled_hook, set_unhandled_hook};

@@ -19,11 +19,6 @@ use {
     std::sync::{Arc, Mutex},
 };
 
-// The examples' shared module, for `run_until_done`.
-#[allow(unreachable_pub)]
-#[path = "../examples/support/mod.rs"]
-mod support;
-
 // Each example, as a module: its `main` goes unused here, and so do some helpers.
 #[cfg(feature = "reactor")]
 #[allow(dead_code, unreachable_pub)]
@@ -41,6 +36,10 @@ mod get_poetry;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/hello_reactor.rs"]
 mod hello_reactor;
+#[cfg(feature = "reactor")]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/inflight_cache.rs"]
+mod inflight_cache;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/placeholder.rs"]
 mod placeholder;
@@ -431,6 +430,36 @@ fn blocking() {
     );
 }
 
+/// The fix, on the real reactor: the "sleep" on the pool thread waits until Beautiful has
+/// been printed, which can only happen while the reactor's thread is free.
+#[test]
+#[cfg(feature = "reactor")]
+fn blocking_with_defer_to_thread_keeps_the_reactor_free() {
+    let lines = lines_of!(blocking, |out| {
+        let seen = out.clone();
+        let sleep = move |_seconds: f64| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !seen.lines().iter().any(|l| l.starts_with("Beautiful"))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        };
+        Reactor::new()
+            .react(|reactor| blocking::unblocked_story(reactor, out, 0.005, sleep))
+            .expect("the story ends")
+    });
+    assert_text(
+        &lines,
+        r#"
+Hello
+defer_to_thread: sleeping for 3 s on a pool thread; the reactor's thread is free
+Beautiful (on time)
+World (back on the reactor's thread once the sleep ended)
+"#,
+    );
+}
+
 /// Without the blocking call, nothing is late: the same story with a sleep that takes no time.
 #[test]
 #[cfg(feature = "reactor")]
@@ -650,7 +679,42 @@ fn poetry_client_downloads_in_chunks() {
         (0..3).map(|_| get_poetry(&reactor, server.addr())).collect::<Vec<_>>(),
         true,
     );
-    let poems = support::run_until_done(&reactor, poems).expect("poems");
+    let poems = reactor.react(|_| poems).expect("poems");
     server.stop();
     assert_eq!(poems, [POEMS[1]; 3]);
+}
+
+#[test]
+#[cfg(feature = "reactor")]
+fn inflight_cache() {
+    let lines =
+        lines_of!(inflight_cache, |out| on_clock(|clock| inflight_cache::cache_story(clock, out)));
+    assert_text(
+        &lines,
+        r#"
+[ 0.0 s] reader 1 asks for "Ozymandias"
+         (cache: nothing yet; fetch #1 starts)
+[ 0.2 s] reader 2 asks for "Ozymandias"
+         (cache: a fetch is in flight; waiting on it)
+[ 1.0 s] reader 1 got "Ozymandias": "I met a traveller from an antique land,"
+[ 1.0 s] reader 2 got "Ozymandias": "I met a traveller from an antique land,"
+[ 1.5 s] reader 3 asks for "Ozymandias"
+         (cache: have it)
+[ 1.5 s] reader 3 got "Ozymandias": "I met a traveller from an antique land,"
+[ 2.0 s] reader 4 asks for "Kubla Khan"
+         (cache: nothing yet; fetch #2 starts)
+[ 3.0 s] reader 4 got a failure: no poem called "Kubla Khan"
+[ 3.5 s] reader 5 asks for "Kubla Khan"
+         (cache: nothing yet; fetch #3 starts)
+[ 4.5 s] reader 5 got a failure: no poem called "Kubla Khan"
+[ 5.0 s] reader 6 asks for "The Tyger", and gives up after 0.5 s
+         (cache: nothing yet; fetch #4 starts)
+[ 5.2 s] reader 7 asks for "The Tyger"
+         (cache: a fetch is in flight; waiting on it)
+[ 5.5 s] reader 6 gave up (only that reader's Deferred was cancelled)
+[ 5.5 s] reader 6 is gone
+[ 6.0 s] reader 7 got "The Tyger": "Tyger Tyger, burning bright,"
+fetches made: 4 for 7 readers
+"#,
+    );
 }

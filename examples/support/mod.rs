@@ -1,5 +1,6 @@
-//! What the examples share: [`Out`], where an example writes the lines it prints, and
-//! [`run_until_done`], which runs the real reactor for as long as an example needs it.
+//! What the examples share: [`Out`], where an example writes the lines it prints. (The
+//! examples that run the real reactor use the crate's `react`, which runs it for as long as
+//! the story's Deferred takes.)
 //!
 //! Every example is a function that writes to an `Out`. Under `cargo run --example <name>`,
 //! the `Out` prints each line as it comes; `tests/examples.rs` runs the same function with an
@@ -59,30 +60,4 @@ impl Out {
             Some(lines) => lines.lock().unwrap_or_else(PoisonError::into_inner).clone(),
         }
     }
-}
-
-/// Runs `reactor` until `done` has a result, stops it, and returns that result.
-///
-/// A safety net stops the wait after a minute: `done` then fails with a `TimeoutError`, so a
-/// program (or a test) with a bug ends instead of hanging.
-#[cfg(feature = "reactor")]
-pub(crate) fn run_until_done<T: Send + 'static>(
-    reactor: &deferreds::reactor::Reactor,
-    done: deferreds::Deferred<T>,
-) -> Result<T, deferreds::Failure> {
-    let outcome = Arc::new(Mutex::new(None));
-    let slot = outcome.clone();
-    let r = reactor.clone();
-    let _finished = done.add_timeout(60.0, reactor).add_both(move |result| {
-        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
-        // Run at once when called on the running reactor's thread, at startup if the result
-        // came before `run`, and handed over from any other thread.
-        let r2 = r.clone();
-        r.call_when_running(move || {
-            let _ = r2.stop();
-        });
-    });
-    reactor.run().expect("the reactor runs once");
-    let result = outcome.lock().unwrap_or_else(PoisonError::into_inner).take();
-    result.expect("the reactor stops only once the result is there")
 }

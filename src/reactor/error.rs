@@ -155,3 +155,50 @@ impl TimeoutError {
         self.timeout
     }
 }
+
+/// Why work handed to the reactor's thread pool did not run, or the pool's size was refused.
+///
+/// ```
+/// use deferreds::reactor::{Reactor, ThreadPoolError};
+///
+/// let reactor = Reactor::new();
+/// let r = reactor.clone();
+/// reactor.call_when_running(move || r.stop().unwrap());
+/// reactor.run().unwrap();
+/// // The reactor has stopped, and its pool with it.
+/// let refused = reactor.defer_to_thread(|| Ok(1));
+/// let failure = deferreds::testing::failure_result_of(refused);
+/// assert_eq!(failure.downcast_ref::<ThreadPoolError>(), Some(&ThreadPoolError::Stopped));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThreadPoolError {
+    /// The reactor shut down before the work could start: it was still waiting for a thread,
+    /// or it was handed over after shutdown.
+    #[error("the reactor's thread pool stopped before this work could run")]
+    Stopped,
+    /// [`suggest_thread_pool_size`](super::Reactor::suggest_thread_pool_size) was given 0.
+    #[error("a thread pool needs at least one thread")]
+    ZeroSize,
+    /// The pool had no thread and could not start one (the system's message).
+    #[error("could not start a thread for the reactor's pool: {0}")]
+    Spawn(String),
+}
+
+/// The failure [`react`](super::react) returns when the reactor stopped before the Deferred
+/// that `main` returned had fired: something else called [`stop`](super::Reactor::stop).
+/// The Deferred is cancelled then, since nothing will run its callbacks any more.
+///
+/// ```
+/// use deferreds::reactor::{StoppedEarlyError, react};
+///
+/// let result = react(|reactor| {
+///     let (never, _resolver) = deferreds::Deferred::<()>::new();
+///     let r = reactor.clone();
+///     reactor.call_when_running(move || r.stop().unwrap());
+///     never
+/// });
+/// assert!(result.unwrap_err().check::<StoppedEarlyError>());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the reactor stopped before the Deferred that main returned had fired")]
+pub struct StoppedEarlyError;

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::{self, ThreadId};
 
 use parking_lot::Mutex;
@@ -14,6 +14,7 @@ use super::error::{InvalidDelayError, ReactorError};
 use super::events::{
     Phase, ReactorFailure, SystemEvent, Trigger, TriggerId, TriggerResult, Triggers,
 };
+use super::pool::Pool;
 use super::queue::{Call, Due, Timers};
 use super::time::{Sealed, Time, WeakTime};
 use crate::Failure;
@@ -63,6 +64,8 @@ pub struct Reactor {
 struct Shared {
     timers: Arc<Timers>,
     state: Mutex<State>,
+    /// The thread pool behind `defer_to_thread` and `call_in_thread` (`threads.rs`).
+    pool: Pool,
 }
 
 struct State {
@@ -99,6 +102,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 const TIMED_CALL: &str = "while handling timed call";
 const THREAD_CALL: &str = "while calling from thread";
 const TRIGGER: &str = "while calling system event trigger handler";
+const POOL_RESULT: &str = "while delivering a thread's result";
 
 impl Reactor {
     /// A reactor that has not run yet; its clock starts at 0 now.
@@ -109,9 +113,11 @@ impl Reactor {
     /// assert!(reactor.seconds() < 1.0);
     /// ```
     pub fn new() -> Reactor {
+        let timers = Timers::monotonic();
         Reactor {
             shared: Arc::new(Shared {
-                timers: Timers::monotonic(),
+                pool: Pool::new(timers.clone()),
+                timers,
                 state: Mutex::new(State {
                     started: false,
                     done: false,
@@ -434,6 +440,7 @@ impl Reactor {
         for call in calls {
             self.guarded(THREAD_CALL, call);
         }
+        self.deliver_pool_results();
 
         let timers = &self.shared.timers;
         let due = Due::Reactor { now: timers.now(), before_seq: timers.next_seq() };
@@ -513,6 +520,10 @@ impl Reactor {
                 }
             }
         }
+        if event == SystemEvent::Shutdown {
+            // Before the "during" triggers, where Twisted stops its pool.
+            self.stop_pool();
+        }
         for phase in [Phase::During, Phase::After] {
             loop {
                 let batch = std::mem::take(self.shared.state.lock().triggers(event).phase(phase));
@@ -556,7 +567,33 @@ impl Reactor {
         }
     }
 
-    fn report(&self, report: ReactorFailure) {
+    /// Whether [`run`](Reactor::run) would start the loop now.
+    pub(super) fn can_run(&self) -> Result<(), ReactorError> {
+        let st = self.shared.state.lock();
+        if st.done {
+            Err(ReactorError::NotRestartable)
+        } else if st.started {
+            Err(ReactorError::AlreadyRunning)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs what a pool thread's finished work left for the reactor thread.
+    pub(super) fn guarded_delivery(&self, delivery: impl FnOnce()) {
+        self.guarded(POOL_RESULT, delivery);
+    }
+
+    pub(super) fn pool(&self) -> &Pool {
+        &self.shared.pool
+    }
+
+    /// A handle that does not keep the reactor alive.
+    pub(super) fn downgrade_handle(&self) -> WeakReactor {
+        WeakReactor(Arc::downgrade(&self.shared))
+    }
+
+    pub(super) fn report(&self, report: ReactorFailure) {
         let handler = self.shared.state.lock().handler.clone();
         let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
             Some(handler) => handler(&report),
@@ -567,6 +604,15 @@ impl Reactor {
                 "deferreds: the reactor's failure handler panicked while reporting:\n{report}"
             );
         }
+    }
+}
+
+/// A [`Reactor`] handle that does not keep it alive.
+pub(super) struct WeakReactor(Weak<Shared>);
+
+impl WeakReactor {
+    pub(super) fn upgrade(&self) -> Option<Reactor> {
+        self.0.upgrade().map(|shared| Reactor { shared })
     }
 }
 

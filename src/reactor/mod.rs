@@ -42,12 +42,16 @@
 //! | `AlreadyCalled`, `AlreadyCancelled` | [`DelayedCallError`] |
 //! | `ReactorNotRunning`, `ReactorAlreadyRunning`, `ReactorNotRestartable` | [`ReactorError`] |
 //! | `defer.TimeoutError` | [`TimeoutError`] |
+//! | `threads.deferToThread`, `reactor.callInThread`, `suggestThreadPoolSize` | [`Reactor::defer_to_thread`], [`Reactor::call_in_thread`], [`Reactor::suggest_thread_pool_size`] |
+//! | `task.react`, `SystemExit` | [`react`], [`Reactor::react`], [`exit_code`], [`Exit`] |
 //!
 //! # Threads
 //!
 //! Everything here is `Send` and `Sync`, and may be called from any thread. Scheduled closures
 //! are `FnOnce() + Send + 'static` and run on the thread that drives the time source: the one
-//! inside [`Reactor::run`], or the one calling [`Clock::advance`]. No closure ever runs while
+//! inside [`Reactor::run`], or the one calling [`Clock::advance`]. Work given to
+//! [`Reactor::defer_to_thread`] runs on the reactor's thread pool, and its Deferred fires on
+//! the reactor thread. No closure ever runs while
 //! this module holds a lock, so a closure may schedule, cancel, or advance freely.
 //!
 //! `docs/reactor.md` in the repository tells the whole story, and `docs/conformance.md` lists
@@ -60,17 +64,22 @@ mod event_loop;
 mod events;
 mod later;
 mod looping;
+mod pool;
 mod queue;
+mod react;
+mod threads;
 mod time;
 mod timeout;
 
 pub use clock::Clock;
 pub use delayed::DelayedCall;
 pub use error::{
-    DelayedCallError, InvalidDelayError, LoopingCallError, ReactorError, TimeoutError,
+    DelayedCallError, InvalidDelayError, LoopingCallError, ReactorError, StoppedEarlyError,
+    ThreadPoolError, TimeoutError,
 };
 pub use event_loop::Reactor;
 pub use events::{Phase, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
 pub use later::defer_later;
 pub use looping::LoopingCall;
+pub use react::{Exit, exit_code, exit_status, react};
 pub use time::Time;

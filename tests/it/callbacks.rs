@@ -254,3 +254,19 @@ fn debug_output_shows_the_state() {
     fire.callback(1).unwrap();
     assert_eq!(success_result_of(outer), 1);
 }
+
+#[test]
+fn passthru_leaves_the_value_or_the_failure_as_it_was_on_either_track() {
+    use deferreds::passthru;
+    let (d, r) = Deferred::<String>::new();
+    let d = d.map(passthru).add_both(passthru).map(|s| s + "!");
+    r.callback("poem".into()).unwrap();
+    assert_eq!(deferreds::testing::success_result_of(d), "poem!");
+
+    let failure = Failure::msg("refused");
+    let d = deferreds::fail::<u8>(failure.clone())
+        .map(passthru)
+        .add_both(passthru)
+        .add_callbacks(|v| Ok(passthru(v)), |f| -> Result<u8, Failure> { Err(passthru(f)) });
+    assert!(deferreds::testing::failure_result_of(d).ptr_eq(&failure));
+}

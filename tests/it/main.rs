@@ -28,7 +28,12 @@ mod reactor_deferreds;
 mod reactor_loop;
 #[cfg(feature = "reactor")]
 mod reactor_looping;
+#[cfg(feature = "reactor")]
+mod reactor_react;
+#[cfg(feature = "reactor")]
+mod reactor_threads;
 mod reentrancy;
+mod share;
 mod stress;
 mod support;
 mod testing_helpers;
