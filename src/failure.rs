@@ -195,6 +195,7 @@ impl Failure {
         } else {
             "Box<dyn Any> (a panic payload that is not a string)".to_owned()
         };
+        crate::contain::drop_payload(payload);
         Failure::new(PanicError { message })
     }
 
