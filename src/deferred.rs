@@ -6,6 +6,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail};
+use crate::contain;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
 use crate::value::Value;
@@ -292,7 +293,10 @@ impl<T: Send + 'static> Deferred<T> {
     ) -> Deferred<R::Output> {
         self.then(move |input: Result<Value, Failure>| match input {
             Ok(v) => outcome(callback(v.take::<T>())),
-            Err(f) => Outcome::Failure(f),
+            Err(f) => {
+                contain::drop_unused(callback);
+                Outcome::Failure(f)
+            }
         })
     }
 
@@ -308,7 +312,10 @@ impl<T: Send + 'static> Deferred<T> {
     pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Deferred<U> {
         self.then(move |input: Result<Value, Failure>| match input {
             Ok(v) => Outcome::Value(Value::new(f(v.take::<T>()))),
-            Err(f) => Outcome::Failure(f),
+            Err(failure) => {
+                contain::drop_unused(f);
+                Outcome::Failure(failure)
+            }
         })
     }
 
@@ -331,7 +338,10 @@ impl<T: Send + 'static> Deferred<T> {
         errback: impl FnOnce(Failure) -> R + Send + 'static,
     ) -> Deferred<T> {
         self.then(move |input: Result<Value, Failure>| match input {
-            Ok(v) => Outcome::Value(v),
+            Ok(v) => {
+                contain::drop_unused(errback);
+                Outcome::Value(v)
+            }
             Err(f) => outcome(errback(f)),
         })
     }
@@ -374,8 +384,14 @@ impl<T: Send + 'static> Deferred<T> {
         E: IntoStep<Output = R::Output>,
     {
         self.then(move |input: Result<Value, Failure>| match input {
-            Ok(v) => outcome(callback(v.take::<T>())),
-            Err(f) => outcome(errback(f)),
+            Ok(v) => {
+                contain::drop_unused(errback);
+                outcome(callback(v.take::<T>()))
+            }
+            Err(f) => {
+                contain::drop_unused(callback);
+                outcome(errback(f))
+            }
         })
     }
 
@@ -576,14 +592,14 @@ pub fn fail<T: Send + 'static>(failure: Failure) -> Deferred<T> {
 
 pub(crate) fn fmt_state(
     name: &str,
-    peek: Peek<'_>,
+    peek: Peek,
     debug: Option<String>,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
     write!(f, "<{name}")?;
     match peek {
         Peek::Pending => {}
-        Peek::Ok(value) => write!(f, " current result: {}", value.describe())?,
+        Peek::Ok(value) => write!(f, " current result: {value}")?,
         Peek::Err(failure) => write!(f, " current result: {failure:?}")?,
         Peek::Waiting => write!(f, " waiting on another Deferred")?,
         Peek::Running => write!(f, " running callbacks")?,

@@ -181,6 +181,10 @@ impl Failure {
     /// Turns a panic payload (as `std::panic::catch_unwind` returns it) into a failure whose
     /// error is a [`PanicError`] carrying the panic message.
     ///
+    /// The payload is dropped here. A payload whose own destructor panics (a value passed to
+    /// `std::panic::panic_any`) does not unwind out of this call: that second panic is caught
+    /// and its payload dropped the same way.
+    ///
     /// ```
     /// let payload = std::panic::catch_unwind(|| panic!("bad {}", 42)).unwrap_err();
     /// let f = deferreds::Failure::from_panic(payload);
@@ -195,6 +199,7 @@ impl Failure {
         } else {
             "Box<dyn Any> (a panic payload that is not a string)".to_owned()
         };
+        crate::contain::drop_payload(payload);
         Failure::new(PanicError { message })
     }
 

@@ -30,6 +30,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use crate::chain::{Cancelled, Chain, Outcome};
+use crate::contain;
 use crate::deferred::Deferred;
 use crate::error::FirstError;
 use crate::failure::Failure;
@@ -127,6 +128,16 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
     d
 }
 
+/// Drops the results gathered so far once the join has decided without them (a first failure,
+/// a first success, a cancellation). The caller has taken the join's Deferred out to fire it,
+/// or is its canceller: a panic in a value's or an error's destructor must not unwind through
+/// that, or the Deferred would never fire. It is reported instead.
+fn discard<T>(earlier: Slots<T>) {
+    if !earlier.is_empty() {
+        contain::drop_reporting(earlier);
+    }
+}
+
 fn cancel_all(members: Vec<Option<Weak<Chain>>>) {
     for member in members.into_iter().flatten() {
         if let Some(chain) = member.upgrade() {
@@ -157,7 +168,7 @@ impl<T: Send + 'static> Join<T> {
                     let earlier = std::mem::take(&mut st.results);
                     st.winner = Some(index);
                     drop(st);
-                    drop(earlier);
+                    discard(earlier);
                     // Twisted's order: the losers are cancelled before the winner is announced.
                     if self.spec.cancel_losers && !members.is_empty() {
                         members[index] = None;
@@ -177,7 +188,8 @@ impl<T: Send + 'static> Join<T> {
                     drop(st);
                     // The values that came in before are not needed any more; they are
                     // dropped now, outside the lock, rather than with the last input.
-                    drop((members, earlier));
+                    drop(members);
+                    discard(earlier);
                     let first = Failure::new(FirstError { index, failure });
                     return Outcome::Fire(target, Err(first), keep);
                 }
@@ -228,7 +240,8 @@ impl<T: Send + 'static> Join<T> {
                 // Nobody else will fire it now; the engine fails it with `CancelledError`.
                 let earlier = std::mem::take(&mut st.results);
                 drop(st);
-                drop((target, earlier));
+                drop(target);
+                discard(earlier);
                 Cancelled::Fail
             }
         }

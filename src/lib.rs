@@ -167,6 +167,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod chain;
+mod contain;
 mod debug;
 mod deferred;
 mod error;

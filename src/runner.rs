@@ -16,6 +16,8 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
+use crate::contain;
+
 /// A task, type-erased for the queue.
 pub(crate) trait Runnable: Send + Sync {
     /// Polls the task, which the caller owns (it is scheduled).
@@ -62,7 +64,7 @@ pub(crate) fn as_runner<R>(f: impl FnOnce() -> R) -> R {
     let mut panic = None;
     while let Some(task) = RUNNER.with(|r| r.borrow_mut().as_mut().and_then(VecDeque::pop_front)) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task.run())) {
-            panic.get_or_insert(payload);
+            contain::keep_first(&mut panic, payload);
         }
     }
     match (result, panic) {

@@ -55,6 +55,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use parking_lot::Mutex;
 
 use crate::chain::{Cancelled, Canceller, Chain, Tail};
+use crate::contain;
 use crate::deferred::Deferred;
 use crate::error::CancelledError;
 use crate::failure::Failure;
@@ -201,6 +202,19 @@ struct State<F: Future> {
     cancel: Cancel,
     /// The cause of the last cancellation this task was asked to deliver, or 0.
     cause: u64,
+}
+
+impl<F: Future> Drop for State<F> {
+    fn drop(&mut self) {
+        // A future still here when its task is freed was dropped because nothing can wake it
+        // any more (it never kept its waker, or every waker it gave out is gone). That drop
+        // happens wherever the last waker goes: at the end of `start`, inside a chain's drop,
+        // in a foreign executor. Only a cancel can settle its Deferred now, and no chain takes
+        // the panic: it is reported.
+        if let Some(future) = self.future.take() {
+            contain::drop_reporting(future);
+        }
+    }
 }
 
 thread_local! {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::Failure;
+use crate::contain;
 
 /// A failure that reached the end of a chain with nobody to handle it.
 #[derive(Clone)]
@@ -54,6 +55,26 @@ impl fmt::Display for UnhandledFailure {
     }
 }
 
+impl UnhandledFailure {
+    /// The text of the report, which the error's `Display` must not stop: if formatting
+    /// panics, the text says so in place of the error's message and traceback.
+    fn render(&self) -> String {
+        match contain::format_contained(self) {
+            Ok(text) => text,
+            Err(panic) => {
+                let mut text = format!(
+                    "Unhandled error in Deferred:\n{}",
+                    contain::unprintable(&self.failure, &panic)
+                );
+                if let Some(debug) = &self.debug {
+                    text.push_str(&format!("(debug:{debug})\n"));
+                }
+                text
+            }
+        }
+    }
+}
+
 impl fmt::Debug for UnhandledFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnhandledFailure")
@@ -74,7 +95,8 @@ thread_local! {
 /// Sends unhandled-failure reports to `hook` instead of standard error.
 ///
 /// The hook runs on whichever thread drops the last handle. A panic inside it is caught and
-/// printed, so a faulty hook cannot unwind through the drop that called it.
+/// the report printed instead, so a faulty hook cannot unwind through the drop that called it;
+/// if formatting the error panics too, the printed report says so.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,12 +111,16 @@ thread_local! {
 /// deferreds::reset_unhandled_hook();
 /// ```
 pub fn set_unhandled_hook(hook: impl Fn(&UnhandledFailure) + Send + Sync + 'static) {
-    *HOOK.write() = Some(Arc::new(hook));
+    let old = HOOK.write().replace(Arc::new(hook));
+    // The old hook is user code, and dropping it may report a failure it owned, which reads
+    // the hook: after the lock is released.
+    drop(old);
 }
 
 /// Restores the default report to standard error.
 pub fn reset_unhandled_hook() {
-    *HOOK.write() = None;
+    let old = HOOK.write().take();
+    drop(old);
 }
 
 /// Collects the reports made on this thread while `f` runs, instead of passing them on.
@@ -128,11 +154,54 @@ pub(crate) fn report(report: UnhandledFailure) {
     });
     let Some(report) = slot else { return };
     let hook = HOOK.read().clone();
-    let outcome = catch_unwind(AssertUnwindSafe(|| match hook {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match &hook {
         Some(hook) => hook(&report),
-        None => eprint!("{report}"),
+        None => write_stderr(&report.render()),
     }));
-    if outcome.is_err() {
-        eprintln!("deferreds: the unhandled-failure hook panicked while reporting:\n{report}");
+    if let Err(payload) = outcome {
+        contain::drop_payload(payload);
+        let text = report.render();
+        write_stderr(&format!(
+            "deferreds: the unhandled-failure hook panicked while reporting:\n{text}"
+        ));
+    }
+    // A report runs inside drops, and so must never unwind: the report may hold the last
+    // reference to the failure (whose error's destructor is user code), and the hook the last
+    // reference to a hook replaced meanwhile.
+    if catch_unwind(AssertUnwindSafe(move || drop((report, hook)))).is_err() {
+        write_stderr("deferreds: a destructor panicked while an unhandled-failure report ended\n");
+    }
+}
+
+/// Prints to standard error (where the test harness captures it), ignoring a failed write,
+/// on which `eprint!` panics.
+fn write_stderr(text: &str) {
+    let _ = catch_unwind(|| eprint!("{text}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct BadDisplay;
+
+    impl fmt::Display for BadDisplay {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("no words")
+        }
+    }
+
+    impl std::error::Error for BadDisplay {}
+
+    #[test]
+    fn reports_say_that_the_errors_display_panicked() {
+        let report = UnhandledFailure::new(Failure::new(BadDisplay), Some(" made here".into()));
+        let text = report.render();
+        assert!(text.starts_with("Unhandled error in Deferred:\n"), "{text}");
+        assert!(text.contains("<formatting this error panicked: no words>"), "{text}");
+        assert!(text.ends_with("(debug: made here)\n"), "{text}");
+        let fine = UnhandledFailure::new(Failure::msg("fine"), None);
+        assert_eq!(fine.render(), fine.to_string());
     }
 }

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::chain::Cancelled;
+use crate::contain;
 use crate::deferred::Resolver;
 
 /// Waiters in arrival order, each known by a ticket so that a cancelled one can leave at once.
@@ -140,7 +141,7 @@ pub(crate) fn hand_over<T: Send + 'static>(resolver: Resolver<T>, value: T) {
         let Some(job) = next else { break };
         // Every queued waiter is fired even if one of them panics, so that none is stranded.
         if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
-            panic.get_or_insert(payload);
+            contain::keep_first(&mut panic, payload);
         }
     }
     if let Some(payload) = panic {

@@ -39,6 +39,7 @@ use std::task::Waker;
 
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::contain;
 use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
@@ -196,11 +197,13 @@ enum Fired {
     Swallowed,
 }
 
-/// A snapshot of a chain for `Debug` output and inspection.
-pub(crate) enum Peek<'a> {
+/// A snapshot of a chain for `Debug` output and inspection. It is taken under the lock and read
+/// after it: formatting a failure runs the error's `Display`, which is user code.
+pub(crate) enum Peek {
     Pending,
-    Ok(&'a Value),
-    Err(&'a Failure),
+    /// The value's description ([`Value::describe`], which runs no user code).
+    Ok(String),
+    Err(Failure),
     Waiting,
     Running,
     Consumed,
@@ -345,11 +348,20 @@ impl Chain {
                 None => Fired::Stored,
             };
             drop(st);
-            // The canceller is user code; it is dropped outside the lock.
-            drop(canceller);
+            // The canceller is user code; it is dropped outside the lock. This thread may own
+            // the run now (`Fired::Run`), so a panic in its destructor must not unwind: the
+            // result stands and the panic is reported, as for a canceller that fired its own
+            // chain and then panicked.
+            if let Some(canceller) = canceller {
+                contain::drop_reporting(canceller);
+            }
             Ok(fired)
         } else if self.grace.load(Ordering::Relaxed) {
             self.grace.store(false, Ordering::Relaxed);
+            drop(st);
+            // The swallowed result is user data: dropped outside the lock, and contained, since
+            // the caller may be a trampoline that owns runs.
+            contain::drop_reporting(result);
             Ok(Fired::Swallowed)
         } else {
             drop(st);
@@ -370,8 +382,10 @@ impl Chain {
                 Ok(())
             }
             Err((err, result)) => {
-                // The rejected value may run user code when dropped: not under the lock.
-                drop(result);
+                // The rejected value is user data, dropped outside the lock; a panic in its
+                // destructor is reported, like every result the engine refuses or swallows,
+                // and the caller gets its `AlreadyCalledError`.
+                contain::drop_reporting(result);
                 Err(err)
             }
         }
@@ -463,13 +477,20 @@ impl Chain {
                 let old = st.waiter.take();
                 let result = st.slot.take_ready();
                 drop(st);
-                drop((old, new));
+                // A waker's destructor is the executor's code. Every waker the engine drops is
+                // contained the same way; here a panic would also lose the result, which is
+                // already out of the chain.
+                if old.is_some() || new.is_some() {
+                    contain::drop_reporting((old, new));
+                }
                 return Some(result);
             }
             if let Some(Waiter::Task(w)) = &st.waiter {
                 if w.will_wake(waker) {
                     drop(st);
-                    drop(new);
+                    if let Some(new) = new {
+                        contain::drop_reporting(new);
+                    }
                     return None;
                 }
             }
@@ -477,7 +498,9 @@ impl Chain {
                 Some(new) => {
                     let old = st.waiter.replace(Waiter::Task(new));
                     drop(st);
-                    drop(old);
+                    if let Some(old) = old {
+                        contain::drop_reporting(old);
+                    }
                     return None;
                 }
                 None => {
@@ -523,7 +546,11 @@ impl Chain {
             _ => None,
         };
         drop(st);
-        drop(old);
+        // The executor's code, on the way to a cancel (a dropped `DeferredFuture`) that a panic
+        // here must not skip.
+        if let Some(old) = old {
+            contain::drop_reporting(old);
+        }
     }
 
     /// Whether [`try_take`](Chain::try_take) would succeed.
@@ -543,18 +570,19 @@ impl Chain {
         matches!(self.state.lock().slot, Slot::Waiting(_))
     }
 
-    /// Runs `f` on a snapshot of the state, under the lock (so `f` must not call user code).
-    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek<'_>, Option<String>) -> R) -> R {
+    /// Runs `f` on a snapshot of the state, taken under the lock; `f` runs after it is released.
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek, Option<String>) -> R) -> R {
         let debug = self.describe();
         let st = self.state.lock();
         let peek = match &st.slot {
             Slot::Pending(_) => Peek::Pending,
-            Slot::Ok(v) => Peek::Ok(v),
-            Slot::Err(e) => Peek::Err(e),
+            Slot::Ok(v) => Peek::Ok(v.describe()),
+            Slot::Err(e) => Peek::Err(e.clone()),
             Slot::Waiting(_) => Peek::Waiting,
             Slot::Empty if self.is_running() => Peek::Running,
             Slot::Empty => Peek::Consumed,
         };
+        drop(st);
         f(peek, debug)
     }
 }

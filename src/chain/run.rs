@@ -6,6 +6,7 @@ use std::task::Waker;
 
 use super::steps::Batch;
 use super::{Chain, Fired, Outcome, Slot, StepFn, Waiter};
+use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
 use crate::value::Value;
@@ -148,6 +149,15 @@ impl Cur<'_> {
     }
 }
 
+/// Lets go of a chain the trampoline held (one it fired, waited on or delivered to), which may
+/// be that chain's last handle. Dropping it then drops what it still owns, its result and any
+/// steps, which is user code; the trampoline may still own other runs (its `parents`, the
+/// current chain), so a panic there must not unwind out of it: it is reported instead.
+#[inline]
+fn release(chain: Arc<Chain>) {
+    contain::drop_reporting(chain);
+}
+
 /// The trampoline. `current` is owned by this call (`running` set) on entry.
 pub(super) fn drive(current: &Arc<Chain>, work: Work) {
     drive_from(Cur::Borrowed(current), work)
@@ -183,6 +193,8 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         Settled::Store(Slot::Err(Failure::new(CircularChainError)))
                     }
                     Outcome::Wait(inner) => match attach(&inner, &current) {
+                        // The inner chain let go of here has given up its result and has no
+                        // steps: nothing of the user's goes with it.
                         Attach::Stolen(r) => Settled::Store(r.into()),
                         Attach::Registered => Settled::Wait(inner),
                     },
@@ -195,9 +207,12 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                             Ok(Fired::Run(target_work)) => {
                                 Settled::Switch(target, target_work, then)
                             }
-                            Ok(_) => Settled::Store(then),
+                            Ok(_) => {
+                                release(target);
+                                Settled::Store(then)
+                            }
                             Err((err, rejected)) => {
-                                drop(rejected);
+                                contain::drop_reporting((rejected, target));
                                 Settled::Store(Slot::Err(Failure::new(err)))
                             }
                         }
@@ -244,7 +259,9 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 }
                 let next = current.next_work(&mut st);
                 drop(st);
-                drop(waited_on);
+                if let Some(inner) = waited_on {
+                    release(inner);
+                }
                 next
             }
             Work::Deliver(outer, result) => {
@@ -253,28 +270,46 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 match outer.claim(&mut st) {
                     Some(next) => {
                         drop(st);
+                        // The chain let go of here has handed its result on and has no steps
+                        // left: nothing of the user's goes with it, so no boundary is needed
+                        // on this path, which every level of a tower takes.
                         current = Cur::Owned(outer);
                         next
                     }
-                    None => Work::Idle,
+                    None => {
+                        // Paused, or run by another thread: this may have been its last
+                        // handle (a paused chain nobody else holds).
+                        drop(st);
+                        release(outer);
+                        Work::Idle
+                    }
                 }
             }
             Work::Wake(waker) => {
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(move || waker.wake())) {
-                    panic.get_or_insert(payload);
+                    contain::keep_first(&mut panic, payload);
                 }
                 Work::Idle
             }
             Work::Idle => match parents.pop() {
                 Some(parent) => {
-                    current = Cur::Owned(parent);
+                    // The chain this run fired may keep its result, and this may be its last
+                    // handle.
+                    if let Cur::Owned(fired) = std::mem::replace(&mut current, Cur::Owned(parent)) {
+                        release(fired);
+                    }
                     let mut st = current.state.lock();
                     current.next_work(&mut st)
                 }
-                None => match panic {
-                    Some(payload) => resume_unwind(payload),
-                    None => return,
-                },
+                None => {
+                    if let Cur::Owned(last) = current {
+                        release(last);
+                    }
+                    match panic {
+                        Some(payload) => resume_unwind(payload),
+                        None => return,
+                    }
+                }
             },
         };
     }

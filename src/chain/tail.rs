@@ -5,6 +5,7 @@ use std::sync::{Arc, Weak};
 
 use super::run::call_inline;
 use super::{Chain, Outcome, Peek, Slot, Waiter};
+use crate::contain;
 use crate::debug;
 use crate::error::NotPausedError;
 use crate::failure::Failure;
@@ -116,10 +117,16 @@ impl Tail {
                 st.waiter = Some(Waiter::Chain(outer.clone()));
                 Tail::Chain(outer)
             }
-            Outcome::Fire(target, result, then) => match target.fire(result, Location::caller()) {
-                Ok(()) => Tail::from_result(then.map_or(Ok(Value::UNIT), Err)),
-                Err(err) => Tail::Failed(Unreported::new(Failure::new(err))),
-            },
+            Outcome::Fire(target, result, then) => {
+                let fired = target.fire(result, Location::caller());
+                // As in the trampoline: this may be the target's last handle, and what it still
+                // owns is user code, whose panic must not take the new tail with it.
+                contain::drop_reporting(target);
+                match fired {
+                    Ok(()) => Tail::from_result(then.map_or(Ok(Value::UNIT), Err)),
+                    Err(err) => Tail::Failed(Unreported::new(Failure::new(err))),
+                }
+            }
         }
     }
 
@@ -202,11 +209,11 @@ impl Tail {
         }
     }
 
-    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek<'_>, Option<String>) -> R) -> R {
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek, Option<String>) -> R) -> R {
         match self {
             Tail::Chain(chain) => chain.peek(f),
-            Tail::Value(v) => f(Peek::Ok(v), None),
-            Tail::Failed(e) => f(Peek::Err(e.get()), None),
+            Tail::Value(v) => f(Peek::Ok(v.describe()), None),
+            Tail::Failed(e) => f(Peek::Err(e.get().clone()), None),
         }
     }
 }

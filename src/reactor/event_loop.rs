@@ -18,6 +18,7 @@ use super::pool::Pool;
 use super::queue::{Call, Due, Timers};
 use super::time::{Sealed, Time, WeakTime};
 use crate::Failure;
+use crate::contain;
 
 /// A run loop on real, monotonic time: it runs timed calls when they come due and calls that
 /// other threads hand it, and sleeps in between (Twisted's reactor, without the I/O).
@@ -360,7 +361,8 @@ impl Reactor {
 
     /// Sets what is done with a panic the reactor caught in a call it ran, or a failure of a
     /// "before" trigger's Deferred: by default it is printed to standard error. The handler
-    /// runs on the reactor thread; a panic inside it is caught and printed.
+    /// runs on the reactor thread; a panic inside it is caught and the report printed instead
+    /// (saying so if formatting the error panicked too).
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -379,7 +381,9 @@ impl Reactor {
     /// assert_eq!(*seen.lock().unwrap(), [("while handling timed call", "boom".to_string())]);
     /// ```
     pub fn set_failure_handler(&self, handler: impl Fn(&ReactorFailure) + Send + Sync + 'static) {
-        self.shared.state.lock().handler = Some(Arc::new(handler));
+        let old = self.shared.state.lock().handler.replace(Arc::new(handler));
+        // The old handler is user code: dropped after the lock is released.
+        drop(old);
     }
 
     /// The calls still pending, in the order they would run (Twisted's `getDelayedCalls`).
@@ -492,7 +496,7 @@ impl Reactor {
         for d in waits {
             // May run on whichever thread fires `d`: it only records, and wakes the loop.
             let shared = self.shared.clone();
-            let _ = d.add_both(move |result| {
+            let wait = d.add_both(move |result| {
                 let mut st = shared.state.lock();
                 if let Err(failure) = result {
                     st.trigger_failures.push(failure);
@@ -505,6 +509,9 @@ impl Reactor {
                 drop(st);
                 shared.timers.wake();
             });
+            // Unless something else can fire it, this is the last handle to the trigger's
+            // chain, whose steps are user code.
+            self.guarded(TRIGGER, move || drop(wait));
         }
     }
 
@@ -531,8 +538,10 @@ impl Reactor {
                     break;
                 }
                 for (_, trigger) in batch {
-                    // A Deferred returned outside the "before" phase is not waited for.
-                    drop(self.guarded(TRIGGER, trigger));
+                    // A Deferred returned outside the "before" phase is not waited for. It is
+                    // dropped inside the guard: it may be the last handle to a chain whose
+                    // steps or value panic when dropped.
+                    self.guarded(TRIGGER, move || drop(trigger()));
                 }
             }
         }
@@ -552,8 +561,13 @@ impl Reactor {
                 std::mem::take(&mut st.shutdown),
             )
         };
-        self.shared.timers.close();
-        drop(leftovers);
+        // The closures nobody will run are dropped here, each group inside a guard: a panic
+        // in one of their destructors is reported like a panic in a call, and `run` still
+        // returns. (The heap drops every closure even if one panics, then passes the panic on.)
+        self.guarded(TIMED_CALL, || self.shared.timers.close());
+        let (calls, startup, shutdown) = leftovers;
+        self.guarded(THREAD_CALL, move || drop(calls));
+        self.guarded(TRIGGER, move || drop((startup, shutdown)));
     }
 
     /// Runs `f`, reporting a panic instead of unwinding.
@@ -593,17 +607,27 @@ impl Reactor {
         WeakReactor(Arc::downgrade(&self.shared))
     }
 
+    /// Hands a report to the failure handler, or to standard error. Never unwinds: it runs
+    /// inside the loop, which must go on (and finish) whatever the report does.
     pub(super) fn report(&self, report: ReactorFailure) {
         let handler = self.shared.state.lock().handler.clone();
-        let outcome = catch_unwind(AssertUnwindSafe(|| match handler {
+        let outcome = catch_unwind(AssertUnwindSafe(|| match &handler {
             Some(handler) => handler(&report),
-            None => eprint!("{report}"),
+            None => eprint!("{}", report.render()),
         }));
-        if outcome.is_err() {
-            eprintln!(
-                "deferreds: the reactor's failure handler panicked while reporting:\n{report}"
-            );
+        if let Err(payload) = outcome {
+            contain::drop_payload(payload);
+            let text = report.render();
+            let _ = catch_unwind(|| {
+                eprint!(
+                    "deferreds: the reactor's failure handler panicked while reporting:\n{text}"
+                )
+            });
         }
+        // The report may hold the last reference to a failure (a "before" trigger's), whose
+        // error's destructor is user code; the handler, the last reference to one replaced
+        // meanwhile.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop((report, handler))));
     }
 }
 

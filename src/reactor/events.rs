@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::contain;
 use crate::{Deferred, Failure};
 
 #[cfg(doc)]
@@ -194,8 +195,46 @@ impl ReactorFailure {
     }
 }
 
+impl ReactorFailure {
+    /// The text of the report, which the error's `Display` must not stop: if formatting
+    /// panics, the text says so in place of the error's message and traceback.
+    pub(super) fn render(&self) -> String {
+        contain::format_contained(self).unwrap_or_else(|panic| {
+            format!(
+                "Unhandled error {}:\n{}",
+                self.context,
+                contain::unprintable(&self.failure, &panic)
+            )
+        })
+    }
+}
+
 impl fmt::Display for ReactorFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Unhandled error {}:\n{}", self.context, self.failure.traceback())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct BadDisplay;
+
+    impl fmt::Display for BadDisplay {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("no words")
+        }
+    }
+
+    impl std::error::Error for BadDisplay {}
+
+    #[test]
+    fn a_report_whose_errors_display_panics_says_so() {
+        let report = ReactorFailure { context: "while testing", failure: Failure::new(BadDisplay) };
+        let text = report.render();
+        assert!(text.starts_with("Unhandled error while testing:\n"), "{text}");
+        assert!(text.contains("<formatting this error panicked: no words>"), "{text}");
     }
 }

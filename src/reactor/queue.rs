@@ -55,6 +55,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -62,6 +63,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::error::{DelayedCallError, InvalidDelayError, check_delay};
+use crate::contain;
 
 /// Compaction starts only above this much garbage (Twisted's threshold).
 const COMPACT_MIN_GARBAGE: usize = 50;
@@ -534,11 +536,22 @@ impl Drop for Timers {
 
 /// Marks every pending call in `entries` cancelled and drops its closure. Called without the
 /// heap's lock: the entries were taken out of it.
+///
+/// A closure's destructor is user code. If one panics, the others are still cancelled and
+/// dropped, and the first panic is passed on afterwards (out of the `Clock`'s drop, or into the
+/// reactor's guard at shutdown). Unwinding at once would leave the calls after it pending, with
+/// their closures, on a heap that will never run them, until their last handles went.
 fn discard(entries: impl Iterator<Item = Entry>) {
+    let mut panic = None;
     for entry in entries {
         if entry.call.claim(Status::Cancelled) {
-            entry.call.job.discard();
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| entry.call.job.discard())) {
+                contain::keep_first(&mut panic, payload);
+            }
         }
+    }
+    if let Some(payload) = panic {
+        resume_unwind(payload);
     }
 }
 

@@ -103,6 +103,7 @@ impl<T: Send + 'static> Deferred<T> {
             if timed_out.load(Ordering::SeqCst) {
                 on_timeout_cancel(result, timeout).into_step()
             } else {
+                crate::contain::drop_unused(on_timeout_cancel);
                 result.into_step()
             }
         })

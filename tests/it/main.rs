@@ -2,6 +2,7 @@
 //! Each module pins one area of behaviour; test names say what they pin.
 
 mod asyncio;
+mod boundaries;
 mod callbacks;
 mod cancel;
 mod combinator_laws;
