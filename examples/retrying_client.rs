@@ -19,7 +19,7 @@
 //! proptest shrinks the failing case to two operations.
 //!
 //! Run it with `cargo run --example retrying_client --features proptest`. The guide's chapter
-//! is `docs/guide/12-property-testing.md`.
+//! is `docs/guide/13-property-testing.md`.
 
 use std::sync::{Arc, Weak};
 

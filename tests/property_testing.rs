@@ -1,6 +1,6 @@
 //! `deferreds::proptest` itself: what its strategies generate and how they shrink, what the
 //! runner reports, and the guide's worked example (`examples/retrying_client.rs`, chapter
-//! `docs/guide/12-property-testing.md`). The laws and the conformance replay use the module
+//! `docs/guide/13-property-testing.md`). The laws and the conformance replay use the module
 //! too; these are the cases they do not reach.
 
 use std::collections::HashSet;
@@ -51,7 +51,7 @@ fn the_planted_bug_shrinks_to_the_case_the_guide_shows() {
     assert!(shrunk.starts_with(expected), "shrunk to:\n{shrunk}");
     assert!(shrunk.contains("why: the caller got Err(Cancelled)"), "shrunk to:\n{shrunk}");
     let chapter = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide/12-property-testing.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/guide/13-property-testing.md"),
     )
     .expect("the chapter is there");
     assert!(chapter.contains(&shrunk), "the chapter shows another case than:\n{shrunk}");

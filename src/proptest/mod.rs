@@ -49,7 +49,7 @@
 //! 2. d0.cancel()
 //! ```
 //!
-//! `docs/guide/12-property-testing.md` walks through testing a retrying client this way, and
+//! `docs/guide/13-property-testing.md` walks through testing a retrying client this way, and
 //! the crate's own law tests (`tests/laws.rs`) and conformance replay (`tests/conformance/`)
 //! are written with this module.
 

@@ -26,7 +26,7 @@
 //! program still fires, pauses and unpauses that Deferred), and [`Runner::adopt`] puts a
 //! Deferred your code made in the program's hands (the program adds to it, pauses, cancels and
 //! chains it, and records its final state). [`Run::unhandled`] then tells whether your code
-//! left a failure unhandled. `docs/guide/12-property-testing.md` tests a retrying client this
+//! left a failure unhandled. `docs/guide/13-property-testing.md` tests a retrying client this
 //! way.
 //!
 //! ```
