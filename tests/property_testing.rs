@@ -197,6 +197,20 @@ fn weights_decide_what_programs_contain() {
     }
 }
 
+/// The steps for chains of one's own only compute: no nesting, not even of a fired Deferred.
+#[test]
+fn steps_for_chains_of_your_own_only_compute() {
+    let custom = CustomStep::new("custom_pass", |input| input);
+    let attaches = Shape::new().custom_step(custom, 5).attaches();
+    let mut runner = deterministic(1);
+    for _ in 0..2000 {
+        let attach = attaches.new_tree(&mut runner).unwrap().current();
+        for f in attach.fns() {
+            assert!(f.apply(Ok(Some(1))).is_some(), "{f} does not only compute");
+        }
+    }
+}
+
 /// With no kind of operation allowed, programs are empty; with an exact number of Deferreds,
 /// shrinking keeps it.
 #[test]

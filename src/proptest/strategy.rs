@@ -117,9 +117,13 @@ impl StepKind {
         StepKind::AddTo,
     ];
 
-    /// Whether the kind acts on other Deferreds of the program.
-    fn refers(self) -> bool {
-        matches!(self, StepKind::Nest | StepKind::Fire | StepKind::Cancel | StepKind::AddTo)
+    /// Whether the kind only computes (see [`StepFn::apply`]), so that it can be a step of
+    /// a chain outside any program.
+    fn computes(self) -> bool {
+        matches!(
+            self,
+            StepKind::Add | StepKind::Fail | StepKind::Recover | StepKind::Pass | StepKind::Trap
+        )
     }
 }
 
@@ -471,9 +475,9 @@ impl Shape {
             .boxed()
     }
 
-    /// Steps for chains of your own: an [`Attach`] whose functions only compute (the step
-    /// kinds that act on other Deferreds are left out, custom steps are kept). With only those
-    /// left out, `Pass` steps.
+    /// Steps for chains of your own: an [`Attach`] whose functions only compute (`add`,
+    /// `fail`, `recover`, `pass`, `trap` and the custom steps, with their weights; the kinds
+    /// that return or act on Deferreds are left out). With none of those left, `Pass` steps.
     ///
     /// ```
     /// use deferreds::proptest::Shape;
@@ -578,7 +582,7 @@ impl Shape {
             let allowed = match depth {
                 Depth::Top => true,
                 Depth::Inner => !matches!(kind, StepKind::Nest | StepKind::AddTo),
-                Depth::Own => !kind.refers(),
+                Depth::Own => kind.computes(),
             };
             if weight > 0 && allowed {
                 weights.push((Choice::Builtin(kind), weight));
