@@ -153,6 +153,13 @@
 //!   with `defer_to_thread`, and `react` to run a program until its Deferred fires; no I/O),
 //!   and on top of either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses
 //!   only `std` and `parking_lot`.
+//!   `Reactor` (timers, a run loop and calls from other threads; no I/O), and on top of
+//!   either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses only `std`
+//!   and `parking_lot`.
+//! - `proptest` (off by default): property testing for Deferreds, in the `proptest` module.
+//!   Strategies that generate Deferred programs, a reference model that predicts what a
+//!   program does, and a runner that does it on this crate and records what happened. Adds
+//!   the `proptest` crate.
 //!
 #![cfg_attr(feature = "reactor", doc = "[`Time`]: reactor::Time")]
 #![cfg_attr(not(feature = "reactor"), doc = "[`Time`]: #features")]
@@ -180,6 +187,9 @@ mod join;
 mod list;
 mod lock;
 mod passthru;
+#[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
+pub mod proptest;
 mod queue;
 mod race;
 #[cfg(feature = "reactor")]

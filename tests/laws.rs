@@ -1,11 +1,13 @@
 //! The chain laws, as properties: each law is checked on thousands of generated chains.
 //!
-//! A chain here is a list of steps on a `Deferred<i64>`. Each step is a callback, an errback or
-//! both, and does one thing to what it gets: add a number, fail with one of three errors,
-//! recover with a number, or pass its input on. Steps log what they saw, so two chains can be
-//! compared by their logs and their results. [`model`] is the two-track rule written out as a
-//! plain loop; the laws compare the engine with it, or with itself under a transformation that
-//! must not change anything.
+//! Written with `deferreds::proptest`. A chain here is a list of steps on a `Deferred<Value>`
+//! (a `Deferred<Option<i64>>`): callbacks, errbacks, both or pairs, whose functions add a
+//! number, fail with one of three errors, recover, trap one error, or pass their input on.
+//! Where a law is about a program (a few Deferreds and operations on them), the runner does it
+//! on the crate and the reference model predicts it; where it needs what no program can say (a
+//! `map`, a tower of nested Deferreds, drop counts), the chain is built by hand with the same
+//! step functions and compared with the model's prediction. The model itself is checked
+//! against Twisted's recorded traces by `tests/conformance/`.
 //!
 //! The combinator laws (a list's results are its inputs' results, in input order, whatever
 //! order they fire in; `gather_results` and `race` decide on the first result to arrive) are in
@@ -17,8 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
-use deferreds::testing::{DropCounter, Recorder, assert_no_result};
-use deferreds::{AlreadyCalledError, CancelledError, Deferred, Failure, Resolver, Step};
+use deferreds::proptest::{
+    Attach, Canceller, CustomStep, Event, Fault, FinalState, Op, OpKind, Outcome, Program, Shape,
+    StepFn, StepId, StepKind, Trace, Value, model, outcome_of, runner,
+};
+use deferreds::testing::{DropCounter, assert_no_result};
+use deferreds::{Deferred, Failure, Resolver, Step};
 
 /// Cases per law. Each case is a few microseconds to a few hundred; the whole file runs in
 /// seconds even unoptimised.
@@ -31,151 +37,129 @@ fn config() -> ProptestConfig {
     ProptestConfig { cases: CASES, ..ProptestConfig::default() }
 }
 
-/// The errors steps fail with: `Tagged(0)`, `Tagged(1)`, `Tagged(2)`.
-#[derive(Debug, thiserror::Error)]
-#[error("E{0}")]
-struct Tagged(u8);
-
-/// A result as the model sees it: a value or an error tag.
-type R = Result<i64, u8>;
-
-fn to_engine(r: R) -> Result<i64, Failure> {
-    r.map_err(|tag| Failure::new(Tagged(tag)))
+/// Chains of steps that compute: the laws' steps and inputs.
+fn chain_shape() -> Shape {
+    Shape::new().only_steps(&[
+        StepKind::Add,
+        StepKind::Fail,
+        StepKind::Recover,
+        StepKind::Pass,
+        StepKind::Trap,
+    ])
 }
 
-/// The tag of a failure: the program's own errors are 0 to 2, a cancellation is 9.
-fn tag_of(f: &Failure) -> u8 {
-    match f.downcast_ref::<Tagged>() {
-        Some(t) => t.0,
-        None if f.check::<CancelledError>() => 9,
-        None => panic!("an unexpected failure reached a step: {f}"),
-    }
+fn steps() -> impl Strategy<Value = Vec<Attach>> {
+    prop::collection::vec(chain_shape().attaches(), 0..12)
 }
 
-fn from_engine(r: Result<i64, Failure>) -> R {
-    r.map_err(|f| tag_of(&f))
+fn input() -> BoxedStrategy<Outcome> {
+    chain_shape().outcomes()
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Action {
-    Add(i64),
-    Fail(u8),
-    Recover(i64),
-    Pass,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Callback,
-    Errback,
-    Both,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct S {
-    kind: Kind,
-    action: Action,
-}
-
-fn act(action: Action, input: R) -> R {
-    match action {
-        Action::Add(n) => input.map(|v| v.wrapping_add(n)),
-        Action::Fail(tag) => Err(tag),
-        Action::Recover(n) => Ok(n),
-        Action::Pass => input,
-    }
-}
-
-fn runs(kind: Kind, input: &R) -> bool {
-    matches!((kind, input), (Kind::Callback, Ok(_)) | (Kind::Errback, Err(_)) | (Kind::Both, _))
-}
-
-fn event(i: usize, input: &R) -> String {
+/// The operation that fires Deferred d with `input`.
+fn fire(d: usize, input: &Outcome) -> Op {
     match input {
-        Ok(v) => format!("{i} saw V:{v}"),
-        Err(t) => format!("{i} saw F:E{t}"),
+        Ok(v) => Op::Callback(d, *v),
+        Err(Fault::Raised(tag)) => Op::Errback(d, *tag),
+        Err(other) => unreachable!("the inputs are values and the program's errors, not {other}"),
     }
 }
 
-/// The two-track rule: a step runs when its kind matches the track, and its result decides the
-/// track for the next one.
-fn model(input: R, steps: &[S]) -> (Vec<String>, R) {
-    let mut r = input;
-    let mut log = Vec::new();
-    for (i, s) in steps.iter().enumerate() {
-        if runs(s.kind, &r) {
-            log.push(event(i, &r));
-            r = act(s.action, r);
+/// A program of one Deferred: the steps added in order, and the fire before step `fire_at`
+/// (after them all if `fire_at` is past the end).
+fn one_chain(input: &Outcome, steps: &[Attach], fire_at: usize) -> Program {
+    let mut program = Program::new(1);
+    for (i, step) in steps.iter().enumerate() {
+        if i == fire_at {
+            program.ops.push(fire(0, input));
+        }
+        program.ops.push(Op::Add(0, step.clone()));
+    }
+    if fire_at >= steps.len() {
+        program.ops.push(fire(0, input));
+    }
+    program
+}
+
+/// Which of Deferred d's steps ran, numbered in the order they were added, and on what.
+fn ran(program: &Program, trace: &Trace, d: usize) -> Vec<(usize, Outcome)> {
+    let ordinal = |op: usize| {
+        program.ops[..op].iter().filter(|o| matches!(o, Op::Add(e, _) if *e == d)).count()
+    };
+    trace
+        .steps()
+        .filter(|(e, _, _)| *e == d)
+        .map(|(_, step, input)| match step {
+            StepId::Op(i) => (ordinal(i), input.clone()),
+            StepId::AddedBy(i) => panic!("the laws add no step from a step ({i}+)"),
+        })
+        .collect()
+}
+
+/// What the model predicts for `steps` getting `input`: the steps that run, and the result.
+/// Any input, failures a program cannot fire with included: a first step of the model's
+/// own hands it to them.
+fn predicted(input: &Outcome, steps: &[Attach]) -> (Vec<(usize, Outcome)>, Outcome) {
+    let given = input.clone();
+    let start = CustomStep::new("start", move |_| given.clone());
+    let mut all = vec![Attach::Both(StepFn::Custom(start))];
+    all.extend(steps.iter().cloned());
+    let program = one_chain(&Ok(None), &all, all.len());
+    let trace = model::run(&program).expect("a valid program");
+    let result = match trace.final_state(0) {
+        Some(FinalState::Result(result)) => result.clone(),
+        other => panic!("a fired chain of steps that compute ends with a result, not {other:?}"),
+    };
+    let ran = ran(&program, &trace, 0).into_iter().skip(1).map(|(i, input)| (i - 1, input));
+    (ran.collect(), result)
+}
+
+// ---- Chains built by hand, with the programs' step functions.
+
+/// The steps that ran in a chain built by hand: (the step's number, its input).
+type Log = Arc<Mutex<Vec<(usize, Outcome)>>>;
+
+/// What step `i`'s function does with a real result, logging that it ran.
+fn run_fn(
+    f: &StepFn,
+    i: usize,
+    input: Result<Value, Failure>,
+    log: &Log,
+) -> Result<Value, Failure> {
+    let seen = outcome_of(&input);
+    log.lock().push((i, seen.clone()));
+    match f.apply(seen).expect("the laws' step functions compute") {
+        Ok(v) => Ok(v),
+        Err(fault) => Err(fault.to_failure()),
+    }
+}
+
+/// Adds step `i` to `d` with the method its [`Attach`] names.
+fn add(d: Deferred<Value>, i: usize, step: &Attach, log: &Log) -> Deferred<Value> {
+    let log = log.clone();
+    match step.clone() {
+        Attach::Callback(f) => d.add_callback(move |v| run_fn(&f, i, Ok(v), &log)),
+        Attach::Errback(f) => d.add_errback(move |e| run_fn(&f, i, Err(e), &log)),
+        Attach::Both(f) => d.add_both(move |r| run_fn(&f, i, r, &log)),
+        Attach::Callbacks(f, g) => {
+            let other = log.clone();
+            d.add_callbacks(
+                move |v| run_fn(&f, i, Ok(v), &log),
+                move |e| run_fn(&g, i, Err(e), &other),
+            )
         }
     }
-    (log, r)
 }
 
-/// Adds step `i` to `d`, logging what it sees.
-fn add(d: Deferred<i64>, i: usize, s: S, log: &Recorder) -> Deferred<i64> {
-    let log = log.clone();
-    let run = move |r: R| {
-        log.record(event(i, &r));
-        to_engine(act(s.action, r))
-    };
-    match s.kind {
-        Kind::Callback => d.add_callback(move |v| run(Ok(v))),
-        Kind::Errback => d.add_errback(move |f| run(Err(tag_of(&f)))),
-        Kind::Both => d.add_both(move |r| run(from_engine(r))),
-    }
+fn resolve(r: &Resolver<Value>, input: &Outcome) {
+    let result = input.clone().map_err(|fault| fault.to_failure());
+    r.resolve(result).expect("fired once");
 }
 
-fn add_all(mut d: Deferred<i64>, steps: &[S], log: &Recorder) -> Deferred<i64> {
-    for (i, s) in steps.iter().enumerate() {
-        d = add(d, i, *s, log);
-    }
-    d
-}
-
-fn fire(r: &Resolver<i64>, input: R) {
-    r.resolve(to_engine(input)).expect("fired once");
-}
-
-/// The result, which every law's chain has by the time it is read.
-fn result(d: Deferred<i64>) -> R {
-    from_engine(d.try_result().unwrap_or_else(|d| panic!("no result: {d:?}")))
-}
-
-/// Fires after adding the first `split` steps (all of them if `split` is larger).
-fn run_split(input: R, steps: &[S], split: usize) -> (Vec<String>, R) {
-    let log = Recorder::new();
-    let split = split.min(steps.len());
-    let (d, r) = Deferred::new();
-    let mut d = d;
-    for (i, s) in steps.iter().enumerate().take(split) {
-        d = add(d, i, *s, &log);
-    }
-    fire(&r, input);
-    for (i, s) in steps.iter().enumerate().skip(split) {
-        d = add(d, i, *s, &log);
-    }
-    (log.take(), result(d))
-}
-
-fn kind() -> impl Strategy<Value = Kind> {
-    prop_oneof![Just(Kind::Callback), Just(Kind::Errback), Just(Kind::Both)]
-}
-
-fn action() -> impl Strategy<Value = Action> {
-    prop_oneof![
-        3 => (-5i64..10).prop_map(Action::Add),
-        2 => (0u8..3).prop_map(Action::Fail),
-        2 => (0i64..100).prop_map(Action::Recover),
-        1 => Just(Action::Pass),
-    ]
-}
-
-fn steps() -> impl Strategy<Value = Vec<S>> {
-    prop::collection::vec((kind(), action()).prop_map(|(kind, action)| S { kind, action }), 0..12)
-}
-
-fn input() -> impl Strategy<Value = R> {
-    prop_oneof![3 => (0i64..50).prop_map(Ok), 1 => (0u8..3).prop_map(Err)]
+/// The result, which every hand-built chain has by the time it is read.
+fn result(d: Deferred<Value>) -> Outcome {
+    let result = d.try_result().unwrap_or_else(|d| panic!("no result: {d:?}"));
+    outcome_of(&result)
 }
 
 /// The ways to write a step that changes nothing.
@@ -200,7 +184,7 @@ fn identity() -> impl Strategy<Value = Identity> {
     ]
 }
 
-fn add_identity(d: Deferred<i64>, form: Identity) -> Deferred<i64> {
+fn add_identity(d: Deferred<Value>, form: Identity) -> Deferred<Value> {
     match form {
         Identity::Callback => d.add_callback(Ok),
         Identity::Errback => d.add_errback(Err),
@@ -225,13 +209,16 @@ fn fire_all(firers: &Firers) {
 /// A Deferred that yields `r` through `levels.len()` nested Deferreds: level 0 holds `r`, and
 /// each next level's callback returns the one below. A level marked `true` is already fired;
 /// the others are fired later, through `firers`, in the order of their keys.
-fn tower(r: R, levels: &[(bool, u32)], firers: &Firers) -> Deferred<i64> {
+fn tower(r: Outcome, levels: &[(bool, u32)], firers: &Firers) -> Deferred<Value> {
     let (fired, key) = levels[0];
     let mut d = if fired {
-        ready(r)
+        match r {
+            Ok(v) => deferreds::succeed(v),
+            Err(fault) => deferreds::fail(fault.to_failure()),
+        }
     } else {
         let (d, resolver) = Deferred::new();
-        firers.lock().push((key, Box::new(move || fire(&resolver, r))));
+        firers.lock().push((key, Box::new(move || resolve(&resolver, &r))));
         d
     };
     for &(fired, key) in &levels[1..] {
@@ -248,41 +235,34 @@ fn tower(r: R, levels: &[(bool, u32)], firers: &Firers) -> Deferred<i64> {
     d
 }
 
-fn ready(r: R) -> Deferred<i64> {
-    match r {
-        Ok(v) => deferreds::succeed(v),
-        Err(tag) => deferreds::fail(Failure::new(Tagged(tag))),
-    }
-}
-
 proptest! {
     #![proptest_config(config())]
 
     /// Law 1, two-track switching: a chain does what the model says. A failure skips callbacks
     /// until the first errback; an errback's value resumes the callbacks; `both` steps see
-    /// either track.
+    /// either track; one function of a pair runs.
     #[test]
     fn two_track_switching_follows_the_model(input in input(), steps in steps()) {
-        let log = Recorder::new();
-        let (d, r) = Deferred::new();
-        let d = add_all(d, &steps, &log);
-        fire(&r, input);
-        let (expected_log, expected) = model(input, &steps);
-        prop_assert_eq!(log.take(), expected_log);
-        prop_assert_eq!(result(d), expected);
+        let program = one_chain(&input, &steps, steps.len());
+        prop_assert_eq!(runner::run(&program)?.trace, model::run(&program)?);
     }
 
     /// Law 2, callback order: firing before, after, or in the middle of adding the steps gives
-    /// the same log and the same result.
+    /// the same steps on the same inputs and the same result.
     #[test]
     fn firing_before_or_after_adding_steps_is_the_same(
         input in input(),
         steps in steps(),
         split in 0usize..13,
     ) {
-        let after = run_split(input, &steps, steps.len());
-        prop_assert_eq!(run_split(input, &steps, 0), after.clone());
-        prop_assert_eq!(run_split(input, &steps, split), after);
+        let outcome = |fire_at: usize| -> Result<_, TestCaseError> {
+            let program = one_chain(&input, &steps, fire_at);
+            let trace = runner::run(&program)?.trace;
+            Ok((ran(&program, &trace, 0), trace.final_state(0).cloned()))
+        };
+        let after = outcome(steps.len())?;
+        prop_assert_eq!(outcome(0)?, after.clone());
+        prop_assert_eq!(outcome(split)?, after);
     }
 
     /// Law 3, identity: adding pass-through steps, in any of their spellings and anywhere in
@@ -294,25 +274,25 @@ proptest! {
         inserts in prop::collection::vec((0usize..13, identity()), 0..6),
         fire_first in any::<bool>(),
     ) {
-        let log = Recorder::new();
+        let log = Log::default();
         let (d, r) = Deferred::new();
         if fire_first {
-            fire(&r, input);
+            resolve(&r, &input);
         }
         let mut d = d;
         for i in 0..=steps.len() {
             for &(_, form) in inserts.iter().filter(|(at, _)| (*at).min(steps.len()) == i) {
                 d = add_identity(d, form);
             }
-            if let Some(s) = steps.get(i) {
-                d = add(d, i, *s, &log);
+            if let Some(step) = steps.get(i) {
+                d = add(d, i, step, &log);
             }
         }
         if !fire_first {
-            fire(&r, input);
+            resolve(&r, &input);
         }
-        let (expected_log, expected) = model(input, &steps);
-        prop_assert_eq!(log.take(), expected_log);
+        let (expected_log, expected) = predicted(&input, &steps);
+        prop_assert_eq!(std::mem::take(&mut *log.lock()), expected_log);
         prop_assert_eq!(result(d), expected);
     }
 
@@ -329,51 +309,56 @@ proptest! {
         fire_first in any::<bool>(),
     ) {
         let at = if steps.is_empty() { 0 } else { at.index(steps.len()) };
-        let log = Recorder::new();
+        let log = Log::default();
         let firers: Firers = Arc::default();
         let (d, r) = Deferred::new();
         if fire_first {
-            fire(&r, input);
+            resolve(&r, &input);
         }
         let mut d = d;
-        for (i, s) in steps.iter().enumerate() {
+        for (i, step) in steps.iter().enumerate() {
             if i != at {
-                d = add(d, i, *s, &log);
+                d = add(d, i, step, &log);
                 continue;
             }
             // The same step, but it hands its result over through a tower of Deferreds.
-            let (log, firers, levels, s) = (log.clone(), firers.clone(), levels.clone(), *s);
-            let nested = move |r: R| {
-                log.record(event(i, &r));
-                tower(act(s.action, r), &levels, &firers)
+            let nested = {
+                let (log, firers, levels) = (log.clone(), firers.clone(), levels.clone());
+                move |f: &StepFn, input: Result<Value, Failure>| {
+                    let seen = outcome_of(&input);
+                    log.lock().push((i, seen.clone()));
+                    let output = f.apply(seen).expect("the laws' step functions compute");
+                    tower(output, &levels, &firers)
+                }
             };
-            d = match s.kind {
-                Kind::Callback => d.add_callback(move |v| nested(Ok(v))),
-                Kind::Errback => d.add_errback(move |f| nested(Err(tag_of(&f)))),
-                Kind::Both => d.add_both(move |r| nested(from_engine(r))),
+            d = match step.clone() {
+                Attach::Callback(f) => d.add_callback(move |v| nested(&f, Ok(v))),
+                Attach::Errback(f) => d.add_errback(move |e| nested(&f, Err(e))),
+                Attach::Both(f) => d.add_both(move |r| nested(&f, r)),
+                Attach::Callbacks(f, g) => {
+                    let other = nested.clone();
+                    d.add_callbacks(move |v| nested(&f, Ok(v)), move |e| other(&g, Err(e)))
+                }
             };
         }
         if !fire_first {
-            fire(&r, input);
+            resolve(&r, &input);
         }
-        let (expected_log, expected) = model(input, &steps);
+        let (expected_log, expected) = predicted(&input, &steps);
         if !firers.lock().is_empty() {
             // Held at step `at`: nothing after it has run.
             assert_no_result(&d);
-            let held: Vec<String> = expected_log
-                .iter()
-                .filter(|e| e.split(' ').next().unwrap().parse::<usize>().unwrap() <= at)
-                .cloned()
-                .collect();
-            prop_assert_eq!(log.events(), held);
+            let held: Vec<(usize, Outcome)> =
+                expected_log.iter().filter(|(i, _)| *i <= at).cloned().collect();
+            prop_assert_eq!(log.lock().clone(), held);
             fire_all(&firers);
         }
-        prop_assert_eq!(log.take(), expected_log);
+        prop_assert_eq!(std::mem::take(&mut *log.lock()), expected_log);
         prop_assert_eq!(result(d), expected);
     }
 
     /// Law 5, pause/unpause: pauses and unpauses in any balanced order, through the tail or the
-    /// resolver, interleaved with adding steps and firing, give the same log and result as no
+    /// resolver, interleaved with adding steps and firing, give the same steps and result as no
     /// pauses at all; while a fired chain is paused it has no result.
     #[test]
     fn balanced_pauses_change_nothing_but_timing(
@@ -383,20 +368,20 @@ proptest! {
         schedule in prop::collection::vec(0u8..6, 0..30),
     ) {
         let fire_at = fire_at.min(steps.len());
-        let log = Recorder::new();
+        let log = Log::default();
         let (d, r) = Deferred::new();
         let mut d = d;
         let mut paused = 0u32;
         let mut next = 0; // the next base event: step 0..fire_at, the fire, then the rest
         let base_events = steps.len() + 1;
-        let do_base = |d: Deferred<i64>, next: usize| -> Deferred<i64> {
+        let do_base = |d: Deferred<Value>, next: usize| -> Deferred<Value> {
             match next.cmp(&fire_at) {
-                std::cmp::Ordering::Less => add(d, next, steps[next], &log),
+                std::cmp::Ordering::Less => add(d, next, &steps[next], &log),
                 std::cmp::Ordering::Equal => {
-                    fire(&r, input);
+                    resolve(&r, &input);
                     d
                 }
-                std::cmp::Ordering::Greater => add(d, next - 1, steps[next - 1], &log),
+                std::cmp::Ordering::Greater => add(d, next - 1, &steps[next - 1], &log),
             }
         };
         for op in schedule {
@@ -431,8 +416,8 @@ proptest! {
         }
         prop_assert!(!d.is_paused());
         prop_assert_eq!(d.unpause(), Err(deferreds::NotPausedError));
-        let (expected_log, expected) = model(input, &steps);
-        prop_assert_eq!(log.take(), expected_log);
+        let (expected_log, expected) = predicted(&input, &steps);
+        prop_assert_eq!(std::mem::take(&mut *log.lock()), expected_log);
         prop_assert_eq!(result(d), expected);
     }
 
@@ -453,17 +438,17 @@ proptest! {
         // The steps reach the list weakly: a step that is never run would otherwise keep the
         // resolver, its chain, the waiting chain and so itself alive (a cycle through user data,
         // which no reference-counted design can free).
-        let stuck: Arc<Mutex<Vec<Resolver<i64>>>> = Arc::default();
+        let stuck: Arc<Mutex<Vec<Resolver<Value>>>> = Arc::default();
         let (d, r) = Deferred::new();
         if fate == 0 {
-            fire(&r, input);
+            resolve(&r, &input);
         }
         let mut d = d;
-        for (i, s) in steps.iter().enumerate() {
-            let (token, calls, s) = (counters[i].token(), calls[i].clone(), *s);
+        for (i, step) in steps.iter().enumerate() {
+            let (token, calls) = (counters[i].token(), calls[i].clone());
             let stuck = Arc::downgrade(&stuck);
             let wait = stuck_at == Some(i);
-            let run = move |r: R| -> Step<i64> {
+            let run = move |f: &StepFn, input: Result<Value, Failure>| -> Step<Value> {
                 let _keep = &token;
                 calls.fetch_add(1, Ordering::SeqCst);
                 if wait {
@@ -471,19 +456,25 @@ proptest! {
                     stuck.upgrade().expect("alive while the test runs").lock().push(resolver);
                     return Step::Wait(inner);
                 }
-                match act(s.action, r) {
+                match f.apply(outcome_of(&input)).expect("the laws' step functions compute") {
                     Ok(v) => Step::Value(v),
-                    Err(t) => Step::Fail(Failure::new(Tagged(t))),
+                    Err(fault) => Step::Fail(fault.to_failure()),
                 }
             };
-            d = match s.kind {
-                Kind::Callback => d.add_callback(move |v| run(Ok(v))),
-                Kind::Errback => d.add_errback(move |f| run(Err(tag_of(&f)))),
-                Kind::Both => d.add_both(move |r| run(from_engine(r))),
+            d = match step.clone() {
+                Attach::Callback(f) => d.add_callback(move |v| run(&f, Ok(v))),
+                Attach::Errback(f) => d.add_errback(move |e| run(&f, Err(e))),
+                Attach::Both(f) => d.add_both(move |r| run(&f, r)),
+                Attach::Callbacks(f, g) => {
+                    // One closure for both halves: the pair is one step, which runs once.
+                    let run = Arc::new(run);
+                    let other = run.clone();
+                    d.add_callbacks(move |v| run(&f, Ok(v)), move |e| other(&g, Err(e)))
+                }
             };
         }
         match fate {
-            1 => fire(&r, input),
+            1 => resolve(&r, &input),
             2 => d.cancel(),
             _ => {}
         }
@@ -515,45 +506,45 @@ proptest! {
         late in prop::collection::vec(input(), 0..4),
         steps in steps(),
     ) {
-        let cancels = Arc::new(AtomicUsize::new(0));
-        let (d, r) = match canceller {
-            None => Deferred::new(),
-            Some(fires) => {
-                let cancels = cancels.clone();
-                Deferred::with_canceller(move |r: &Resolver<i64>| {
-                    cancels.fetch_add(1, Ordering::SeqCst);
-                    if let Some(result) = fires {
-                        fire(r, result);
-                    }
-                })
-            }
+        let mut program = Program::new(1);
+        program.ops.extend(steps.iter().map(|s| Op::Add(0, s.clone())));
+        program.deferreds[0] = match &canceller {
+            None => Canceller::None,
+            Some(None) => Canceller::Noop,
+            Some(Some(Ok(v))) => Canceller::Fire(*v),
+            Some(Some(Err(Fault::Raised(tag)))) => Canceller::Fail(*tag),
+            Some(Some(Err(other))) => unreachable!("not an input: {other}"),
         };
-        let log = Recorder::new();
-        let d = add_all(d, &steps, &log);
-        if let Some(first) = fire_before {
-            fire(&r, first);
+        if let Some(first) = &fire_before {
+            program.ops.push(fire(0, first));
         }
-        d.cancel();
-        let late_results: Vec<bool> =
-            late.iter().map(|l| r.resolve(to_engine(*l)).is_ok()).collect();
+        program.ops.push(Op::Cancel(0));
+        program.ops.extend(late.iter().map(|l| fire(0, l)));
+        let trace = runner::run(&program)?.trace;
+        prop_assert_eq!(&trace, &model::run(&program)?);
 
-        let (chain_input, swallowed) = match (fire_before, canceller) {
-            (Some(first), _) => (first, 0),
-            (None, None) => (Err(9), 1),
-            (None, Some(None)) => (Err(9), 0),
-            (None, Some(Some(result))) => (result, 0),
+        let (chain_input, swallowed) = match (&fire_before, &canceller) {
+            (Some(first), _) => (first.clone(), 0),
+            (None, None) => (Err(Fault::Cancelled), 1),
+            (None, Some(None)) => (Err(Fault::Cancelled), 0),
+            (None, Some(Some(result))) => (result.clone(), 0),
         };
-        let expected_cancels = usize::from(fire_before.is_none() && canceller.is_some());
-        prop_assert_eq!(cancels.load(Ordering::SeqCst), expected_cancels);
+        let fires: Vec<bool> = trace
+            .events
+            .iter()
+            .filter_map(|e| match e { Event::Fired { accepted, .. } => Some(*accepted), _ => None })
+            .collect();
+        let late_fires = &fires[usize::from(fire_before.is_some())..];
         let expected_late: Vec<bool> = (0..late.len()).map(|i| i < swallowed).collect();
-        prop_assert_eq!(late_results, expected_late);
-        let (expected_log, expected) = model(chain_input, &steps);
-        prop_assert_eq!(log.take(), expected_log);
-        prop_assert_eq!(result(d), expected);
+        prop_assert_eq!(late_fires, &expected_late[..]);
+        let (expected_log, expected) = predicted(&chain_input, &steps);
+        prop_assert_eq!(ran(&program, &trace, 0), expected_log);
+        prop_assert_eq!(trace.final_state(0), Some(&FinalState::Result(expected)));
     }
 
     /// Law 8, chain_deferred: `a.chain_deferred(&b)` fires b with a's result exactly as firing b
-    /// directly would, and a goes on with `()`, or with `AlreadyCalledError` if b was fired first.
+    /// directly would, and a goes on with `()` (here `None`), or with `AlreadyCalledError` if b
+    /// was fired first.
     #[test]
     fn chain_deferred_is_firing_the_target(
         input in input(),
@@ -561,25 +552,54 @@ proptest! {
         target_steps in steps(),
         target_fired_first in prop::option::of(input()),
     ) {
-        let (a, fire_a) = Deferred::new();
-        let (b, fire_b) = Deferred::new();
-        let (log_a, log_b) = (Recorder::new(), Recorder::new());
-        let b = add_all(b, &target_steps, &log_b);
-        if let Some(early) = target_fired_first {
-            fire(&fire_b, early);
+        let (a, b) = (0, 1);
+        let mut program = Program::new(2).named(["a", "b"]);
+        program.ops.extend(target_steps.iter().map(|s| Op::Add(b, s.clone())));
+        if let Some(early) = &target_fired_first {
+            program.ops.push(fire(b, early));
         }
-        let a = add_all(a, &before, &log_a).chain_deferred(&fire_b);
-        let a = a.add_both(|r| Ok(r.map_err(|f| f.check::<AlreadyCalledError>())));
-        fire(&fire_a, input);
+        program.ops.extend(before.iter().map(|s| Op::Add(a, s.clone())));
+        program.ops.push(Op::ChainDeferred(a, b));
+        program.ops.push(fire(a, &input));
+        let trace = runner::run(&program)?.trace;
+        prop_assert_eq!(&trace, &model::run(&program)?);
 
-        let (expected_a_log, through_a) = model(input, &before);
-        let b_input = target_fired_first.unwrap_or(through_a);
-        let (expected_b_log, expected_b) = model(b_input, &target_steps);
-        prop_assert_eq!(log_a.take(), expected_a_log);
-        prop_assert_eq!(log_b.take(), expected_b_log);
-        prop_assert_eq!(result(b), expected_b);
-        let a = deferreds::testing::success_result_of(a);
-        let expected_a = if target_fired_first.is_some() { Err(true) } else { Ok(()) };
-        prop_assert_eq!(a, expected_a);
+        let (expected_a_log, through_a) = predicted(&input, &before);
+        let b_input = target_fired_first.clone().unwrap_or(through_a);
+        let (expected_b_log, expected_b) = predicted(&b_input, &target_steps);
+        prop_assert_eq!(ran(&program, &trace, a), expected_a_log);
+        prop_assert_eq!(ran(&program, &trace, b), expected_b_log);
+        prop_assert_eq!(trace.final_state(b), Some(&FinalState::Result(expected_b)));
+        let expected_a = if target_fired_first.is_some() { Err(Fault::AlreadyCalled) } else { Ok(None) };
+        prop_assert_eq!(trace.final_state(a), Some(&FinalState::Result(expected_a)));
+    }
+
+    /// Law 9, the reference model: on any program (nesting, chaining, pauses, cancels with and
+    /// without cancellers, steps that fire, cancel and add to other Deferreds), the crate does
+    /// what the model predicts, event for event.
+    #[test]
+    fn the_crate_does_what_the_model_predicts(program in Shape::new()) {
+        prop_assert_eq!(runner::run(&program)?.trace, model::run(&program)?);
+    }
+
+    /// Law 9 again, on programs about cancellation (more cancels, cancellers that fire other
+    /// Deferreds) with steps of a user's own among the others, one of which panics.
+    #[test]
+    fn the_crate_does_what_the_model_predicts_with_cancels_and_custom_steps(
+        program in Shape::new()
+            .weight(OpKind::Cancel, 14)
+            .step_weight(StepKind::Cancel, 12)
+            .canceller_weight(deferreds::proptest::CancellerKind::FireOther, 35)
+            .custom_step(CustomStep::new("double", |r| r.map(|v| v.map(|n| n.wrapping_mul(2)))), 6)
+            .custom_step(CustomStep::new("forgive_cancel", |r| match r {
+                Err(Fault::Cancelled) => Ok(None),
+                other => other,
+            }), 6)
+            .custom_step(CustomStep::new("panics_on_none", |r| match r {
+                Ok(None) => panic!("no value"),
+                other => other,
+            }), 2),
+    ) {
+        prop_assert_eq!(runner::run(&program)?.trace, model::run(&program)?);
     }
 }

@@ -18,17 +18,20 @@
 //! - `differs` (hand-written quirk programs only): Rust differs on purpose; its trace is pinned
 //!   in the record and must not equal Twisted's.
 //!
+//! The programs run on this crate through `deferreds::proptest`'s runner, and the reference
+//! model of that module must predict the crate's trace for every one of them.
+//!
 //! `CONFORMANCE_SHOW=<id>` prints both traces of one program.
 
-mod machine;
 mod program;
+mod trace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value as Json;
 
-use program::Program;
+use deferreds::proptest::Program;
 
 struct Record {
     id: String,
@@ -60,7 +63,7 @@ fn load(name: &str) -> Golden {
         .map(|line| {
             let raw: Json = serde_json::from_str(line).expect("one JSON object per line");
             let id = raw["id"].as_str().expect("an id").to_owned();
-            let program = Program::parse(&raw["program"])
+            let program = program::parse(&raw["program"])
                 .unwrap_or_else(|e| panic!("program {id} does not parse: {e}"));
             let twisted = raw["trace"].as_array().expect("a trace").clone();
             let class = raw["class"].as_str().expect("a class").to_owned();
@@ -146,7 +149,7 @@ fn replay(name: &str) -> BTreeMap<String, usize> {
     let mut failures = Vec::new();
     let mut agree_anyway = 0;
     for record in &golden.records {
-        let rust = machine::run(&record.program);
+        let rust = trace::rust(&record.program);
         if show.as_deref() == Some(record.id.as_str()) {
             println!("{}", report(record, &rust, "shown on request"));
             println!("rust_trace: {}", Json::Array(rust.clone()));
@@ -204,27 +207,56 @@ fn quirk_programs_replay_as_twisted_ran_them_or_differ_as_documented() {
     assert!(classes.values().sum::<usize>() >= 16, "one program per quirk at least");
 }
 
+/// The reference model predicts, event for event, what the crate does with every recorded
+/// program (and so, for the `match` programs, what Twisted did).
+#[test]
+fn the_model_predicts_every_golden_program_as_the_crate_runs_it() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for name in ["random.jsonl", "cancel.jsonl", "quirks.jsonl"] {
+        for record in load(name).records {
+            let rust = trace::rust(&record.program);
+            let model = trace::model(&record.program);
+            checked += 1;
+            if rust != model {
+                failures.push(format!(
+                    "program {} ({name}):\n  program: {}\n  model:\n{}  rust:\n{}",
+                    record.id,
+                    record.raw["program"],
+                    pretty(&model),
+                    pretty(&rust)
+                ));
+            }
+        }
+    }
+    assert!(checked >= 4000, "every golden program, found {checked}");
+    if !failures.is_empty() {
+        let shown = failures.iter().take(5).cloned().collect::<Vec<_>>().join("\n");
+        panic!("the model mispredicts {} of {checked} programs:\n\n{shown}", failures.len());
+    }
+}
+
 /// The generator's restrictions, checked independently of the generator.
 #[test]
 fn random_programs_respect_what_typing_forbids() {
-    use program::{Op, StepFn};
+    use deferreds::proptest::{Op, StepFn};
     let random = load("random.jsonl").records;
     let cancel = load("cancel.jsonl").records;
     for record in random.into_iter().chain(cancel) {
-        let n = record.program.cancellers.len();
+        let n = record.program.deferreds.len();
         let mut nested = vec![false; n];
         let mut pauses = vec![0u32; n];
         for (i, op) in record.program.ops.iter().enumerate() {
             let at = format!("program {} op {i}", record.id);
             match op {
-                Op::Add(d, _, fns) => {
+                Op::Add(d, attach) => {
                     assert!(!nested[*d], "{at}: adds to a nested Deferred");
-                    for f in fns {
+                    for f in attach.fns() {
                         if let StepFn::Nest(j) = f {
                             assert!(*j != *d && !nested[*j], "{at}: nests {j} again or itself");
                         }
-                        if let StepFn::AddTo(_, _, inner) = f {
-                            for f in inner {
+                        if let StepFn::AddTo(_, inner) = f {
+                            for f in inner.fns() {
                                 assert!(
                                     !matches!(f, StepFn::Nest(_) | StepFn::AddTo(..)),
                                     "{at}: add_to adds a nest or an add_to"
@@ -232,13 +264,15 @@ fn random_programs_respect_what_typing_forbids() {
                             }
                         }
                     }
-                    for f in fns {
+                    for f in attach.fns() {
                         if let StepFn::Nest(j) = f {
                             nested[*j] = true;
                         }
                     }
                 }
-                Op::Chain(d, e) => assert!(!nested[*d] && d != e, "{at}: chains from {d} to {e}"),
+                Op::ChainDeferred(d, e) => {
+                    assert!(!nested[*d] && d != e, "{at}: chains from {d} to {e}")
+                }
                 Op::Cancel(d) => assert!(!nested[*d], "{at}: cancels a nested Deferred"),
                 Op::Pause(d) => pauses[*d] += 1,
                 Op::Unpause(d) => {

@@ -1,73 +1,18 @@
 //! The operation language of the differential tests (documented in `docs/conformance.md`),
-//! parsed from the JSON that `conformance/generate.py` and `conformance/quirks.py` write.
+//! parsed from the JSON that `conformance/generate.py` and `conformance/quirks.py` write into
+//! the [`Program`]s of `deferreds::proptest`, which has the same operations and step
+//! functions.
 
+use deferreds::proptest::{Attach, Canceller, Op, Program, StepFn, Tag, Value as V};
 use serde_json::Value as Json;
 
-/// What every Deferred in a program carries: an int or `None`.
-pub(crate) type V = Option<i64>;
-
-/// One of the three exception types a program raises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tag {
-    E0,
-    E1,
-    E2,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Canceller {
-    None,
-    Noop,
-    Fire(V),
-    Fail(Tag),
-    /// Fire another Deferred, k, with n; nothing if k has already fired.
-    FireOther(usize, V),
-}
-
+/// Which `add_*` method a step is added with, before its functions are parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Callback,
     Errback,
     Both,
     Callbacks,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum StepFn {
-    /// The value plus n; `None` or a failure gives a `TypeError`.
-    Add(i64),
-    Fail(Tag),
-    Recover(V),
-    Pass,
-    /// On a failure of exactly this tag, n; other failures re-raised; values pass.
-    Trap(Tag, V),
-    /// Return Deferred j itself: its tail moves into this step when the step is added.
-    Nest(usize),
-    NestFired(V),
-    NestFailed(Tag),
-    /// Fire Deferred k with n, then pass the input on.
-    Fire(usize, V),
-    /// Cancel Deferred k, then pass the input on.
-    Cancel(usize),
-    /// Add a step to Deferred k, then pass the input on.
-    AddTo(usize, Kind, Vec<StepFn>),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
-    Add(usize, Kind, Vec<StepFn>),
-    Callback(usize, V),
-    Errback(usize, Tag),
-    Pause(usize),
-    Unpause(usize),
-    Cancel(usize),
-    Chain(usize, usize),
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Program {
-    pub cancellers: Vec<Canceller>,
-    pub ops: Vec<Op>,
 }
 
 type Parse<T> = Result<T, String>;
@@ -133,13 +78,19 @@ fn arity_of_step(name: &str) -> Option<usize> {
     })
 }
 
-/// The functions of one step: one, or two for `callbacks`.
-fn step_fns(kind: Kind, args: &[Json], n: usize) -> Parse<Vec<StepFn>> {
+/// One step: its kind and its function, or two for `callbacks`.
+fn attach(kind: Kind, args: &[Json], n: usize) -> Parse<Attach> {
     let expected = if kind == Kind::Callbacks { 2 } else { 1 };
     if args.len() != expected {
         return Err(format!("{kind:?} takes {expected} step functions, got {}", args.len()));
     }
-    args.iter().map(|a| step_fn(a, n)).collect()
+    let f = step_fn(&args[0], n)?;
+    Ok(match kind {
+        Kind::Callback => Attach::Callback(f),
+        Kind::Errback => Attach::Errback(f),
+        Kind::Both => Attach::Both(f),
+        Kind::Callbacks => Attach::Callbacks(f, step_fn(&args[1], n)?),
+    })
 }
 
 fn step_fn(json: &Json, n: usize) -> Parse<StepFn> {
@@ -150,7 +101,7 @@ fn step_fn(json: &Json, n: usize) -> Parse<StepFn> {
             return Err(bad("add_to", json));
         }
         let k = kind(&list[2])?;
-        return Ok(StepFn::AddTo(index(&list[1], n)?, k, step_fns(k, &list[3..], n)?));
+        return Ok(StepFn::AddTo(index(&list[1], n)?, Box::new(attach(k, &list[3..], n)?)));
     }
     let arity = arity_of_step(name).ok_or_else(|| bad("step function", json))?;
     let (_, a) = parts(json, arity)?;
@@ -196,7 +147,7 @@ fn op(json: &Json, n: usize) -> Parse<Op> {
             return Err(bad("add", json));
         }
         let k = kind(&list[2])?;
-        return Ok(Op::Add(index(&list[1], n)?, k, step_fns(k, &list[3..], n)?));
+        return Ok(Op::Add(index(&list[1], n)?, attach(k, &list[3..], n)?));
     }
     let arity = match name {
         "pause" | "unpause" | "cancel" => 1,
@@ -211,23 +162,21 @@ fn op(json: &Json, n: usize) -> Parse<Op> {
         "pause" => Op::Pause(d),
         "unpause" => Op::Unpause(d),
         "cancel" => Op::Cancel(d),
-        "chain" => Op::Chain(d, index(&a[1], n)?),
+        "chain" => Op::ChainDeferred(d, index(&a[1], n)?),
         _ => unreachable!("matched above"),
     })
 }
 
-impl Program {
-    pub(crate) fn parse(json: &Json) -> Parse<Program> {
-        let deferreds =
-            json["deferreds"].as_array().ok_or_else(|| bad("deferreds", &json["deferreds"]))?;
-        let n = deferreds.len();
-        let cancellers = deferreds
-            .iter()
-            .enumerate()
-            .map(|(i, d)| canceller(&d["canceller"], i, n))
-            .collect::<Parse<Vec<_>>>()?;
-        let ops = json["ops"].as_array().ok_or_else(|| bad("ops", &json["ops"]))?;
-        let ops = ops.iter().map(|o| op(o, n)).collect::<Parse<Vec<_>>>()?;
-        Ok(Program { cancellers, ops })
+/// Parses a program as the golden files write it.
+pub(crate) fn parse(json: &Json) -> Parse<Program> {
+    let deferreds =
+        json["deferreds"].as_array().ok_or_else(|| bad("deferreds", &json["deferreds"]))?;
+    let n = deferreds.len();
+    let mut program = Program::new(n);
+    for (i, d) in deferreds.iter().enumerate() {
+        program.deferreds[i] = canceller(&d["canceller"], i, n)?;
     }
+    let ops = json["ops"].as_array().ok_or_else(|| bad("ops", &json["ops"]))?;
+    program.ops = ops.iter().map(|o| op(o, n)).collect::<Parse<Vec<_>>>()?;
+    Ok(program)
 }
