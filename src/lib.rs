@@ -150,6 +150,8 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "anyhow")]
+mod anyhow;
 mod chain;
 mod debug;
 mod deferred;
@@ -182,7 +184,9 @@ pub use crate::error::{
     NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
 pub use crate::execute::{execute, maybe_deferred};
-pub use crate::failure::{ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError};
+pub use crate::failure::{
+    ErrorType, ErrorTypes, Failure, Frame, IntoFailure, MessageError, PanicError,
+};
 pub use crate::future::DeferredFuture;
 pub use crate::gather::gather_results;
 pub use crate::list::{DeferredList, FirstCallback};

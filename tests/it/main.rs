@@ -11,6 +11,7 @@ mod ensure;
 mod execute;
 mod failure;
 mod gather;
+mod interop;
 mod list;
 mod misuse;
 mod nesting;
