@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail};
-use crate::error::{AlreadyCalledError, NotPausedError};
+use crate::error::{AlreadyCalledError, DeferredValueError, NotPausedError};
 use crate::failure::Failure;
 use crate::value::Value;
 
@@ -173,10 +173,29 @@ impl IntoStep for () {
 #[inline]
 fn outcome<R: IntoStep>(r: R) -> Outcome {
     match r.into_step() {
-        Step::Value(u) => Outcome::Value(Value::new(u)),
+        Step::Value(u) => Outcome::Value(value(u)),
         Step::Fail(f) => Outcome::Failure(f),
         Step::Wait(d) => d.into_tail().into_outcome(),
     }
+}
+
+/// A step's value, erased; in debug mode, a value that is itself a Deferred is reported.
+#[inline(always)]
+fn value<U: Send + 'static>(u: U) -> Value {
+    // A constant for each `U`: the check costs nothing for any other type.
+    if std::any::type_name::<U>().starts_with("deferreds::deferred::Deferred<")
+        && crate::debug::debugging()
+    {
+        report_deferred_value(std::any::type_name::<U>());
+    }
+    Value::new(u)
+}
+
+#[cold]
+#[inline(never)]
+fn report_deferred_value(type_name: &'static str) {
+    let failure = Failure::new(DeferredValueError { type_name });
+    crate::unhandled::report(crate::unhandled::UnhandledFailure::new(failure, None));
 }
 
 impl<T: Send + 'static> Deferred<T> {
@@ -276,6 +295,13 @@ impl<T: Send + 'static> Deferred<T> {
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
     ///
+    /// **A callback that returns `Ok(deferred)` does not wait for it**: the Deferred becomes
+    /// the chain's next value, as any `Ok` value does. To wait, return the Deferred itself
+    /// (not in `Ok`), or use [`and_then`](Deferred::and_then) for a callback that may fail
+    /// before it has a Deferred to wait for. In [debug mode](crate::set_debugging), a step whose
+    /// value is a Deferred is reported through the
+    /// [unhandled-failure hook](crate::set_unhandled_hook) as a [`DeferredValueError`].
+    ///
     /// The callback's return value decides what comes next (see [`IntoStep`]): `Ok(u)`
     /// continues with `u`, `Err(failure)` (or a `?`) switches to the errback track, and a
     /// returned Deferred pauses the chain until it fires. A panic becomes a
@@ -296,6 +322,37 @@ impl<T: Send + 'static> Deferred<T> {
         })
     }
 
+    /// Adds a callback that returns a Deferred to wait for, or fails before it has one: the
+    /// chaining step (futures' `and_then`, Twisted's callback that returns a Deferred).
+    ///
+    /// `Ok(deferred)` pauses the chain until `deferred` fires and goes on with its result;
+    /// `Err(failure)`, or a `?`, switches to the errback track at once. This is the form to use
+    /// where `add_callback` would see `Ok(deferred)` as a plain value.
+    ///
+    /// ```
+    /// use deferreds::{Deferred, Failure};
+    ///
+    /// let (poem, deliver) = Deferred::<String>::new();
+    /// let d = deferreds::succeed("7").and_then(move |port| {
+    ///     let _port: u16 = port.parse()?; // may fail first
+    ///     Ok(poem)                        // then wait for the poem
+    /// });
+    /// deferreds::testing::assert_no_result(&d);
+    /// deliver.callback("Roses are red".to_owned()).unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), "Roses are red");
+    ///
+    /// let d = deferreds::succeed("x").and_then(|port| Ok(deferreds::succeed(port.parse::<u16>()?)));
+    /// assert!(deferreds::testing::failure_result_of(d).check::<std::num::ParseIntError>());
+    /// # let _: Option<Failure> = None;
+    /// ```
+    #[inline]
+    pub fn and_then<U: Send + 'static>(
+        self,
+        callback: impl FnOnce(T) -> Result<Deferred<U>, Failure> + Send + 'static,
+    ) -> Deferred<U> {
+        self.add_callback(move |t| Step::from(callback(t)))
+    }
+
     /// Adds a callback that cannot fail: `f`'s return value is the next value.
     ///
     /// This is `add_callback` for closures that return a plain value, Rust's usual `map`.
@@ -307,7 +364,7 @@ impl<T: Send + 'static> Deferred<T> {
     #[inline]
     pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Deferred<U> {
         self.then(move |input: Result<Value, Failure>| match input {
-            Ok(v) => Outcome::Value(Value::new(f(v.take::<T>()))),
+            Ok(v) => Outcome::Value(value(f(v.take::<T>()))),
             Err(f) => Outcome::Failure(f),
         })
     }

@@ -180,8 +180,8 @@ mod waiters;
 pub use crate::debug::{debugging, set_debugging};
 pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
 pub use crate::error::{
-    AlreadyCalledError, CancelledError, CircularChainError, FailureGroup, FirstError,
-    NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
+    AlreadyCalledError, CancelledError, CircularChainError, DeferredValueError, FailureGroup,
+    FirstError, NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
 pub use crate::execute::{execute, maybe_deferred};
 pub use crate::failure::{

@@ -254,3 +254,29 @@ fn debug_output_shows_the_state() {
     fire.callback(1).unwrap();
     assert_eq!(success_result_of(outer), 1);
 }
+
+#[test]
+fn and_then_waits_on_the_deferred_a_fallible_callback_returns() {
+    let (inner, fire_inner) = deferreds::Deferred::<u32>::new();
+    let d = deferreds::succeed("41").and_then(move |s| {
+        let n: u32 = s.parse()?;
+        Ok(inner.map(move |m| m + n))
+    });
+    deferreds::testing::assert_no_result(&d);
+    fire_inner.callback(1).unwrap();
+    assert_eq!(deferreds::testing::success_result_of(d), 42);
+
+    let d = deferreds::succeed("x").and_then(|s| Ok(deferreds::succeed(s.parse::<u32>()?)));
+    let failure = deferreds::testing::failure_result_of(d);
+    assert!(failure.check::<std::num::ParseIntError>());
+}
+
+#[test]
+fn ok_of_a_deferred_from_add_callback_is_a_value_not_a_wait() {
+    // Pinned on purpose: stable Rust cannot tell `Result<Deferred<U>, _>` from `Result<U, _>`,
+    // so the waiting form has its own name, `and_then`.
+    let (inner, _fire) = deferreds::Deferred::<u32>::new();
+    let d = deferreds::succeed(()).add_callback(move |()| Ok(inner));
+    let carried = deferreds::testing::success_result_of(d);
+    deferreds::testing::assert_no_result(&carried);
+}
