@@ -265,6 +265,9 @@ impl<T: Send + 'static> Deferred<T> {
     /// [unhandled-failure hook](crate::set_unhandled_hook)). The canceller runs at most once:
     /// cancelling again while it runs does nothing.
     ///
+    /// A producer that polls instead of being called asks
+    /// [`Resolver::is_cancelled`], which turns true as the cancel arrives, canceller or not.
+    ///
     /// ```
     /// use deferreds::Deferred;
     /// let (d, _r) = Deferred::with_canceller(|r: &deferreds::Resolver<&str>| {
@@ -579,6 +582,37 @@ impl<T: Send + 'static> Resolver<T> {
     /// Whether the Deferred has been fired.
     pub fn called(&self) -> bool {
         self.chain.called()
+    }
+
+    /// Whether the Deferred was cancelled before it had a result: nobody wants the result any
+    /// more (compare `oneshot::Sender::is_canceled`).
+    ///
+    /// A producer checks it to stop work early. It turns true when
+    /// [`Deferred::cancel`] reaches this Deferred while it is pending: called on it directly,
+    /// passed inward from a chain waiting on it, or made for it by dropping the future that
+    /// awaits it, a [`race`](fn@crate::race) it lost, or a timeout; and it stays true. Dropping
+    /// the `Deferred` does not make it true: steps added before the drop still run when the
+    /// result comes. A Deferred whose [canceller](Deferred::with_canceller) fired it with a
+    /// result was cancelled all the same.
+    ///
+    /// ```
+    /// use deferreds::Deferred;
+    ///
+    /// let (d, resolver) = Deferred::<String>::new();
+    /// let fetch = std::thread::spawn(move || {
+    ///     for _chunk in 0.. {
+    ///         if resolver.is_cancelled() {
+    ///             return "stopped early";
+    ///         }
+    ///         std::thread::yield_now(); // a chunk of work
+    ///     }
+    ///     unreachable!()
+    /// });
+    /// d.cancel();
+    /// assert_eq!(fetch.join().unwrap(), "stopped early");
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.chain.cancel_requested()
     }
 
     /// [`Deferred::pause`] from the firing side: holds the chain's steps. Useful once the tail

@@ -128,6 +128,8 @@ pub(crate) struct Chain {
 /// Bits of [`Chain::cancelling`].
 const CANCELLING: u8 = 1;
 const FIRED_BY_CANCELLER: u8 = 2;
+/// A cancel reached the chain while it was pending; never cleared (`Resolver::is_cancelled`).
+const CANCELLED: u8 = 4;
 
 thread_local! {
     /// The address of the chain whose canceller this thread is running, or 0.
@@ -330,10 +332,10 @@ impl Chain {
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
         if let Slot::Pending(canceller) = &mut st.slot {
-            if self.cancelling.load(Ordering::Relaxed) == CANCELLING
+            if self.cancelling.load(Ordering::Relaxed) & !CANCELLED == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
             {
-                self.cancelling.store(CANCELLING | FIRED_BY_CANCELLER, Ordering::Relaxed);
+                self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
             let canceller = canceller.take();
             st.slot = result.into();
@@ -537,6 +539,12 @@ impl Chain {
 
     pub(crate) fn paused(&self) -> bool {
         self.is_paused()
+    }
+
+    /// Whether a cancel reached the chain while it was pending.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        let _st = self.state.lock();
+        self.cancelling.load(Ordering::Relaxed) & CANCELLED != 0
     }
 
     pub(crate) fn waiting(&self) -> bool {
