@@ -61,8 +61,10 @@ mod events;
 mod later;
 mod looping;
 mod queue;
+mod seconds;
 mod time;
 mod timeout;
+mod timer_queue;
 
 pub use clock::Clock;
 pub use delayed::DelayedCall;
@@ -73,4 +75,6 @@ pub use event_loop::Reactor;
 pub use events::{Phase, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
 pub use later::defer_later;
 pub use looping::LoopingCall;
-pub use time::Time;
+pub use seconds::Seconds;
+pub use time::{Time, WeakTime};
+pub use timer_queue::TimerQueue;

@@ -29,6 +29,8 @@ mod reactor_deferreds;
 mod reactor_loop;
 #[cfg(feature = "reactor")]
 mod reactor_looping;
+#[cfg(feature = "reactor")]
+mod reactor_time;
 mod reentrancy;
 mod stress;
 mod support;
