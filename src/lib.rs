@@ -173,6 +173,9 @@ mod runner;
 mod semaphore;
 mod task;
 pub mod testing;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 mod unhandled;
 mod value;
 mod waiters;

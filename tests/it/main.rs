@@ -36,6 +36,8 @@ mod stress;
 mod support;
 mod testing_helpers;
 mod threads;
+#[cfg(feature = "tokio")]
+mod tokio_embed;
 #[cfg(feature = "reactor")]
 mod twisted_add_timeout;
 mod twisted_async;
