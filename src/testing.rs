@@ -3,6 +3,21 @@
 //!
 //! Everything here panics with a descriptive message instead of returning errors, since it
 //! is meant for tests.
+//!
+//! # Backtraces cost time in tests
+//!
+//! With `RUST_BACKTRACE=1` (or `RUST_LIB_BACKTRACE=1`) set, as it often is while debugging a
+//! test, every [`Failure`] captures a backtrace when it is created, which walks the whole stack.
+//! Measured on a two-core machine, 20,000 chains that each fail once and recover took 46 ms
+//! with capture off and 490 ms with it on in a debug build, as tests run (0.8 ms and 74 ms in
+//! a release build). Tests that make many failures, property tests above all, should turn
+//! capture off at their start, whatever the environment says, as this crate's own law and
+//! stress tests do:
+//!
+//! ```
+//! deferreds::Failure::set_backtrace_capture(false); // first thing in the test or proptest
+//! assert!(!deferreds::Failure::msg("cheap").has_backtrace());
+//! ```
 
 use std::fmt;
 use std::sync::Arc;

@@ -29,7 +29,9 @@
 //! }
 //! ```
 //!
-//! The guide's chapter "Embedding in tokio" (`docs/guide/12-tokio.md`) tells the whole story.
+//! The guide's chapter
+//! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/12-tokio.md)
+//! tells the whole story.
 
 use std::fmt;
 use std::future::Future;

@@ -42,6 +42,8 @@
 //! | `AlreadyCalled`, `AlreadyCancelled` | [`DelayedCallError`] |
 //! | `ReactorNotRunning`, `ReactorAlreadyRunning`, `ReactorNotRestartable` | [`ReactorError`] |
 //! | `defer.TimeoutError` | [`TimeoutError`] |
+//! | a delay in seconds | anything that converts into [`Seconds`]: an `f64` of seconds or a `Duration` |
+//! | a reactor of your own | a [`Time`] implementation on a [`TimerQueue`]; `deferreds::tokio::TokioTime` (feature `tokio`) is one |
 //!
 //! # Threads
 //!
@@ -50,7 +52,9 @@
 //! inside [`Reactor::run`], or the one calling [`Clock::advance`]. No closure ever runs while
 //! this module holds a lock, so a closure may schedule, cancel, or advance freely.
 //!
-//! `docs/reactor.md` in the repository tells the whole story, and `docs/conformance.md` lists
+//! [`reactor.md`](https://github.com/deferreds/deferreds/blob/main/docs/reactor.md) tells the
+//! whole story, and
+//! [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md) lists
 //! where this module differs from Twisted and why.
 
 mod clock;

@@ -83,7 +83,7 @@ impl WeakTime {
 /// # Implementing it
 ///
 /// The trait is open: any source of time that can run a closure later may implement it, as
-/// [`TokioTime`](crate::tokio::TokioTime) does for tokio's timer. Its contract:
+/// `deferreds::tokio::TokioTime` does for tokio's timer. Its contract:
 ///
 /// - [`seconds`](Time::seconds) never goes backwards.
 /// - [`call_later_boxed`](Time::call_later_boxed) refuses a delay that is negative, infinite

@@ -22,7 +22,7 @@ use super::seconds::Seconds;
 ///
 /// Handles are cheap to clone and share one queue; when the last one is dropped, the calls
 /// still pending are discarded, as a `Clock`'s are. The documentation of [`Time`](super::Time)
-/// has a whole implementation, and [`TokioTime`](crate::tokio::TokioTime) is built on one.
+/// has a whole implementation, and `deferreds::tokio::TokioTime` is built on one.
 ///
 /// ```
 /// use std::sync::Arc;
