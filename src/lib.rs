@@ -210,6 +210,11 @@ mod unhandled;
 mod value;
 mod waiters;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use crate::debug::{debugging, set_debugging};
 pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
 pub use crate::error::{

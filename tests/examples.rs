@@ -67,6 +67,10 @@ mod reverser_client;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/run_later.rs"]
 mod run_later;
+#[cfg(feature = "tokio")]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/tokio_service.rs"]
+mod tokio_service;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/tour.rs"]
 mod tour;
@@ -653,4 +657,34 @@ fn poetry_client_downloads_in_chunks() {
     let poems = support::run_until_done(&reactor, poems).expect("poems");
     server.stop();
     assert_eq!(poems, [POEMS[1]; 3]);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_service() {
+    no_backtraces();
+    // A paused clock: the five seconds of the story take none.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let lines = lines_of!(tokio_service, |out| {
+        runtime.block_on(async {
+            let time = deferreds::tokio::TokioTime::new();
+            tokio_service::poetry_service(&time, out).await.unwrap();
+        })
+    });
+    assert_text(
+        &lines,
+        r#"
+[ 0.0 s] ode: download started
+[ 2.0 s] ode: 2 lines
+[ 2.0 s] sonnet: download started
+[ 3.0 s] sonnet: Shall I compare thee to a summer's day?
+[ 3.0 s] epic: download started
+[ 5.0 s] epic: the Deferred timed out after 2 seconds
+[ 5.0 s] epic: its task was aborted, and its future dropped
+"#,
+    );
 }
