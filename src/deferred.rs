@@ -464,7 +464,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// ```
     /// let mut d = deferreds::succeed(1);
     /// d.pause();
-    /// let d = d.map(|n| n + 1); // queued, not run
+    /// let mut d = d.map(|n| n + 1); // queued, not run
     /// deferreds::testing::assert_no_result(&d);
     /// d.unpause().unwrap();
     /// assert_eq!(deferreds::testing::success_result_of(d), 2);
@@ -485,8 +485,18 @@ impl<T: Send + 'static> Deferred<T> {
     /// Undoes one [`pause`](Deferred::pause); the last one runs any steps that are due.
     ///
     /// Unpausing a chain that is not paused is refused with [`NotPausedError`] (Twisted
-    /// silently lets the counter go negative).
-    pub fn unpause(&self) -> Result<(), NotPausedError> {
+    /// silently lets the counter go negative). Like `pause`, it takes `&mut self`: both change
+    /// the state of the tail this handle owns. ([`Resolver::unpause`] takes `&self`, as every
+    /// method of the shared firing end does.)
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(1).map(|n| n + 1);
+    /// assert!(d.unpause().is_err()); // not paused
+    /// d.pause();
+    /// d.unpause().unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), 2);
+    /// ```
+    pub fn unpause(&mut self) -> Result<(), NotPausedError> {
         self.tail.unpause()
     }
 

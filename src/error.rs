@@ -48,7 +48,7 @@ pub struct CancelledError;
 /// running again; this crate refuses the call instead and leaves the counter at zero.
 ///
 /// ```
-/// let d = deferreds::succeed(1);
+/// let mut d = deferreds::succeed(1);
 /// assert_eq!(d.unpause(), Err(deferreds::NotPausedError));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]

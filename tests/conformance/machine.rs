@@ -469,11 +469,11 @@ impl Machine {
             let _ = resolver.callback(None);
         }
         drop(held);
-        let (tails, resolvers) = {
+        let (mut tails, resolvers) = {
             let mut st = self.state.lock();
             (std::mem::take(&mut st.tails), std::mem::take(&mut st.resolvers))
         };
-        for tail in tails.iter().flatten() {
+        for tail in tails.iter_mut().flatten() {
             while tail.unpause().is_ok() {}
         }
         for resolver in resolvers.iter().flatten() {

@@ -423,7 +423,7 @@ fn cancelling_a_paused_unfired_deferred_fails_it_but_steps_wait_for_unpause() {
     let l = log.clone();
     let (mut d, r) = Deferred::<u8>::new();
     d.pause();
-    let d = d.add_both(move |res| {
+    let mut d = d.add_both(move |res| {
         l.record(format!("step {}", res.is_err()));
         res
     });
