@@ -115,7 +115,7 @@ fn hand_rolled((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
 }
 
 fn gather((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
-    let d = gather_results(ds, false);
+    let d = gather_results(ds);
     for (i, r) in rs.iter().enumerate() {
         r.callback(black_box(i as u64)).unwrap();
     }

@@ -71,5 +71,5 @@ where
 
     let beautiful = say(time, out, 3.0, "Beautiful");
 
-    gather_results([world, beautiful], true).map(|_| ())
+    gather_results([world, beautiful]).map(|_| ())
 }

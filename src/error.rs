@@ -130,7 +130,7 @@ pub struct CircularChainError;
 /// ```
 /// use deferreds::{Failure, FirstError, fail, gather_results, succeed};
 ///
-/// let d = gather_results(vec![succeed(1), fail(Failure::msg("no route")), succeed(3)], true);
+/// let d = gather_results(vec![succeed(1), fail(Failure::msg("no route")), succeed(3)]);
 /// let failure = deferreds::testing::failure_result_of(d);
 /// let first = failure.downcast_ref::<FirstError>().unwrap();
 /// assert_eq!(first.index, 1);

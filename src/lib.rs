@@ -91,7 +91,7 @@
 //! use deferreds::{Deferred, gather_results};
 //!
 //! let (a, fire_a) = Deferred::<u32>::new();
-//! let sum = gather_results(vec![a, deferreds::succeed(2)], true).map(|v| v.iter().sum::<u32>());
+//! let sum = gather_results(vec![a, deferreds::succeed(2)]).map(|v| v.iter().sum::<u32>());
 //! fire_a.callback(40).unwrap();
 //! assert_eq!(deferreds::testing::success_result_of(sum), 42);
 //! ```

@@ -652,7 +652,6 @@ fn poetry_client_downloads_in_chunks() {
     let reactor = Reactor::new();
     let poems = deferreds::gather_results(
         (0..3).map(|_| get_poetry(&reactor, server.addr())).collect::<Vec<_>>(),
-        true,
     );
     let poems = support::run_until_done(&reactor, poems).expect("poems");
     server.stop();
