@@ -540,16 +540,70 @@ impl<T: Send + 'static> Deferred<T> {
 
     /// Takes the result if the chain has finished with one, or gives the Deferred back.
     ///
+    /// Taking a failure counts as handling it: it is not reported as unhandled.
+    ///
     /// ```
-    /// let (d, r) = deferreds::Deferred::<u8>::new();
-    /// let d = d.try_result().unwrap_err(); // not fired yet
+    /// use deferreds::{Deferred, TryResult};
+    ///
+    /// let (d, r) = Deferred::<u8>::new();
+    /// let TryResult::Pending(d) = d.try_result() else { panic!("not fired yet") };
     /// r.callback(3).unwrap();
-    /// assert_eq!(d.try_result().ok().unwrap().unwrap(), 3);
+    /// match d.try_result() {
+    ///     TryResult::Value(n) => assert_eq!(n, 3),
+    ///     TryResult::Failure(failure) => panic!("failed: {failure}"),
+    ///     TryResult::Pending(_) => panic!("fired, and nothing holds it back"),
+    /// }
     /// ```
-    pub fn try_result(self) -> Result<Result<T, Failure>, Deferred<T>> {
+    pub fn try_result(self) -> TryResult<T> {
         match self.tail.take() {
-            Ok(result) => Ok(result.map(Value::take::<T>)),
-            Err(tail) => Err(Deferred::from_tail(tail)),
+            Ok(Ok(value)) => TryResult::Value(value.take::<T>()),
+            Ok(Err(failure)) => TryResult::Failure(failure),
+            Err(tail) => TryResult::Pending(Deferred::from_tail(tail)),
+        }
+    }
+}
+
+/// What [`Deferred::try_result`] found: the chain's value, its failure, or no result yet.
+#[must_use = "a Deferred's result is lost unless it is read"]
+pub enum TryResult<T> {
+    /// The chain finished with this value.
+    Value(T),
+    /// The chain finished with this failure, which is now handled.
+    Failure(Failure),
+    /// The chain has no result available yet (not fired, paused, or waiting on another
+    /// Deferred): the Deferred, unchanged.
+    Pending(Deferred<T>),
+}
+
+impl<T> TryResult<T> {
+    /// The result, if the chain had one: `Some(Ok(value))` or `Some(Err(failure))`; `None` for
+    /// a pending Deferred, which is dropped.
+    ///
+    /// ```
+    /// let result = deferreds::succeed(5).try_result().into_result();
+    /// assert_eq!(result.unwrap().unwrap(), 5);
+    /// let (d, _r) = deferreds::Deferred::<u8>::new();
+    /// assert!(d.try_result().into_result().is_none());
+    /// ```
+    pub fn into_result(self) -> Option<Result<T, Failure>> {
+        match self {
+            TryResult::Value(value) => Some(Ok(value)),
+            TryResult::Failure(failure) => Some(Err(failure)),
+            TryResult::Pending(_) => None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TryResult<T>
+where
+    Deferred<T>: fmt::Debug,
+    T: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryResult::Value(value) => f.debug_tuple("Value").field(value).finish(),
+            TryResult::Failure(failure) => f.debug_tuple("Failure").field(failure).finish(),
+            TryResult::Pending(d) => f.debug_tuple("Pending").field(d).finish(),
         }
     }
 }

@@ -216,7 +216,7 @@ mod waiters;
 struct ReadmeDoctests;
 
 pub use crate::debug::{debugging, set_debugging};
-pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
+pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, TryResult, fail, succeed};
 pub use crate::error::{
     AlreadyCalledError, CancelledError, CircularChainError, DeferredValueError, FailureGroup,
     FirstError, NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use crate::unhandled::{self, UnhandledFailure};
-use crate::{Deferred, Failure};
+use crate::{Deferred, Failure, TryResult};
 
 /// The value `d` has succeeded with; panics if it has no result yet or failed.
 ///
@@ -36,11 +36,11 @@ use crate::{Deferred, Failure};
 #[track_caller]
 pub fn success_result_of<T: Send + 'static>(d: Deferred<T>) -> T {
     match d.try_result() {
-        Ok(Ok(value)) => value,
-        Ok(Err(failure)) => {
+        TryResult::Value(value) => value,
+        TryResult::Failure(failure) => {
             panic!("success result expected, found a failure:\n{}", failure.traceback())
         }
-        Err(d) => panic!("success result expected, found no result: {d:?}"),
+        TryResult::Pending(d) => panic!("success result expected, found no result: {d:?}"),
     }
 }
 
@@ -55,12 +55,12 @@ pub fn success_result_of<T: Send + 'static>(d: Deferred<T>) -> T {
 #[track_caller]
 pub fn failure_result_of<T: Send + 'static>(d: Deferred<T>) -> Failure {
     match d.try_result() {
-        Ok(Err(failure)) => failure,
-        Ok(Ok(_)) => panic!(
+        TryResult::Failure(failure) => failure,
+        TryResult::Value(_) => panic!(
             "failure result expected, found a success result of type {}",
             std::any::type_name::<T>()
         ),
-        Err(d) => panic!("failure result expected, found no result: {d:?}"),
+        TryResult::Pending(d) => panic!("failure result expected, found no result: {d:?}"),
     }
 }
 

@@ -566,7 +566,7 @@ fn poem_timeout_leaves_no_timer_behind() {
             let poem = get_poetry(&clock, &out, server_delay, timeout);
             clock.advance(server_delay.min(timeout));
             assert!(clock.pending_calls().is_empty(), "{server_delay} s, {timeout} s");
-            let _ = poem.try_result().expect("the poem or the timeout came");
+            let _ = poem.try_result().into_result().expect("the poem or the timeout came");
         }
     }
 }

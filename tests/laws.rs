@@ -138,7 +138,7 @@ fn fire(r: &Resolver<i64>, input: R) {
 
 /// The result, which every law's chain has by the time it is read.
 fn result(d: Deferred<i64>) -> R {
-    from_engine(d.try_result().unwrap_or_else(|d| panic!("no result: {d:?}")))
+    from_engine(d.try_result().into_result().expect("the chain has its result"))
 }
 
 /// Fires after adding the first `split` steps (all of them if `split` is larger).

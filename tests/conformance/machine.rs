@@ -433,8 +433,9 @@ impl Machine {
                     "waiting".to_owned()
                 } else {
                     match tail.try_result() {
-                        Ok(result) => show(&result),
-                        Err(tail) => format!("unsettled {tail:?}"),
+                        deferreds::TryResult::Value(value) => show(&Ok(value)),
+                        deferreds::TryResult::Failure(failure) => show(&Err(failure)),
+                        deferreds::TryResult::Pending(tail) => format!("unsettled {tail:?}"),
                     }
                 }
             };
