@@ -82,7 +82,6 @@ pub struct Resolver<T> {
 /// let d = deferreds::succeed(7).add_callback(|k| lookup(k, false));
 /// assert_eq!(deferreds::testing::success_result_of(d), "fetched 7");
 /// ```
-#[derive(Debug)]
 pub enum Step<U> {
     /// Continue on the callback track with this value.
     Value(U),
@@ -90,6 +89,16 @@ pub enum Step<U> {
     Fail(Failure),
     /// Pause the chain until this Deferred fires, then continue with its result.
     Wait(Deferred<U>),
+}
+
+impl<U: fmt::Debug + 'static> fmt::Debug for Step<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Value(value) => f.debug_tuple("Value").field(value).finish(),
+            Step::Fail(failure) => f.debug_tuple("Fail").field(failure).finish(),
+            Step::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
+        }
+    }
 }
 
 impl<U> From<Result<Deferred<U>, Failure>> for Step<U> {
@@ -594,11 +603,7 @@ impl<T> TryResult<T> {
     }
 }
 
-impl<T> fmt::Debug for TryResult<T>
-where
-    Deferred<T>: fmt::Debug,
-    T: fmt::Debug,
-{
+impl<T: fmt::Debug + 'static> fmt::Debug for TryResult<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TryResult::Value(value) => f.debug_tuple("Value").field(value).finish(),
@@ -735,14 +740,32 @@ pub(crate) fn fmt_state(
     debug: Option<String>,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
+    fmt_state_with(name, peek, false, debug, f, |value, f| f.write_str(&value.describe()))
+}
+
+/// [`fmt_state`] with the pause shown and the value formatted by `value`.
+fn fmt_state_with(
+    name: &str,
+    peek: Peek<'_>,
+    paused: bool,
+    debug: Option<String>,
+    f: &mut fmt::Formatter<'_>,
+    value: impl FnOnce(&Value, &mut fmt::Formatter<'_>) -> fmt::Result,
+) -> fmt::Result {
     write!(f, "<{name}")?;
     match peek {
         Peek::Pending => {}
-        Peek::Ok(value) => write!(f, " current result: {}", value.describe())?,
+        Peek::Ok(v) => {
+            f.write_str(" current result: ")?;
+            value(v, f)?;
+        }
         Peek::Err(failure) => write!(f, " current result: {failure:?}")?,
         Peek::Waiting => write!(f, " waiting on another Deferred")?,
         Peek::Running => write!(f, " running callbacks")?,
         Peek::Consumed => write!(f, " result handed on")?,
+    }
+    if paused {
+        f.write_str(" (paused)")?;
     }
     if let Some(debug) = debug {
         write!(f, "{}", debug.replace('\n', " "))?;
@@ -757,18 +780,61 @@ impl<T> Deferred<T> {
     }
 }
 
-impl<T> fmt::Debug for Deferred<T> {
-    /// Twisted-style: `<Deferred<u32> current result: 5>`, plus creation and fire sites
-    /// in debug mode.
+impl<T> Deferred<T> {
+    /// [`fmt_state`] for this Deferred, whatever `T` is: for messages that cannot ask for
+    /// `T: Debug` (the testing helpers' panics).
+    pub(crate) fn describe_state(&self) -> String {
+        struct State<'a, T>(&'a Deferred<T>);
+        impl<T> fmt::Display for State<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let name = format!("Deferred<{}>", std::any::type_name::<T>());
+                let paused = self.0.tail.is_paused();
+                self.0.tail.peek(|peek, debug| {
+                    fmt_state_with(&name, peek, paused, debug, f, |v, f| f.write_str(&v.describe()))
+                })
+            }
+        }
+        State(self).to_string()
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
+    /// Twisted-style: `<Deferred<alloc::string::String> current result: "poem">`, with
+    /// `(paused)` while it is paused, plus creation and fire sites in debug mode.
+    ///
+    /// The value is shown with `T`'s `Debug`; a paused chain may still hold the value of an
+    /// earlier step, of another type, which is shown as the engine sees it.
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(String::from("poem"));
+    /// assert_eq!(format!("{d:?}"), r#"<Deferred<alloc::string::String> current result: "poem">"#);
+    /// d.pause();
+    /// assert_eq!(
+    ///     format!("{d:?}"),
+    ///     r#"<Deferred<alloc::string::String> current result: "poem" (paused)>"#
+    /// );
+    /// let (pending, _r) = deferreds::Deferred::<u8>::new();
+    /// assert_eq!(format!("{pending:?}"), "<Deferred<u8>>");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = format!("Deferred<{}>", std::any::type_name::<T>());
-        self.tail.peek(|peek, debug| fmt_state(&name, peek, debug, f))
+        let paused = self.tail.is_paused();
+        self.tail.peek(|peek, debug| {
+            fmt_state_with(&name, peek, paused, debug, f, |v, f| {
+                v.fmt_as::<T>(f).unwrap_or_else(|| f.write_str(&v.describe()))
+            })
+        })
     }
 }
 
 impl<T> fmt::Debug for Resolver<T> {
+    /// The chain's state, as `Deferred`'s `Debug` shows it, with `(paused)` while it is paused;
+    /// the value as the engine sees it (the chain's value need not be a `T` any more).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = format!("Resolver<{}>", std::any::type_name::<T>());
-        self.chain.peek(|peek, debug| fmt_state(&name, peek, debug, f))
+        let paused = self.chain.paused();
+        self.chain.peek(|peek, debug| {
+            fmt_state_with(&name, peek, paused, debug, f, |v, f| f.write_str(&v.describe()))
+        })
     }
 }

@@ -40,7 +40,9 @@ pub fn success_result_of<T: Send + 'static>(d: Deferred<T>) -> T {
         TryResult::Failure(failure) => {
             panic!("success result expected, found a failure:\n{}", failure.traceback())
         }
-        TryResult::Pending(d) => panic!("success result expected, found no result: {d:?}"),
+        TryResult::Pending(d) => {
+            panic!("success result expected, found no result: {}", d.describe_state())
+        }
     }
 }
 
@@ -60,7 +62,9 @@ pub fn failure_result_of<T: Send + 'static>(d: Deferred<T>) -> Failure {
             "failure result expected, found a success result of type {}",
             std::any::type_name::<T>()
         ),
-        TryResult::Pending(d) => panic!("failure result expected, found no result: {d:?}"),
+        TryResult::Pending(d) => {
+            panic!("failure result expected, found no result: {}", d.describe_state())
+        }
     }
 }
 
@@ -76,7 +80,7 @@ pub fn failure_result_of<T: Send + 'static>(d: Deferred<T>) -> Failure {
 #[track_caller]
 pub fn assert_no_result<T>(d: &Deferred<T>) {
     if d.has_result() {
-        panic!("no result expected, found one: {d:?}");
+        panic!("no result expected, found one: {}", d.describe_state());
     }
 }
 
