@@ -9,7 +9,7 @@
 //! story on a paused tokio clock, where it takes no time at all.
 //!
 //! Run it with `cargo run --example tokio_service --features tokio`. The guide's chapter is
-//! `docs/guide/12-tokio.md`.
+//! `docs/guide/13-tokio.md`.
 
 mod support;
 

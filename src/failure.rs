@@ -718,7 +718,7 @@ impl Failure {
         Failure::build(error, type_name, location)
     }
 
-    /// Whether this failure is the only handle to its error.
+    /// The error itself if this is the last handle to it, or else the failure back.
     #[cfg(feature = "anyhow")]
     pub(crate) fn into_inner_error(self) -> Result<Box<dyn Error + Send + Sync>, Failure> {
         match Arc::try_unwrap(self.inner) {

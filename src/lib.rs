@@ -112,7 +112,7 @@
 //! (feature `tokio`).
 //! [`async.md`](https://github.com/deferreds/deferreds/blob/main/docs/async.md) has the
 //! details, and the guide's chapter
-//! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/12-tokio.md)
+//! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/13-tokio.md)
 //! puts it together.
 //!
 //! ```

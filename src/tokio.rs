@@ -30,7 +30,7 @@
 //! ```
 //!
 //! The guide's chapter
-//! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/12-tokio.md)
+//! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/13-tokio.md)
 //! tells the whole story.
 
 use std::fmt;
