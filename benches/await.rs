@@ -86,7 +86,7 @@ fn task_oneshot_later() -> u64 {
     let (tx, rx) = oneshot::channel::<u64>();
     let d = ensure_deferred(async move { rx.await.map_err(Failure::new) });
     tx.send(black_box(7)).unwrap();
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 fn task_deferred_later() -> u64 {
@@ -94,7 +94,7 @@ fn task_deferred_later() -> u64 {
     let d = ensure_deferred(async move { inner.await });
     r.callback(black_box(7)).unwrap();
     drop(r);
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 fn scenarios(c: &mut Criterion) {

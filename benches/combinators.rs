@@ -115,11 +115,11 @@ fn hand_rolled((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
 }
 
 fn gather((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
-    let d = gather_results(ds, false);
+    let d = gather_results(ds);
     for (i, r) in rs.iter().enumerate() {
         r.callback(black_box(i as u64)).unwrap();
     }
-    (d.try_result().ok().unwrap().unwrap(), rs)
+    (d.try_result().into_result().unwrap().unwrap(), rs)
 }
 
 fn list((ds, rs): Inputs) -> (Vec<Result<u64, deferreds::Failure>>, Vec<Resolver<u64>>) {
@@ -127,7 +127,7 @@ fn list((ds, rs): Inputs) -> (Vec<Result<u64, deferreds::Failure>>, Vec<Resolver
     for (i, r) in rs.iter().enumerate() {
         r.callback(black_box(i as u64)).unwrap();
     }
-    (d.try_result().ok().unwrap().unwrap(), rs)
+    (d.try_result().into_result().unwrap().unwrap(), rs)
 }
 
 fn scenarios(c: &mut Criterion) {

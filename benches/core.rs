@@ -55,7 +55,7 @@ fn a_new_add_fire_read() -> u64 {
     }
     r.callback(black_box(0)).unwrap();
     drop(r);
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 fn b_fire_then_add() -> u64 {
@@ -63,7 +63,7 @@ fn b_fire_then_add() -> u64 {
     for _ in 0..10 {
         d = d.add_callback(|x| Ok(x + 1));
     }
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 #[derive(Debug)]
@@ -114,7 +114,7 @@ fn c_errback_path() -> u64 {
     }
     r.callback(black_box(0)).unwrap();
     drop(r);
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 /// The baseline for (d): one boxed closure per level, each owning its level's state, run in
@@ -136,7 +136,7 @@ fn d_tower(levels: u64) -> u64 {
         top = succeed(()).add_callback(move |()| inner).map(|n| n + 1);
     }
     fire.callback(black_box(0)).unwrap();
-    top.try_result().ok().unwrap().unwrap()
+    top.try_result().into_result().unwrap().unwrap()
 }
 
 fn scenarios(c: &mut Criterion) {

@@ -82,7 +82,7 @@ where
 
     let beautiful = say(time, out, 3.0, "Beautiful");
 
-    gather_results([world, beautiful], true).map(|_| ())
+    gather_results([world, beautiful]).map(|_| ())
 }
 
 /// The fix: Hello after `2 * scale` s, then a sleep of `3 * scale` s handed to the reactor's
@@ -110,5 +110,5 @@ pub fn unblocked_story(
     let o = out.clone();
     let beautiful = defer_later(reactor, 3.0 * scale, move || o.line("Beautiful (on time)"));
 
-    gather_results([world, beautiful], true).map(|_| ())
+    gather_results([world, beautiful]).map(|_| ())
 }

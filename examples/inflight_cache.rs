@@ -145,7 +145,7 @@ pub fn cache_story<T: Time + Clone + 'static>(time: &T, out: &Out) -> Deferred<(
     readers.push(reader(&cache, 5.2, "reader 7", "The Tyger"));
 
     let (o, c) = (out.clone(), cache.clone());
-    gather_results(readers, true).map(move |_| {
+    gather_results(readers).map(move |_| {
         o.line(format!("fetches made: {} for 7 readers", c.fetches()));
     })
 }

@@ -125,5 +125,5 @@ pub fn reverser_story<T: Time + Clone + 'static>(time: &T, out: &Out) -> Deferre
         let (t, o) = (time.clone(), out.clone());
         reply.map(move |reversed| o.at(&t, format!("{method}({text:?}) fired with {reversed:?}")))
     });
-    gather_results(replies, true).map(|_| ())
+    gather_results(replies).map(|_| ())
 }

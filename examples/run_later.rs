@@ -58,5 +58,5 @@ where
     let (t, o) = (time.clone(), out.clone());
     let beautiful = run_later(time, 3.0, move || o.at(&t, "Beautiful"));
 
-    gather_results([world, beautiful], true).map(|_| ())
+    gather_results([world, beautiful]).map(|_| ())
 }

@@ -16,7 +16,7 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 
-use deferreds::{Deferred, Failure};
+use deferreds::{Deferred, Failure, TryResult};
 pub use support::Out;
 
 fn main() {
@@ -153,9 +153,9 @@ pub fn trap_and_check_story(out: &Out) {
         }
         out.line(format!("{server} server, with trap:"));
         match recite(out, server).try_result() {
-            Ok(Ok(poem)) => out.line(format!("    -> {poem}")),
-            Ok(Err(failure)) => out.line(format!("    -> passed on: {failure}")),
-            Err(_pending) => out.line("    -> (no result yet)"),
+            TryResult::Value(poem) => out.line(format!("    -> {poem}")),
+            TryResult::Failure(failure) => out.line(format!("    -> passed on: {failure}")),
+            TryResult::Pending(_) => out.line("    -> (no result yet)"),
         }
     }
 
@@ -165,7 +165,7 @@ pub fn trap_and_check_story(out: &Out) {
         out.line(format!("{server} server, trap then another errback:"));
         let o = out.clone();
         let chain = recite(out, server).add_errback(move |failure| describe(&o, failure));
-        if let Ok(Err(failure)) = chain.try_result() {
+        if let TryResult::Failure(failure) = chain.try_result() {
             out.line(format!("    -> still failing at the end of the chain: {failure}"));
         }
     }

@@ -21,7 +21,7 @@ mod support;
 use std::error::Error;
 use std::fmt;
 
-use deferreds::{Deferred, Failure};
+use deferreds::{Deferred, Failure, TryResult};
 pub use support::Out;
 
 fn main() {
@@ -241,8 +241,8 @@ pub fn run_with_deferred(out: &Out, shape: Shape, dish: &'static str) {
         .resolve(order_food(dish).map_err(|problem| Failure::new(problem)))
         .expect("the order is answered once");
     match chain.try_result() {
-        Ok(Ok(done)) => out.line(format!("    -> {done}")),
-        Ok(Err(failure)) => out.line(format!("    -> not handled: {failure}")),
-        Err(_pending) => out.line("    -> (still waiting)"),
+        TryResult::Value(done) => out.line(format!("    -> {done}")),
+        TryResult::Failure(failure) => out.line(format!("    -> not handled: {failure}")),
+        TryResult::Pending(_) => out.line("    -> (still waiting)"),
     }
 }

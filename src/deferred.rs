@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail};
 use crate::contain;
-use crate::error::{AlreadyCalledError, NotPausedError};
+use crate::error::{AlreadyCalledError, DeferredValueError, NotPausedError};
 use crate::failure::Failure;
 use crate::value::Value;
 
@@ -83,7 +83,6 @@ pub struct Resolver<T> {
 /// let d = deferreds::succeed(7).add_callback(|k| lookup(k, false));
 /// assert_eq!(deferreds::testing::success_result_of(d), "fetched 7");
 /// ```
-#[derive(Debug)]
 pub enum Step<U> {
     /// Continue on the callback track with this value.
     Value(U),
@@ -91,6 +90,16 @@ pub enum Step<U> {
     Fail(Failure),
     /// Pause the chain until this Deferred fires, then continue with its result.
     Wait(Deferred<U>),
+}
+
+impl<U: fmt::Debug + 'static> fmt::Debug for Step<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Value(value) => f.debug_tuple("Value").field(value).finish(),
+            Step::Fail(failure) => f.debug_tuple("Fail").field(failure).finish(),
+            Step::Wait(d) => f.debug_tuple("Wait").field(d).finish(),
+        }
+    }
 }
 
 impl<U> From<Result<Deferred<U>, Failure>> for Step<U> {
@@ -174,10 +183,29 @@ impl IntoStep for () {
 #[inline]
 fn outcome<R: IntoStep>(r: R) -> Outcome {
     match r.into_step() {
-        Step::Value(u) => Outcome::Value(Value::new(u)),
+        Step::Value(u) => Outcome::Value(value(u)),
         Step::Fail(f) => Outcome::Failure(f),
         Step::Wait(d) => d.into_tail().into_outcome(),
     }
+}
+
+/// A step's value, erased; in debug mode, a value that is itself a Deferred is reported.
+#[inline(always)]
+fn value<U: Send + 'static>(u: U) -> Value {
+    // A constant for each `U`: the check costs nothing for any other type.
+    if std::any::type_name::<U>().starts_with("deferreds::deferred::Deferred<")
+        && crate::debug::debugging()
+    {
+        report_deferred_value(std::any::type_name::<U>());
+    }
+    Value::new(u)
+}
+
+#[cold]
+#[inline(never)]
+fn report_deferred_value(type_name: &'static str) {
+    let failure = Failure::new(DeferredValueError { type_name });
+    crate::unhandled::report(crate::unhandled::UnhandledFailure::new(failure, None));
 }
 
 impl<T: Send + 'static> Deferred<T> {
@@ -247,6 +275,9 @@ impl<T: Send + 'static> Deferred<T> {
     /// [unhandled-failure hook](crate::set_unhandled_hook)). The canceller runs at most once:
     /// cancelling again while it runs does nothing.
     ///
+    /// A producer that polls instead of being called asks
+    /// [`Resolver::is_cancelled`], which turns true as the cancel arrives, canceller or not.
+    ///
     /// ```
     /// use deferreds::Deferred;
     /// let (d, _r) = Deferred::with_canceller(|r: &deferreds::Resolver<&str>| {
@@ -277,6 +308,13 @@ impl<T: Send + 'static> Deferred<T> {
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
     ///
+    /// **A callback that returns `Ok(deferred)` does not wait for it**: the Deferred becomes
+    /// the chain's next value, as any `Ok` value does. To wait, return the Deferred itself
+    /// (not in `Ok`), or use [`and_then`](Deferred::and_then) for a callback that may fail
+    /// before it has a Deferred to wait for. In [debug mode](crate::set_debugging), a step whose
+    /// value is a Deferred is reported through the
+    /// [unhandled-failure hook](crate::set_unhandled_hook) as a [`DeferredValueError`].
+    ///
     /// The callback's return value decides what comes next (see [`IntoStep`]): `Ok(u)`
     /// continues with `u`, `Err(failure)` (or a `?`) switches to the errback track, and a
     /// returned Deferred pauses the chain until it fires. A panic becomes a
@@ -300,6 +338,37 @@ impl<T: Send + 'static> Deferred<T> {
         })
     }
 
+    /// Adds a callback that returns a Deferred to wait for, or fails before it has one: the
+    /// chaining step (futures' `and_then`, Twisted's callback that returns a Deferred).
+    ///
+    /// `Ok(deferred)` pauses the chain until `deferred` fires and goes on with its result;
+    /// `Err(failure)`, or a `?`, switches to the errback track at once. This is the form to use
+    /// where `add_callback` would see `Ok(deferred)` as a plain value.
+    ///
+    /// ```
+    /// use deferreds::{Deferred, Failure};
+    ///
+    /// let (poem, deliver) = Deferred::<String>::new();
+    /// let d = deferreds::succeed("7").and_then(move |port| {
+    ///     let _port: u16 = port.parse()?; // may fail first
+    ///     Ok(poem)                        // then wait for the poem
+    /// });
+    /// deferreds::testing::assert_no_result(&d);
+    /// deliver.callback("Roses are red".to_owned()).unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), "Roses are red");
+    ///
+    /// let d = deferreds::succeed("x").and_then(|port| Ok(deferreds::succeed(port.parse::<u16>()?)));
+    /// assert!(deferreds::testing::failure_result_of(d).check::<std::num::ParseIntError>());
+    /// # let _: Option<Failure> = None;
+    /// ```
+    #[inline]
+    pub fn and_then<U: Send + 'static>(
+        self,
+        callback: impl FnOnce(T) -> Result<Deferred<U>, Failure> + Send + 'static,
+    ) -> Deferred<U> {
+        self.add_callback(move |t| Step::from(callback(t)))
+    }
+
     /// Adds a callback that cannot fail: `f`'s return value is the next value.
     ///
     /// This is `add_callback` for closures that return a plain value, Rust's usual `map`.
@@ -311,7 +380,7 @@ impl<T: Send + 'static> Deferred<T> {
     #[inline]
     pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Deferred<U> {
         self.then(move |input: Result<Value, Failure>| match input {
-            Ok(v) => Outcome::Value(Value::new(f(v.take::<T>()))),
+            Ok(v) => Outcome::Value(value(f(v.take::<T>()))),
             Err(failure) => {
                 contain::drop_unused(f);
                 Outcome::Failure(failure)
@@ -420,7 +489,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// ```
     /// let mut d = deferreds::succeed(1);
     /// d.pause();
-    /// let d = d.map(|n| n + 1); // queued, not run
+    /// let mut d = d.map(|n| n + 1); // queued, not run
     /// deferreds::testing::assert_no_result(&d);
     /// d.unpause().unwrap();
     /// assert_eq!(deferreds::testing::success_result_of(d), 2);
@@ -441,8 +510,18 @@ impl<T: Send + 'static> Deferred<T> {
     /// Undoes one [`pause`](Deferred::pause); the last one runs any steps that are due.
     ///
     /// Unpausing a chain that is not paused is refused with [`NotPausedError`] (Twisted
-    /// silently lets the counter go negative).
-    pub fn unpause(&self) -> Result<(), NotPausedError> {
+    /// silently lets the counter go negative). Like `pause`, it takes `&mut self`: both change
+    /// the state of the tail this handle owns. ([`Resolver::unpause`] takes `&self`, as every
+    /// method of the shared firing end does.)
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(1).map(|n| n + 1);
+    /// assert!(d.unpause().is_err()); // not paused
+    /// d.pause();
+    /// d.unpause().unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), 2);
+    /// ```
+    pub fn unpause(&mut self) -> Result<(), NotPausedError> {
         self.tail.unpause()
     }
 
@@ -486,16 +565,66 @@ impl<T: Send + 'static> Deferred<T> {
 
     /// Takes the result if the chain has finished with one, or gives the Deferred back.
     ///
+    /// Taking a failure counts as handling it: it is not reported as unhandled.
+    ///
     /// ```
-    /// let (d, r) = deferreds::Deferred::<u8>::new();
-    /// let d = d.try_result().unwrap_err(); // not fired yet
+    /// use deferreds::{Deferred, TryResult};
+    ///
+    /// let (d, r) = Deferred::<u8>::new();
+    /// let TryResult::Pending(d) = d.try_result() else { panic!("not fired yet") };
     /// r.callback(3).unwrap();
-    /// assert_eq!(d.try_result().ok().unwrap().unwrap(), 3);
+    /// match d.try_result() {
+    ///     TryResult::Value(n) => assert_eq!(n, 3),
+    ///     TryResult::Failure(failure) => panic!("failed: {failure}"),
+    ///     TryResult::Pending(_) => panic!("fired, and nothing holds it back"),
+    /// }
     /// ```
-    pub fn try_result(self) -> Result<Result<T, Failure>, Deferred<T>> {
+    pub fn try_result(self) -> TryResult<T> {
         match self.tail.take() {
-            Ok(result) => Ok(result.map(Value::take::<T>)),
-            Err(tail) => Err(Deferred::from_tail(tail)),
+            Ok(Ok(value)) => TryResult::Value(value.take::<T>()),
+            Ok(Err(failure)) => TryResult::Failure(failure),
+            Err(tail) => TryResult::Pending(Deferred::from_tail(tail)),
+        }
+    }
+}
+
+/// What [`Deferred::try_result`] found: the chain's value, its failure, or no result yet.
+#[must_use = "a Deferred's result is lost unless it is read"]
+pub enum TryResult<T> {
+    /// The chain finished with this value.
+    Value(T),
+    /// The chain finished with this failure, which is now handled.
+    Failure(Failure),
+    /// The chain has no result available yet (not fired, paused, or waiting on another
+    /// Deferred): the Deferred, unchanged.
+    Pending(Deferred<T>),
+}
+
+impl<T> TryResult<T> {
+    /// The result, if the chain had one: `Some(Ok(value))` or `Some(Err(failure))`; `None` for
+    /// a pending Deferred, which is dropped.
+    ///
+    /// ```
+    /// let result = deferreds::succeed(5).try_result().into_result();
+    /// assert_eq!(result.unwrap().unwrap(), 5);
+    /// let (d, _r) = deferreds::Deferred::<u8>::new();
+    /// assert!(d.try_result().into_result().is_none());
+    /// ```
+    pub fn into_result(self) -> Option<Result<T, Failure>> {
+        match self {
+            TryResult::Value(value) => Some(Ok(value)),
+            TryResult::Failure(failure) => Some(Err(failure)),
+            TryResult::Pending(_) => None,
+        }
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for TryResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryResult::Value(value) => f.debug_tuple("Value").field(value).finish(),
+            TryResult::Failure(failure) => f.debug_tuple("Failure").field(failure).finish(),
+            TryResult::Pending(d) => f.debug_tuple("Pending").field(d).finish(),
         }
     }
 }
@@ -538,6 +667,37 @@ impl<T: Send + 'static> Resolver<T> {
     /// Whether the Deferred has been fired.
     pub fn called(&self) -> bool {
         self.chain.called()
+    }
+
+    /// Whether the Deferred was cancelled before it had a result: nobody wants the result any
+    /// more (compare `oneshot::Sender::is_canceled`).
+    ///
+    /// A producer checks it to stop work early. It turns true when
+    /// [`Deferred::cancel`] reaches this Deferred while it is pending: called on it directly,
+    /// passed inward from a chain waiting on it, or made for it by dropping the future that
+    /// awaits it, a [`race`](fn@crate::race) it lost, or a timeout; and it stays true. Dropping
+    /// the `Deferred` does not make it true: steps added before the drop still run when the
+    /// result comes. A Deferred whose [canceller](Deferred::with_canceller) fired it with a
+    /// result was cancelled all the same.
+    ///
+    /// ```
+    /// use deferreds::Deferred;
+    ///
+    /// let (d, resolver) = Deferred::<String>::new();
+    /// let fetch = std::thread::spawn(move || {
+    ///     for _chunk in 0.. {
+    ///         if resolver.is_cancelled() {
+    ///             return "stopped early";
+    ///         }
+    ///         std::thread::yield_now(); // a chunk of work
+    ///     }
+    ///     unreachable!()
+    /// });
+    /// d.cancel();
+    /// assert_eq!(fetch.join().unwrap(), "stopped early");
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.chain.cancel_requested()
     }
 
     /// [`Deferred::pause`] from the firing side: holds the chain's steps. Useful once the tail
@@ -596,6 +756,17 @@ pub(crate) fn fmt_state(
     debug: Option<String>,
     f: &mut fmt::Formatter<'_>,
 ) -> fmt::Result {
+    fmt_state_with(name, peek, false, debug, f)
+}
+
+/// [`fmt_state`] with the pause shown.
+fn fmt_state_with(
+    name: &str,
+    peek: Peek,
+    paused: bool,
+    debug: Option<String>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
     write!(f, "<{name}")?;
     match peek {
         Peek::Pending => {}
@@ -604,6 +775,9 @@ pub(crate) fn fmt_state(
         Peek::Waiting => write!(f, " waiting on another Deferred")?,
         Peek::Running => write!(f, " running callbacks")?,
         Peek::Consumed => write!(f, " result handed on")?,
+    }
+    if paused {
+        f.write_str(" (paused)")?;
     }
     if let Some(debug) = debug {
         write!(f, "{}", debug.replace('\n', " "))?;
@@ -618,18 +792,62 @@ impl<T> Deferred<T> {
     }
 }
 
-impl<T> fmt::Debug for Deferred<T> {
-    /// Twisted-style: `<Deferred<u32> current result: 5>`, plus creation and fire sites
-    /// in debug mode.
+impl<T> Deferred<T> {
+    /// [`fmt_state`] for this Deferred, whatever `T` is: for messages that cannot ask for
+    /// `T: Debug` (the testing helpers' panics).
+    pub(crate) fn describe_state(&self) -> String {
+        struct State<'a, T>(&'a Deferred<T>);
+        impl<T> fmt::Display for State<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let name = format!("Deferred<{}>", std::any::type_name::<T>());
+                let paused = self.0.tail.is_paused();
+                self.0.tail.peek(|peek, debug| fmt_state_with(&name, peek, paused, debug, f))
+            }
+        }
+        State(self).to_string()
+    }
+}
+
+impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
+    /// Twisted-style: `<Deferred<alloc::string::String> current result: "poem">`, with
+    /// `(paused)` while it is paused, plus creation and fire sites in debug mode.
+    ///
+    /// The value is shown with `T`'s `Debug`; a paused chain may still hold the value of an
+    /// earlier step, of another type, which is shown as the engine sees it.
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(String::from("poem"));
+    /// assert_eq!(format!("{d:?}"), r#"<Deferred<alloc::string::String> current result: "poem">"#);
+    /// d.pause();
+    /// assert_eq!(
+    ///     format!("{d:?}"),
+    ///     r#"<Deferred<alloc::string::String> current result: "poem" (paused)>"#
+    /// );
+    /// let (pending, _r) = deferreds::Deferred::<u8>::new();
+    /// assert_eq!(format!("{pending:?}"), "<Deferred<u8>>");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = format!("Deferred<{}>", std::any::type_name::<T>());
-        self.tail.peek(|peek, debug| fmt_state(&name, peek, debug, f))
+        let paused = self.tail.is_paused();
+        // `T`'s `Debug` is user code: it runs on the value lent out of the chain, not under
+        // the chain's lock, and before the snapshot the rest of the output comes from.
+        let shown = self.tail.lend_value(|v| v.debug_as::<T>()).flatten();
+        self.tail.peek(|peek, debug| {
+            let peek = match (peek, shown) {
+                (Peek::Ok(_), Some(shown)) => Peek::Ok(shown),
+                (peek, _) => peek,
+            };
+            fmt_state_with(&name, peek, paused, debug, f)
+        })
     }
 }
 
 impl<T> fmt::Debug for Resolver<T> {
+    /// The chain's state, as `Deferred`'s `Debug` shows it, with `(paused)` while it is paused;
+    /// the value as the engine sees it (the chain's value need not be a `T` any more).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = format!("Resolver<{}>", std::any::type_name::<T>());
-        self.chain.peek(|peek, debug| fmt_state(&name, peek, debug, f))
+        let paused = self.chain.paused();
+        self.chain.peek(|peek, debug| fmt_state_with(&name, peek, paused, debug, f))
     }
 }

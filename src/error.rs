@@ -48,7 +48,7 @@ pub struct CancelledError;
 /// running again; this crate refuses the call instead and leaves the counter at zero.
 ///
 /// ```
-/// let d = deferreds::succeed(1);
+/// let mut d = deferreds::succeed(1);
 /// assert_eq!(d.unpause(), Err(deferreds::NotPausedError));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
@@ -130,7 +130,7 @@ pub struct CircularChainError;
 /// ```
 /// use deferreds::{Failure, FirstError, fail, gather_results, succeed};
 ///
-/// let d = gather_results(vec![succeed(1), fail(Failure::msg("no route")), succeed(3)], true);
+/// let d = gather_results(vec![succeed(1), fail(Failure::msg("no route")), succeed(3)]);
 /// let failure = deferreds::testing::failure_result_of(d);
 /// let first = failure.downcast_ref::<FirstError>().unwrap();
 /// assert_eq!(first.index, 1);
@@ -232,3 +232,40 @@ pub struct QueueUnderflow;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
 #[error("a DeferredSemaphore needs at least one token")]
 pub struct ZeroTokensError;
+
+/// A step's value was itself a Deferred, which the chain carries as a value instead of waiting
+/// for it. Reported, in [debug mode](crate::set_debugging) only, through the
+/// [unhandled-failure hook](crate::set_unhandled_hook); the chain goes on unchanged.
+///
+/// Almost always this is a callback that returned `Ok(deferred)` where it meant to wait:
+/// return the Deferred itself, or use [`Deferred::and_then`](crate::Deferred::and_then). A
+/// program that does mean to carry a Deferred as a value can wrap it in a struct of its own.
+///
+/// ```
+/// use deferreds::testing::capture_unhandled;
+/// use deferreds::{Deferred, DeferredValueError};
+///
+/// deferreds::set_debugging(true);
+/// let (d, reports) = capture_unhandled(|| {
+///     deferreds::succeed(1).add_callback(|n| Ok(deferreds::succeed(n + 1))) // not waited for
+/// });
+/// deferreds::set_debugging(false);
+/// let error = reports[0].failure().downcast_ref::<DeferredValueError>().unwrap();
+/// assert_eq!(error.type_name(), "deferreds::deferred::Deferred<i32>");
+/// # let _: Deferred<Deferred<i32>> = d;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a step's value is a {type_name}, which the chain does not wait for: return the Deferred itself \
+     instead of `Ok(deferred)`, or add the step with `and_then`"
+)]
+pub struct DeferredValueError {
+    pub(crate) type_name: &'static str,
+}
+
+impl DeferredValueError {
+    /// The type of the value, as `std::any::type_name` spells it.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+}

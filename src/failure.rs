@@ -25,9 +25,37 @@ use parking_lot::Mutex;
 ///
 /// Cloning a `Failure` is cheap: clones share the same error.
 ///
-/// `Failure` does not implement [`std::error::Error`], so that any error converts into it with
-/// `?` (the same choice `anyhow::Error` makes). Use [`Failure::as_error`] to reach the wrapped
-/// error as a `dyn Error`.
+/// # In Rust's error ecosystem
+///
+/// `Failure` does not implement [`std::error::Error`]: if it did, the blanket
+/// `impl<E: Error> From<E> for Failure` that makes `?` work on any error would overlap with the
+/// standard library's `impl<T> From<T> for T`. `anyhow::Error` makes the same choice for the same
+/// reason. The same rule forbids a `From<Box<dyn Error + Send + Sync>>`: the standard library
+/// may one day make that box an `Error`. So the conversions are these:
+///
+/// - into a `Failure`: `?` on any `E: Error + Send + Sync + 'static`;
+///   [`into_failure()`](IntoFailure::into_failure) on a `Result` whose error is such an `E`, a
+///   `Box<dyn Error + Send + Sync>`, a `String` or (with the `anyhow` feature) an
+///   `anyhow::Error`, which records the caller's line as `?` does; [`Failure::from_boxed`];
+/// - out of a `Failure`: `?` into `Box<dyn Error + Send + Sync>` or `Box<dyn Error>` (the box's
+///   [`source`](Error::source) is the original error, and [`Failure::from_boxed`] turns the box
+///   back into this very failure), `anyhow::Error` with the `anyhow` feature, and
+///   [`downcast`](Failure::downcast) for the error itself by value;
+/// - [`Failure::as_error`] reaches the wrapped error as a `dyn Error`.
+///
+/// ```
+/// use std::error::Error;
+/// use deferreds::{Deferred, Failure};
+///
+/// fn count_lines(poem: Deferred<String>) -> Result<usize, Box<dyn Error + Send + Sync>> {
+///     let poem = futures::executor::block_on(async { poem.await })?; // a `Result<_, Failure>`
+///     Ok(poem.lines().count())
+/// }
+///
+/// let err = count_lines(deferreds::fail(Failure::msg("the poem server went away"))).unwrap_err();
+/// assert_eq!(err.to_string(), "the poem server went away");
+/// assert!(err.source().unwrap().is::<deferreds::MessageError>());
+/// ```
 ///
 /// # Examples
 ///
@@ -173,9 +201,70 @@ impl Failure {
     /// let f = deferreds::Failure::from_boxed(boxed);
     /// assert_eq!(f.error_message(), "bad input");
     /// ```
+    ///
+    /// A box made from a `Failure` (`Box::<dyn Error + Send + Sync>::from(failure)`, or `?`)
+    /// turns back into that same failure, with its location and backtrace:
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// let failure = deferreds::Failure::msg("refused");
+    /// let boxed: Box<dyn Error + Send + Sync> = failure.clone().into();
+    /// assert!(deferreds::Failure::from_boxed(boxed).ptr_eq(&failure));
+    /// ```
     #[track_caller]
     pub fn from_boxed(error: Box<dyn Error + Send + Sync + 'static>) -> Failure {
-        Failure::build(error, "dyn Error", Location::caller())
+        Failure::from_boxed_at(error, "dyn Error", Location::caller())
+    }
+
+    /// [`from_boxed`](Failure::from_boxed) with the error's type name when it is known.
+    pub(crate) fn from_boxed_at(
+        error: Box<dyn Error + Send + Sync + 'static>,
+        type_name: &'static str,
+        location: &'static Location<'static>,
+    ) -> Failure {
+        match error.downcast::<Boxed>() {
+            Ok(boxed) => boxed.0,
+            Err(error) => Failure::build(error, type_name, location),
+        }
+    }
+
+    /// The wrapped error by value, if it is an `E` and this is the last handle to it; otherwise
+    /// the failure back, unchanged.
+    ///
+    /// Clones of a failure share one error, which can only be moved out of the last of them.
+    /// A failure an errback receives, or an `.await` returns, is usually the only one, unless
+    /// the program kept a clone (a [`FirstError`](crate::FirstError) keeps one, for example).
+    ///
+    /// ```
+    /// use std::num::ParseIntError;
+    /// use deferreds::{Failure, IntoFailure};
+    ///
+    /// let failure = "x".parse::<u8>().into_failure().unwrap_err();
+    /// let failure = failure.downcast::<std::io::Error>().unwrap_err(); // not an io::Error
+    /// let error: ParseIntError = failure.downcast().unwrap();
+    /// assert_eq!(error.to_string(), "invalid digit found in string");
+    ///
+    /// let shared = Failure::new(std::fmt::Error);
+    /// let clone = shared.clone();
+    /// let shared = shared.downcast::<std::fmt::Error>().unwrap_err(); // `clone` shares it
+    /// drop(clone);
+    /// assert_eq!(shared.downcast::<std::fmt::Error>().unwrap(), std::fmt::Error);
+    /// ```
+    pub fn downcast<E: Error + Send + Sync + 'static>(self) -> Result<E, Failure> {
+        #[cfg(feature = "anyhow")]
+        if self.inner.error.is::<crate::anyhow::FromAnyhow>() {
+            return crate::anyhow::downcast(self);
+        }
+        if !self.inner.error.is::<E>() {
+            return Err(self);
+        }
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => match inner.error.downcast::<E>() {
+                Ok(error) => Ok(*error),
+                Err(_) => unreachable!("the error was checked to be an E"),
+            },
+            Err(inner) => Err(Failure { inner }),
+        }
     }
 
     /// Turns a panic payload (as `std::panic::catch_unwind` returns it) into a failure whose
@@ -225,7 +314,7 @@ impl Failure {
     /// Rust has no subclassing, so this matches the exact type only; an enum of error kinds
     /// plays the part of a Python exception hierarchy.
     pub fn check<E: Error + 'static>(&self) -> bool {
-        self.inner.error.is::<E>()
+        self.downcast_ref::<E>().is_some()
     }
 
     /// The first of several error types that matches, if any: Twisted's `check(A, B, ...)`.
@@ -241,6 +330,10 @@ impl Failure {
     /// assert!(f.check_any::<(std::io::Error,)>().is_none());
     /// ```
     pub fn check_any<S: ErrorTypes>(&self) -> Option<ErrorType> {
+        #[cfg(feature = "anyhow")]
+        if let Some(from) = self.inner.error.downcast_ref::<crate::anyhow::FromAnyhow>() {
+            return from.0.chain().find_map(S::first_match);
+        }
         S::first_match(self.inner.error.as_ref())
     }
 
@@ -275,6 +368,10 @@ impl Failure {
 
     /// The wrapped error as an `E`, if that is its type.
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        #[cfg(feature = "anyhow")]
+        if let Some(from) = self.inner.error.downcast_ref::<crate::anyhow::FromAnyhow>() {
+            return from.0.chain().find_map(|e| e.downcast_ref::<E>());
+        }
         self.inner.error.downcast_ref::<E>()
     }
 
@@ -660,6 +757,134 @@ impl<E: Error + Send + Sync + 'static> From<E> for Failure {
     }
 }
 
+impl From<Failure> for Box<dyn Error + Send + Sync + 'static> {
+    /// Boxes the failure as an error whose message is the failure's and whose
+    /// [`source`](Error::source) is the original error, so that `?` takes a failure out of the
+    /// crate. [`Failure::from_boxed`] gives the failure back.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// let boxed: Box<dyn Error + Send + Sync> = deferreds::Failure::new(std::fmt::Error).into();
+    /// assert!(boxed.source().unwrap().is::<std::fmt::Error>());
+    /// ```
+    fn from(failure: Failure) -> Self {
+        Box::new(Boxed(failure))
+    }
+}
+
+impl From<Failure> for Box<dyn Error + 'static> {
+    /// As for `Box<dyn Error + Send + Sync>`, for code whose errors need not cross threads.
+    ///
+    /// ```
+    /// fn run() -> Result<(), Box<dyn std::error::Error>> {
+    ///     Err(deferreds::Failure::msg("no"))?
+    /// }
+    /// assert_eq!(run().unwrap_err().to_string(), "no");
+    /// ```
+    fn from(failure: Failure) -> Self {
+        Box::new(Boxed(failure))
+    }
+}
+
+/// A failure boxed as a `dyn Error`: the failure's message, the original error as its source.
+pub(crate) struct Boxed(pub(crate) Failure);
+
+impl fmt::Display for Boxed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Boxed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Error for Boxed {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(self.0.as_error())
+    }
+}
+
+/// Turns a `Result`'s error into a [`Failure`] that records the caller's line.
+///
+/// `result.map_err(Failure::new)` records a line inside the standard library, since
+/// `Failure::new` is then called from there; `result.into_failure()` records the line it is
+/// written on, as `?` does. It takes any error that converts into a
+/// `Box<dyn Error + Send + Sync>`: every `E: Error + Send + Sync + 'static`, such a box itself
+/// (which `?` cannot convert, see [`Failure`]), a `String` or `&str` message, and an
+/// `anyhow::Error` (whose chain and backtrace the failure keeps, with the `anyhow` feature).
+///
+/// ```
+/// use deferreds::{Deferred, IntoFailure};
+///
+/// let (d, resolver) = Deferred::<&str>::new();
+/// let d = d.add_callback(|text| text.parse::<u32>().into_failure());
+/// resolver.callback("forty-two").unwrap();
+/// let failure = deferreds::testing::failure_result_of(d);
+/// assert!(failure.check::<std::num::ParseIntError>());
+/// assert_eq!(failure.location().file(), file!()); // this file, not the standard library
+///
+/// let boxed: Result<u8, Box<dyn std::error::Error + Send + Sync>> = Err("bad input".into());
+/// let d = deferreds::succeed(()).add_callback(move |()| Ok(boxed.into_failure()? + 1));
+/// assert_eq!(deferreds::testing::failure_result_of(d).error_message(), "bad input");
+/// ```
+pub trait IntoFailure<T> {
+    /// The result, with its error as a [`Failure`] created on the caller's line.
+    fn into_failure(self) -> Result<T, Failure>;
+}
+
+impl<T, E> IntoFailure<T> for Result<T, E>
+where
+    E: Into<Box<dyn Error + Send + Sync + 'static>> + 'static,
+{
+    #[track_caller]
+    #[inline]
+    fn into_failure(self) -> Result<T, Failure> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(error) => Err(Failure::from_any_error(error, Location::caller())),
+        }
+    }
+}
+
+impl Failure {
+    #[cold]
+    fn from_any_error<E>(error: E, location: &'static Location<'static>) -> Failure
+    where
+        E: Into<Box<dyn Error + Send + Sync + 'static>> + 'static,
+    {
+        #[cfg(feature = "anyhow")]
+        let error = match crate::anyhow::take(error) {
+            Ok(error) => return crate::anyhow::into_failure(error, location),
+            Err(error) => error,
+        };
+        let name = std::any::type_name::<E>();
+        let boxed = TypeId::of::<E>() == TypeId::of::<Box<dyn Error + Send + Sync + 'static>>();
+        Failure::from_boxed_at(error.into(), if boxed { "dyn Error" } else { name }, location)
+    }
+
+    /// A failure around an error already boxed, with the type name to report.
+    #[cfg(feature = "anyhow")]
+    pub(crate) fn from_parts(
+        error: Box<dyn Error + Send + Sync + 'static>,
+        type_name: &'static str,
+        location: &'static Location<'static>,
+    ) -> Failure {
+        Failure::build(error, type_name, location)
+    }
+
+    /// The error itself if this is the last handle to it, or else the failure back.
+    #[cfg(feature = "anyhow")]
+    pub(crate) fn into_inner_error(self) -> Result<Box<dyn Error + Send + Sync>, Failure> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => Ok(inner.error),
+            Err(inner) => Err(Failure { inner }),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.inner.error, f)
@@ -711,13 +936,13 @@ impl fmt::Display for ErrorType {
 /// `(A, B)`, up to eight types.
 pub trait ErrorTypes {
     /// The first type in the tuple that `error` is, with its position.
-    fn first_match(error: &(dyn Error + Send + Sync + 'static)) -> Option<ErrorType>;
+    fn first_match(error: &(dyn Error + 'static)) -> Option<ErrorType>;
 }
 
 macro_rules! error_types {
     ($($name:ident),+) => {
         impl<$($name: Error + 'static),+> ErrorTypes for ($($name,)+) {
-            fn first_match(error: &(dyn Error + Send + Sync + 'static)) -> Option<ErrorType> {
+            fn first_match(error: &(dyn Error + 'static)) -> Option<ErrorType> {
                 let candidates = [$((TypeId::of::<$name>(), std::any::type_name::<$name>(), error.is::<$name>())),+];
                 candidates
                     .iter()

@@ -71,6 +71,9 @@ impl<T: Send + 'static> IntoFuture for Deferred<T> {
 
     /// Turns the Deferred into a future of its result (what `.await` does).
     ///
+    /// Edition 2024's prelude has `IntoFuture`; on edition 2021, calling `into_future()` needs
+    /// `use std::future::IntoFuture;`, as below (`.await` needs nothing).
+    ///
     /// ```
     /// use std::future::IntoFuture;
     /// let future = deferreds::succeed("ready").into_future();

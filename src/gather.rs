@@ -14,9 +14,12 @@ use crate::value::Value;
 /// one fails, with a [`FirstError`](crate::FirstError) carrying its index and failure. An empty
 /// input fires with an empty `Vec` at once.
 ///
-/// `consume_errors` is [`DeferredList::consume_errors`](crate::DeferredList::consume_errors):
-/// without it, an input's failure also stays on that input's chain and is reported as unhandled
-/// when its last handle drops, as in Twisted. With it, the failure ends here.
+/// The inputs' failures end here, as with Twisted's `consumeErrors=True`: the first is handed
+/// on in the `FirstError`, and any later one is dropped, so none is also reported as unhandled
+/// from its input's chain. (Twisted's default, `consumeErrors=False`, reports each again, a
+/// false alarm once the `FirstError` is handled; a
+/// [`DeferredList`](crate::DeferredList) with `fire_on_one_errback(true)` and
+/// `consume_errors(false)` still does that.)
 ///
 /// Cancelling the result before it fires cancels every input that has not fired; the first
 /// `CancelledError` among them is usually what it fails with.
@@ -26,7 +29,7 @@ use crate::value::Value;
 ///
 /// let (a, fire_a) = Deferred::<u32>::new();
 /// let (b, fire_b) = Deferred::<u32>::new();
-/// let both = gather_results(vec![a, b], true).map(|v| v.iter().sum::<u32>());
+/// let both = gather_results(vec![a, b]).map(|v| v.iter().sum::<u32>());
 /// fire_b.callback(2).unwrap();
 /// fire_a.callback(40).unwrap();
 /// assert_eq!(deferreds::testing::success_result_of(both), 42);
@@ -34,13 +37,12 @@ use crate::value::Value;
 #[track_caller]
 pub fn gather_results<T: Send + 'static>(
     inputs: impl IntoIterator<Item = Deferred<T>>,
-    consume_errors: bool,
 ) -> Deferred<Vec<T>> {
     let spec = Spec {
         first_success: None,
         first_failure: true,
         complete: every_value::<T>,
-        consume_errors,
+        consume_errors: true,
         cancel_losers: false,
     };
     join::start(inputs.into_iter().collect(), spec, Location::caller())

@@ -1,8 +1,15 @@
 //! Twisted's Deferred for Rust: a value you don't have yet, with a chain of callbacks and
 //! errbacks that runs when it arrives.
 //!
-//! New to Deferreds? `docs/guide/` walks through the classic Twisted tutorials in Rust, and
-//! `docs/twisted-to-rust.md` maps Twisted's names to this crate's.
+//! New to Deferreds? [The guide](https://github.com/deferreds/deferreds/blob/main/docs/guide/README.md)
+//! walks through the classic Twisted tutorials in Rust, and
+//! [`twisted-to-rust.md`](https://github.com/deferreds/deferreds/blob/main/docs/twisted-to-rust.md)
+//! maps Twisted's names to this crate's.
+//!
+//! ```toml
+//! [dependencies]
+//! deferreds = { version = "0.1", features = ["reactor"] } # timers; see "Features" below
+//! ```
 //!
 //! # The model
 //!
@@ -21,11 +28,11 @@
 //! already there.
 //!
 //! ```
-//! use deferreds::{Deferred, Failure};
+//! use deferreds::{Deferred, IntoFailure};
 //!
 //! let (d, resolver) = Deferred::<&str>::new();
 //! let d = d
-//!     .add_callback(|text| text.parse::<u32>().map_err(Failure::new)) // may fail
+//!     .add_callback(|text| text.parse::<u32>().into_failure()) // may fail
 //!     .add_errback(|failure| {
 //!         failure.trap::<std::num::ParseIntError>()?; // handle only this error
 //!         Ok(0)
@@ -39,7 +46,9 @@
 //! # Nesting
 //!
 //! A step that returns another Deferred pauses its chain until that one fires, then continues
-//! with its result, to any depth and without recursion.
+//! with its result, to any depth and without recursion. A callback that may fail before it has
+//! that Deferred is added with [`and_then`](Deferred::and_then): in `add_callback`,
+//! `Ok(deferred)` would be a plain value.
 //!
 //! ```
 //! use deferreds::Deferred;
@@ -54,7 +63,11 @@
 //! # Failures
 //!
 //! A [`Failure`] wraps any error, a panic ([`PanicError`]) or a message, with where it was
-//! created and, when backtraces are on (`RUST_BACKTRACE=1`), the frames. Errbacks
+//! created and, when backtraces are on (`RUST_BACKTRACE=1`), the frames. `?` makes one from
+//! any error, and [`into_failure()`](IntoFailure::into_failure) from a `Result` of any error
+//! (a `Box<dyn Error>` and an `anyhow::Error` included), recording the caller's line; `?` takes
+//! one out again into a `Box<dyn Error>` (or, with the `anyhow` feature, an `anyhow::Error`).
+//! Errbacks
 //! [`check`](Failure::check) and [`trap`](Failure::trap) it by type; [`Failure::traceback`]
 //! prints it the way Twisted does. A chain that ends on a failure nobody handled reports it
 //! when its last handle is dropped ([`set_unhandled_hook`]).
@@ -63,6 +76,7 @@
 //!
 //! [`Deferred::cancel`] runs the canceller given to [`Deferred::with_canceller`], or fails the
 //! chain with [`CancelledError`]; a chain waiting on another passes the cancellation inward.
+//! The firing side can ask [`Resolver::is_cancelled`] to stop work nobody wants.
 //! [`Deferred::pause`] and [`Deferred::unpause`] hold the chain like a counter.
 //!
 //! # One result, many observers
@@ -85,13 +99,14 @@
 //! [`DeferredList`], [`gather_results`] and [`race`](fn@crate::race) wait for several
 //! Deferreds, keeping input order; cancelling them cancels their inputs. [`maybe_deferred`] turns any call into a
 //! Deferred, and [`DeferredLock`], [`DeferredSemaphore`] and [`DeferredQueue`] coordinate
-//! chains without blocking a thread (`docs/combinators.md`).
+//! chains without blocking a thread
+//! ([`combinators.md`](https://github.com/deferreds/deferreds/blob/main/docs/combinators.md)).
 //!
 //! ```
 //! use deferreds::{Deferred, gather_results};
 //!
 //! let (a, fire_a) = Deferred::<u32>::new();
-//! let sum = gather_results(vec![a, deferreds::succeed(2)], true).map(|v| v.iter().sum::<u32>());
+//! let sum = gather_results(vec![a, deferreds::succeed(2)]).map(|v| v.iter().sum::<u32>());
 //! fire_a.callback(40).unwrap();
 //! assert_eq!(deferreds::testing::success_result_of(sum), 42);
 //! ```
@@ -108,7 +123,12 @@
 //! dropping the await cancels the Deferred ([`DeferredFuture`]). [`ensure_deferred`] runs an
 //! async block as a Deferred with no executor at all, the way Twisted runs coroutines: at once,
 //! resuming from the callbacks of whatever it awaits. [`Deferred::from_future`] does the same for
-//! any future. `docs/async.md` has the details.
+//! any future; a future that needs the tokio runtime runs there with `deferreds::tokio::spawn`
+//! (feature `tokio`).
+//! [`async.md`](https://github.com/deferreds/deferreds/blob/main/docs/async.md) has the
+//! details, and the guide's chapter
+//! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/14-tokio.md)
+//! puts it together.
 //!
 //! ```
 //! use deferreds::{Deferred, Failure, ensure_deferred};
@@ -122,7 +142,8 @@
 //! # Comparison with Twisted
 //!
 //! The chain semantics are Twisted's, with these differences where Rust's types give a better
-//! answer (the full list is in `docs/conformance.md`):
+//! answer (the full list is in
+//! [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md)):
 //!
 //! - The tail is unique: `add_*` consumes it and returns the next tail, so the chain's type is
 //!   checked at every step, and the firing end is a separate [`Resolver`].
@@ -137,8 +158,9 @@
 //!   complete at any depth (Twisted's fail at about 200).
 //!
 //! Under load, faults and misuse no result or step is lost, doubled or leaked, and a panic in
-//! user code poisons nothing: `docs/reliability.md` states the guarantees and how they are
-//! tested.
+//! user code poisons nothing:
+//! [`reliability.md`](https://github.com/deferreds/deferreds/blob/main/docs/reliability.md)
+//! states the guarantees and how they are tested.
 //!
 //! # Testing
 //!
@@ -147,19 +169,22 @@
 //!
 //! # Features
 //!
-//! - `reactor` (off by default): time for Deferreds, in the `reactor` module. A [`Time`]
-//!   trait (Twisted's `IReactorTime`) with a deterministic `Clock` for tests and a real-time
-//!   `Reactor` (timers, a run loop, calls from other threads, a thread pool for blocking work
-//!   with `defer_to_thread`, and `react` to run a program until its Deferred fires; no I/O),
-//!   and on top of either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses
-//!   only `std` and `parking_lot`.
-//!   `Reactor` (timers, a run loop and calls from other threads; no I/O), and on top of
-//!   either: `defer_later`, `Deferred::add_timeout` and `LoopingCall`. It uses only `std`
-//!   and `parking_lot`.
-//! - `proptest` (off by default): property testing for Deferreds, in the `proptest` module.
-//!   Strategies that generate Deferred programs, a reference model that predicts what a
-//!   program does, and a runner that does it on this crate and records what happened. Adds
-//!   the `proptest` crate.
+//! All off by default; `cargo doc --open --all-features` documents everything.
+//!
+//! - `reactor`: time for Deferreds, in the `reactor` module. A [`Time`] trait (Twisted's
+//!   `IReactorTime`, open to implementations) with a deterministic `Clock` for tests and a
+//!   real-time `Reactor` (timers, a run loop and calls from other threads; no I/O), and on top
+//!   of any of them: `defer_later`, `Deferred::add_timeout` and `LoopingCall`, which take
+//!   delays as `f64` seconds or `Duration`s. It uses only `std` and `parking_lot`.
+//! - `tokio` (implies `reactor`): the `tokio` module. `TokioTime`, a `Time` on tokio's clock
+//!   (which `tokio::time::pause()` drives in tests), and `spawn`, a future run on the runtime
+//!   as a Deferred whose cancel aborts the task.
+//! - `anyhow`: `?` from a [`Failure`] into an `anyhow::Error`, and
+//!   [`into_failure()`](IntoFailure::into_failure) from one, keeping the error, its chain and
+//!   its backtrace.
+//! - `proptest`: property testing for Deferreds, in the `proptest` module. Strategies that
+//!   generate Deferred programs, a reference model that predicts what a program does, and a
+//!   runner that does it on this crate and records what happened. Adds the `proptest` crate.
 //!
 #![cfg_attr(feature = "reactor", doc = "[`Time`]: reactor::Time")]
 #![cfg_attr(not(feature = "reactor"), doc = "[`Time`]: #features")]
@@ -173,6 +198,8 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "anyhow")]
+mod anyhow;
 mod chain;
 mod contain;
 mod debug;
@@ -200,19 +227,27 @@ mod semaphore;
 mod share;
 mod task;
 pub mod testing;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod tokio;
 mod unhandled;
 mod value;
 mod waiters;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use crate::debug::{debugging, set_debugging};
-pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, fail, succeed};
+pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, TryResult, fail, succeed};
 pub use crate::error::{
-    AlreadyCalledError, CancelledError, CircularChainError, FailureGroup, FirstError,
-    NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
+    AlreadyCalledError, CancelledError, CircularChainError, DeferredValueError, FailureGroup,
+    FirstError, NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
 pub use crate::execute::{execute, maybe_deferred};
 pub use crate::failure::{
-    ErrorType, ErrorTypes, Failure, Frame, MessageError, PanicError, TracebackDetail,
+    ErrorType, ErrorTypes, Failure, Frame, IntoFailure, MessageError, PanicError, TracebackDetail,
 };
 pub use crate::future::DeferredFuture;
 pub use crate::gather::gather_results;

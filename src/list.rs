@@ -185,7 +185,8 @@ impl<T: Send + 'static> DeferredList<T> {
     /// to fire decides, either way.
     ///
     /// Twisted never fires an empty list built with `fireOnOneCallback`; here it fires at once
-    /// with `AllFailed(vec![])`, since no input can succeed (see `docs/conformance.md`).
+    /// with `AllFailed(vec![])`, since no input can succeed (see
+    /// [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md)).
     ///
     /// ```
     /// use deferreds::{DeferredList, Failure, FirstCallback, fail};

@@ -19,7 +19,7 @@ use crate::value::Value;
 /// its canceller, the race then fails with the `FailureGroup` of their failures.
 ///
 /// An empty race fails at once with an empty `FailureGroup`; Twisted's never fires (see
-/// `docs/conformance.md`).
+/// [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md)).
 ///
 /// ```
 /// use deferreds::{CancelledError, Deferred, race};

@@ -77,10 +77,13 @@ impl<T: Send + 'static> Deferred<T> {
     /// and for the cancellation Twisted gives coroutines, use [`ensure_deferred`].
     ///
     /// Polling inside `wake` is what makes this work without an executor, and it has a
-    /// consequence: the future runs on the thread that wakes it, which for a runtime's timer or
-    /// socket is the runtime's. A future that needs a particular runtime should be spawned on
-    /// it; its `JoinHandle` can then be turned into a Deferred with `from_future`. See
-    /// `docs/async.md`.
+    /// consequence: the future runs on the thread that wakes it, which need not be one of the
+    /// runtime's whose timers or sockets it uses (a tokio future woken by a plain thread
+    /// panics with "there is no reactor running"). A future that needs a runtime must run on
+    /// it: with the `tokio` feature, `deferreds::tokio::spawn` runs it there as a Deferred whose
+    /// cancel aborts the task. (`from_future(tokio::spawn(..))` is not the same: cancelling
+    /// drops the `JoinHandle`, which detaches the task and leaves it running.) See
+    /// [the async guide](https://github.com/deferreds/deferreds/blob/main/docs/async.md).
     ///
     /// ```
     /// use deferreds::Deferred;

@@ -11,6 +11,7 @@
 //! locking, and the mutex is what lets a shared reference to a `Deferred` cross threads.
 
 use std::any::{Any, TypeId};
+use std::fmt;
 
 use parking_lot::Mutex;
 
@@ -18,10 +19,16 @@ use parking_lot::Mutex;
 pub(crate) trait Boxed: Send + Sync {
     /// The box, as `Box<Mutex<T>>` under `dyn Any`, for downcasting.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+    /// The `Mutex<T>` under `dyn Any`, for `Debug` output only.
+    fn as_any(&self) -> &dyn Any;
 }
 
 impl<T: Send + 'static> Boxed for Mutex<T> {
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
         self
     }
 }
@@ -101,6 +108,46 @@ macro_rules! inline_types {
                     },
                     Value::Inline(..) => mismatch::<T>(),
                 }
+            }
+
+            /// Formats the value with `T`'s `Debug`, if it is a `T`; `None` if it holds another
+            /// type (a paused chain's value may be that of an earlier step). Only `Debug`
+            /// output calls this: the typed layer knows `T`, the engine does not.
+            pub(crate) fn fmt_as<T: fmt::Debug + 'static>(
+                &self,
+                f: &mut fmt::Formatter<'_>,
+            ) -> Option<fmt::Result> {
+                let id = TypeId::of::<T>();
+                $(
+                    if id == TypeId::of::<$ty>() {
+                        let Value::Inline(Kind::$kind, bits) = *self else { return None };
+                        let from: fn(u64) -> $ty = $from;
+                        let value = from(bits);
+                        let value = (&value as &dyn Any).downcast_ref::<T>()?;
+                        return Some(fmt::Debug::fmt(value, f));
+                    }
+                )*
+                match self {
+                    Value::Boxed(b) => {
+                        let value = b.as_any().downcast_ref::<Mutex<T>>()?.try_lock()?;
+                        Some(fmt::Debug::fmt(&*value, f))
+                    }
+                    Value::Inline(..) => None,
+                }
+            }
+
+            /// [`fmt_as`](Value::fmt_as) into a `String`.
+            pub(crate) fn debug_as<T: fmt::Debug + 'static>(&self) -> Option<String> {
+                struct Show<'a, T>(&'a Value, std::marker::PhantomData<T>);
+                impl<T: fmt::Debug + 'static> fmt::Display for Show<'_, T> {
+                    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        self.0.fmt_as::<T>(f).unwrap_or(Err(fmt::Error))
+                    }
+                }
+                let mut out = String::new();
+                fmt::write(&mut out, format_args!("{}", Show::<T>(self, std::marker::PhantomData)))
+                    .ok()
+                    .map(|()| out)
             }
 
             /// A short description for `Debug` output: the value itself for the inline
@@ -186,6 +233,24 @@ mod tests {
         assert_eq!(Value::new(9u32).describe(), "9");
         assert_eq!(Value::new('c').describe(), "'c'");
         assert_eq!(Value::new(vec![1]).describe(), "a boxed value");
+    }
+
+    #[test]
+    fn fmt_as_formats_a_value_of_the_asked_type_only() {
+        struct Show<'a, T>(&'a Value, std::marker::PhantomData<T>);
+        impl<T: fmt::Debug + 'static> fmt::Display for Show<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt_as::<T>(f).unwrap_or_else(|| f.write_str("<other>"))
+            }
+        }
+        fn show<T: fmt::Debug + 'static>(v: &Value) -> String {
+            Show::<T>(v, std::marker::PhantomData).to_string()
+        }
+        assert_eq!(show::<String>(&Value::new(String::from("poem"))), "\"poem\"");
+        assert_eq!(show::<u8>(&Value::new(7u8)), "7");
+        assert_eq!(show::<u16>(&Value::new(7u8)), "<other>");
+        assert_eq!(show::<Vec<u8>>(&Value::new(String::new())), "<other>");
+        assert_eq!(show::<String>(&Value::new(3u32)), "<other>");
     }
 
     #[test]

@@ -104,3 +104,42 @@ fn deferreds_made_before_debug_mode_was_turned_on_have_no_record() {
     assert_eq!(message, "the Deferred has already been called");
     success_result_of(d);
 }
+
+#[test]
+fn a_step_whose_value_is_a_deferred_is_reported_in_debug_mode_and_the_chain_goes_on() {
+    with_debugging(|| {
+        let (d, reports) = capture_unhandled(|| {
+            let inner = succeed(42u32);
+            succeed("41").add_callback(move |s| {
+                s.parse::<u32>()?;
+                Ok(inner) // the mistake: `Ok(deferred)` is a value, not a wait
+            })
+        });
+        assert_eq!(reports.len(), 1);
+        let error = reports[0].failure().downcast_ref::<deferreds::DeferredValueError>().unwrap();
+        assert_eq!(error.type_name(), "deferreds::deferred::Deferred<u32>");
+        assert!(reports[0].failure().error_message().contains("and_then"));
+        // Reported, not changed: the chain carries the Deferred as its value.
+        assert_eq!(success_result_of(success_result_of(d)), 42);
+
+        let (d, reports) = capture_unhandled(|| succeed(1u8).map(|n| succeed(n)));
+        assert_eq!(reports.len(), 1, "map is checked too");
+        drop(d);
+    });
+}
+
+#[test]
+fn a_deferred_value_is_not_reported_outside_debug_mode_nor_when_the_step_waits() {
+    let _serial = SERIAL.lock();
+    let (d, reports) = capture_unhandled(|| succeed(1u8).add_callback(|n| Ok(succeed(n))));
+    assert!(reports.is_empty());
+    drop(d);
+    drop(_serial);
+    with_debugging(|| {
+        let (d, reports) = capture_unhandled(|| {
+            succeed("7").and_then(|s| Ok(succeed(s.parse::<u32>()?))).add_callback(|n| Ok(n + 1))
+        });
+        assert!(reports.is_empty());
+        assert_eq!(success_result_of(d), 8);
+    });
+}

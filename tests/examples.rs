@@ -66,6 +66,10 @@ mod reverser_client;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/run_later.rs"]
 mod run_later;
+#[cfg(feature = "tokio")]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/tokio_service.rs"]
+mod tokio_service;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../examples/tour.rs"]
 mod tour;
@@ -591,7 +595,7 @@ fn poem_timeout_leaves_no_timer_behind() {
             let poem = get_poetry(&clock, &out, server_delay, timeout);
             clock.advance(server_delay.min(timeout));
             assert!(clock.pending_calls().is_empty(), "{server_delay} s, {timeout} s");
-            let _ = poem.try_result().expect("the poem or the timeout came");
+            let _ = poem.try_result().into_result().expect("the poem or the timeout came");
         }
     }
 }
@@ -677,7 +681,6 @@ fn poetry_client_downloads_in_chunks() {
     let reactor = Reactor::new();
     let poems = deferreds::gather_results(
         (0..3).map(|_| get_poetry(&reactor, server.addr())).collect::<Vec<_>>(),
-        true,
     );
     let poems = reactor.react(|_| poems).expect("poems");
     server.stop();
@@ -715,6 +718,36 @@ fn inflight_cache() {
 [ 5.5 s] reader 6 is gone
 [ 6.0 s] reader 7 got "The Tyger": "Tyger Tyger, burning bright,"
 fetches made: 4 for 7 readers
+"#,
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_service() {
+    no_backtraces();
+    // A paused clock: the five seconds of the story take none.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let lines = lines_of!(tokio_service, |out| {
+        runtime.block_on(async {
+            let time = deferreds::tokio::TokioTime::new();
+            tokio_service::poetry_service(&time, out).await.unwrap();
+        })
+    });
+    assert_text(
+        &lines,
+        r#"
+[ 0.0 s] ode: download started
+[ 2.0 s] ode: 2 lines
+[ 2.0 s] sonnet: download started
+[ 3.0 s] sonnet: Shall I compare thee to a summer's day?
+[ 3.0 s] epic: download started
+[ 5.0 s] epic: the Deferred timed out after 2 seconds
+[ 5.0 s] epic: its task was aborted, and its future dropped
 "#,
     );
 }

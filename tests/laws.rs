@@ -24,7 +24,7 @@ use deferreds::proptest::{
     StepFn, StepId, StepKind, Trace, Value, model, outcome_of, runner,
 };
 use deferreds::testing::{DropCounter, assert_no_result};
-use deferreds::{Deferred, Failure, Resolver, Step};
+use deferreds::{Deferred, Failure, Resolver, Step, TryResult};
 
 /// Cases per law. Each case is a few microseconds to a few hundred; the whole file runs in
 /// seconds even unoptimised.
@@ -158,7 +158,11 @@ fn resolve(r: &Resolver<Value>, input: &Outcome) {
 
 /// The result, which every hand-built chain has by the time it is read.
 fn result(d: Deferred<Value>) -> Outcome {
-    let result = d.try_result().unwrap_or_else(|d| panic!("no result: {d:?}"));
+    let result = match d.try_result() {
+        TryResult::Value(value) => Ok(value),
+        TryResult::Failure(failure) => Err(failure),
+        TryResult::Pending(d) => panic!("no result: {d:?}"),
+    };
     outcome_of(&result)
 }
 

@@ -180,7 +180,7 @@ fn paused_failure() {
     let mut d = fail::<()>(Failure::new(GenericError("fail")));
     d.pause();
     let l = log.clone();
-    let d = d.add_errback(move |f| {
+    let mut d = d.add_errback(move |f| {
         l.record(f.error_message());
         Ok(())
     });
@@ -219,7 +219,7 @@ fn unpause_before_callback() {
     let (mut d, _r) = Deferred::<()>::new();
     d.pause();
     let l = log.clone();
-    let d = d.map(move |()| l.record("callback"));
+    let mut d = d.map(move |()| l.record("callback"));
     d.unpause().unwrap();
     assert!(log.events().is_empty(), "not fired: nothing runs");
     assert_no_result(&d);

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::run::drive;
-use super::{CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, IN_CANCELLER, Slot};
+use super::{
+    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, IN_CANCELLER, Slot,
+};
 use crate::error::CancelledError;
 use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
@@ -24,6 +26,7 @@ impl Chain {
             match &mut st.slot {
                 Slot::Pending(canceller) => match canceller.take() {
                     None => {
+                        current.cancelling.fetch_or(CANCELLED, Ordering::Relaxed);
                         // No canceller: fail at once and forgive one late fire. The grace and
                         // the failure are set under one lock: were another thread's fire to
                         // land between them, it would win and leave the grace to forgive a
@@ -46,13 +49,14 @@ impl Chain {
                         // another thread) finds this placeholder and does nothing: the running
                         // canceller settles the chain.
                         st.slot = Slot::Pending(Some(Box::new(|_: &Arc<Chain>| Cancelled::Leave)));
-                        current.cancelling.store(CANCELLING, Ordering::Relaxed);
+                        current.cancelling.store(CANCELLING | CANCELLED, Ordering::Relaxed);
                         drop(st);
                         let outer = IN_CANCELLER.with(|c| c.replace(current.addr()));
                         let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
                         IN_CANCELLER.with(|c| c.set(outer));
-                        let by_canceller =
-                            current.cancelling.swap(0, Ordering::Relaxed) & FIRED_BY_CANCELLER != 0;
+                        let by_canceller = current.cancelling.swap(CANCELLED, Ordering::Relaxed)
+                            & FIRED_BY_CANCELLER
+                            != 0;
                         let (failure, panicked) = match outcome {
                             Ok(Cancelled::Leave) => return false,
                             Ok(Cancelled::Fail) => (Failure::new(CancelledError), false),

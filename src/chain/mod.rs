@@ -32,7 +32,7 @@
 //! owns other chains queues them on a thread-local list instead of dropping them in place.
 
 use std::cell::Cell;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
@@ -129,6 +129,8 @@ pub(crate) struct Chain {
 /// Bits of [`Chain::cancelling`].
 const CANCELLING: u8 = 1;
 const FIRED_BY_CANCELLER: u8 = 2;
+/// A cancel reached the chain while it was pending; never cleared (`Resolver::is_cancelled`).
+const CANCELLED: u8 = 4;
 
 thread_local! {
     /// The address of the chain whose canceller this thread is running, or 0.
@@ -333,10 +335,10 @@ impl Chain {
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
         if let Slot::Pending(canceller) = &mut st.slot {
-            if self.cancelling.load(Ordering::Relaxed) == CANCELLING
+            if self.cancelling.load(Ordering::Relaxed) & !CANCELLED == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
             {
-                self.cancelling.store(CANCELLING | FIRED_BY_CANCELLER, Ordering::Relaxed);
+                self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
             let canceller = canceller.take();
             st.slot = result.into();
@@ -566,6 +568,12 @@ impl Chain {
         self.is_paused()
     }
 
+    /// Whether a cancel reached the chain while it was pending.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        let _st = self.state.lock();
+        self.cancelling.load(Ordering::Relaxed) & CANCELLED != 0
+    }
+
     pub(crate) fn waiting(&self) -> bool {
         matches!(self.state.lock().slot, Slot::Waiting(_))
     }
@@ -584,6 +592,35 @@ impl Chain {
         };
         drop(st);
         f(peek, debug)
+    }
+}
+
+impl Chain {
+    /// Lends the chain's value to `f` outside the lock, for the typed layer's `Debug` output:
+    /// the value's `Debug` is user code, and no user code runs under the lock. While the value
+    /// is out the chain looks as it does while a step has it (`running`, "running callbacks"),
+    /// so nobody else touches it; it goes back before this returns, even if `f` panics.
+    /// `None` if the chain holds no value or someone else owns its run.
+    pub(crate) fn lend_value<R>(self: &Arc<Self>, f: impl FnOnce(&Value) -> R) -> Option<R> {
+        let mut st = self.state.lock();
+        if self.is_running() || !matches!(st.slot, Slot::Ok(_)) {
+            return None;
+        }
+        let Ok(value) = st.slot.take_ready() else { unreachable!("checked above") };
+        self.set_running(true);
+        drop(st);
+        let out = catch_unwind(AssertUnwindSafe(|| f(&value)));
+        let mut st = self.state.lock();
+        st.slot = Slot::Ok(value);
+        // Whatever was queued meanwhile (nothing, while the tail is only borrowed) runs now,
+        // as it would after a step.
+        let work = self.next_work(&mut st);
+        drop(st);
+        drive(self, work);
+        match out {
+            Ok(r) => Some(r),
+            Err(payload) => resume_unwind(payload),
+        }
     }
 }
 

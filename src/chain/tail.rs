@@ -209,6 +209,15 @@ impl Tail {
         }
     }
 
+    /// Lends the value, if the tail has one, to `f` (see [`Chain::lend_value`]).
+    pub(crate) fn lend_value<R>(&self, f: impl FnOnce(&Value) -> R) -> Option<R> {
+        match self {
+            Tail::Chain(chain) => chain.lend_value(f),
+            Tail::Value(v) => Some(f(v)),
+            Tail::Failed(_) => None,
+        }
+    }
+
     pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek, Option<String>) -> R) -> R {
         match self {
             Tail::Chain(chain) => chain.peek(f),

@@ -52,7 +52,7 @@ use super::event::{Event, FinalState, StepId, Trace};
 use super::outcome::{Fault, Value, outcome_of};
 use super::program::{Attach, Canceller, InvalidProgram, Op, Program, StepFn};
 use crate::testing::capture_unhandled;
-use crate::{Deferred, Failure, Resolver, Step, fail, succeed};
+use crate::{Deferred, Failure, Resolver, Step, TryResult, fail, succeed};
 
 /// Runs `program` on the crate and returns what it recorded.
 ///
@@ -429,7 +429,7 @@ impl World {
                 let unpaused = match self.resolver(d) {
                     Some(resolver) => resolver.unpause(),
                     None => match self.take(d) {
-                        Some(tail) => {
+                        Some(mut tail) => {
                             let unpaused = tail.unpause();
                             self.put(d, tail);
                             unpaused
@@ -560,8 +560,11 @@ impl World {
                         }
                     }
                     Some(t) => match t.try_result() {
-                        Ok(result) => FinalState::Result(outcome_of(&result)),
-                        Err(t) => {
+                        TryResult::Value(value) => FinalState::Result(outcome_of(&Ok(value))),
+                        TryResult::Failure(failure) => {
+                            FinalState::Result(outcome_of(&Err(failure)))
+                        }
+                        TryResult::Pending(t) => {
                             let state = FinalState::Unsettled(format!("{t:?}"));
                             read.push(t);
                             state
@@ -579,7 +582,7 @@ impl World {
     /// The resolvers of the program's own Deferreds that were never fired are returned, to be
     /// fired by [`free`] once the failures reported here have been counted.
     fn release(self: Arc<Self>) -> Vec<Resolver<Value>> {
-        let (tails, resolvers, hands, pauses) = {
+        let (mut tails, resolvers, hands, pauses) = {
             let mut st = self.state.lock();
             (
                 std::mem::take(&mut st.tails),
@@ -592,7 +595,7 @@ impl World {
         drop(self);
         for (d, &count) in pauses.iter().enumerate() {
             for _ in 0..count {
-                let unpaused = match (&resolvers[d], &tails[d]) {
+                let unpaused = match (&resolvers[d], &mut tails[d]) {
                     (Some(r), _) => r.unpause(),
                     (None, Some(t)) => t.unpause(),
                     (None, None) => Ok(()),

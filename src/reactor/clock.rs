@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
 use super::queue::{Call, Due, Nesting, Timers};
-use super::time::{Sealed, Time, WeakTime};
+use super::seconds::Seconds;
+use super::time::{Time, WeakTime};
 
 /// A time source that moves only when told to: the way to test timed code without waiting
 /// (Twisted's `task.Clock`).
@@ -98,7 +99,7 @@ impl Clock {
         self.timers.now()
     }
 
-    /// Runs `f` when the clock reaches `delay` seconds from now ([`Time::call_later`]).
+    /// Runs `f` when the clock reaches `delay` from now ([`Time::call_later`]).
     ///
     /// ```
     /// let clock = deferreds::reactor::Clock::new();
@@ -106,14 +107,18 @@ impl Clock {
     /// assert!(call.active());
     /// assert!(clock.call_later(-1.0, || ()).is_err());
     /// ```
-    pub fn call_later<F>(&self, delay: f64, f: F) -> Result<DelayedCall, InvalidDelayError>
+    pub fn call_later<F>(
+        &self,
+        delay: impl Into<Seconds>,
+        f: F,
+    ) -> Result<DelayedCall, InvalidDelayError>
     where
         F: FnOnce() + Send + 'static,
     {
-        self.timers.schedule(delay, f).map(DelayedCall::new)
+        self.timers.schedule(delay.into().as_secs_f64(), f).map(DelayedCall::new)
     }
 
-    /// Moves time forward by `amount` seconds, then runs every call due by the new time, on
+    /// Moves time forward by `amount` (seconds as an `f64`, or a `Duration`), then runs every call due by the new time, on
     /// this thread, earliest first (ties in scheduling order).
     ///
     /// As in Twisted, time jumps: every due call sees the new time, including one that was
@@ -141,7 +146,8 @@ impl Clock {
     /// clock.advance(3.0);
     /// assert_eq!(log.take(), ["at 3", "nested, same advance"]);
     /// ```
-    pub fn advance(&self, amount: f64) {
+    pub fn advance(&self, amount: impl Into<Seconds>) {
+        let amount = amount.into().as_secs_f64();
         assert!(
             amount.is_finite() && amount >= 0.0,
             "Clock::advance({amount}): the amount must be a finite, non-negative number of seconds"
@@ -176,7 +182,7 @@ impl Clock {
     /// clock.pump([1.0, 1.0]);
     /// assert_eq!(runs.load(Ordering::SeqCst), 2);
     /// ```
-    pub fn pump(&self, timings: impl IntoIterator<Item = f64>) {
+    pub fn pump<S: Into<Seconds>>(&self, timings: impl IntoIterator<Item = S>) {
         for amount in timings {
             self.advance(amount);
         }
@@ -201,13 +207,6 @@ impl Default for Clock {
     }
 }
 
-impl Sealed for Clock {
-    fn downgrade(&self) -> WeakTime {
-        let timers = Arc::downgrade(&self.timers);
-        WeakTime::new(move || timers.upgrade().map(|timers| Box::new(Clock { timers }) as _))
-    }
-}
-
 impl Time for Clock {
     #[inline]
     fn seconds(&self) -> f64 {
@@ -217,10 +216,15 @@ impl Time for Clock {
     #[inline]
     fn call_later_boxed(
         &self,
-        delay: f64,
+        delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.timers.schedule(delay, f).map(DelayedCall::new)
+        self.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+    }
+
+    fn downgrade(&self) -> Option<WeakTime> {
+        let timers = Arc::downgrade(&self.timers);
+        Some(WeakTime::new(move || timers.upgrade().map(|timers| Box::new(Clock { timers }) as _)))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::error::DelayedCallError;
 use super::queue::{Call, Status};
+use super::seconds::Seconds;
 
 /// A call scheduled by [`call_later`](super::Time::call_later), which can still be cancelled or
 /// moved until it runs (Twisted's `DelayedCall`).
@@ -55,8 +56,8 @@ impl DelayedCall {
         self.call.cancel()
     }
 
-    /// Reschedules the call for `secs_from_now` seconds from now, earlier or later than it
-    /// was.
+    /// Reschedules the call for `secs_from_now` from now (seconds, or a `Duration`), earlier or
+    /// later than it was.
     ///
     /// Fails like [`cancel`](DelayedCall::cancel) if the call is no longer pending, and with
     /// [`DelayedCallError::InvalidDelay`] if `secs_from_now` is negative, infinite or NaN.
@@ -71,12 +72,12 @@ impl DelayedCall {
     /// call.reset(3.0).unwrap();
     /// assert_eq!(call.get_time(), 4.0);
     /// ```
-    pub fn reset(&self, secs_from_now: f64) -> Result<(), DelayedCallError> {
-        self.call.reset(secs_from_now)
+    pub fn reset(&self, secs_from_now: impl Into<Seconds>) -> Result<(), DelayedCallError> {
+        self.call.reset(secs_from_now.into().as_secs_f64())
     }
 
-    /// Moves the call `secs_later` seconds after the time it was due; a negative number moves
-    /// it earlier, as in Twisted.
+    /// Moves the call `secs_later` after the time it was due (seconds, or a `Duration`); a
+    /// negative number of seconds moves it earlier, as in Twisted.
     ///
     /// Fails like [`cancel`](DelayedCall::cancel) if the call is no longer pending, and with
     /// [`DelayedCallError::InvalidDelay`] if `secs_later` is infinite or NaN.
@@ -91,8 +92,8 @@ impl DelayedCall {
     /// call.delay(-1.5).unwrap();
     /// assert_eq!(call.get_time(), 0.5);
     /// ```
-    pub fn delay(&self, secs_later: f64) -> Result<(), DelayedCallError> {
-        self.call.delay(secs_later)
+    pub fn delay(&self, secs_later: impl Into<Seconds>) -> Result<(), DelayedCallError> {
+        self.call.delay(secs_later.into().as_secs_f64())
     }
 
     /// Whether the call is still pending: neither run (nor running) nor cancelled.

@@ -16,7 +16,8 @@ use super::events::{
 };
 use super::pool::Pool;
 use super::queue::{Call, Due, Timers};
-use super::time::{Sealed, Time, WeakTime};
+use super::seconds::Seconds;
+use super::time::{Time, WeakTime};
 use crate::Failure;
 use crate::contain;
 
@@ -163,11 +164,15 @@ impl Reactor {
     /// reactor.call_later(0.0, move || r.stop().unwrap()).unwrap();
     /// reactor.run().unwrap();
     /// ```
-    pub fn call_later<F>(&self, delay: f64, f: F) -> Result<DelayedCall, InvalidDelayError>
+    pub fn call_later<F>(
+        &self,
+        delay: impl Into<Seconds>,
+        f: F,
+    ) -> Result<DelayedCall, InvalidDelayError>
     where
         F: FnOnce() + Send + 'static,
     {
-        self.shared.timers.schedule(delay, f).map(DelayedCall::new)
+        self.shared.timers.schedule(delay.into().as_secs_f64(), f).map(DelayedCall::new)
     }
 
     /// Hands `f` to the reactor thread, waking the loop at once; `f` runs at the start of the
@@ -662,13 +667,6 @@ impl Default for Reactor {
     }
 }
 
-impl Sealed for Reactor {
-    fn downgrade(&self) -> WeakTime {
-        let shared = Arc::downgrade(&self.shared);
-        WeakTime::new(move || shared.upgrade().map(|shared| Box::new(Reactor { shared }) as _))
-    }
-}
-
 impl Time for Reactor {
     #[inline]
     fn seconds(&self) -> f64 {
@@ -678,10 +676,17 @@ impl Time for Reactor {
     #[inline]
     fn call_later_boxed(
         &self,
-        delay: f64,
+        delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.shared.timers.schedule(delay, f).map(DelayedCall::new)
+        self.shared.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+    }
+
+    fn downgrade(&self) -> Option<WeakTime> {
+        let shared = Arc::downgrade(&self.shared);
+        Some(WeakTime::new(move || {
+            shared.upgrade().map(|shared| Box::new(Reactor { shared }) as _)
+        }))
     }
 }
 

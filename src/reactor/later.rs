@@ -3,11 +3,12 @@
 use std::sync::{Arc, OnceLock};
 
 use super::delayed::DelayedCall;
+use super::seconds::Seconds;
 use super::time::Time;
 use crate::{Deferred, Failure, IntoStep, Resolver};
 
-/// A Deferred that fires `delay` seconds from now with what `f` returns (Twisted's
-/// `task.deferLater`).
+/// A Deferred that fires `delay` from now (seconds as an `f64`, or a `Duration`) with what `f`
+/// returns (Twisted's `task.deferLater`).
 ///
 /// `f` runs on the time source's thread when the delay is over, as a callback: it may return
 /// anything a callback may ([`IntoStep`]): a value in `Ok`, a failure, `()`, or a Deferred to
@@ -34,7 +35,7 @@ use crate::{Deferred, Failure, IntoStep, Resolver};
 /// assert!(clock.pending_calls().is_empty());
 /// assert!(deferreds::testing::failure_result_of(d).check::<deferreds::CancelledError>());
 /// ```
-pub fn defer_later<C, F, R>(clock: &C, delay: f64, f: F) -> Deferred<R::Output>
+pub fn defer_later<C, F, R>(clock: &C, delay: impl Into<Seconds>, f: F) -> Deferred<R::Output>
 where
     C: Time + ?Sized,
     F: FnOnce() -> R + Send + 'static,
@@ -52,7 +53,7 @@ where
     let fire = Box::new(move || {
         let _ = resolver.callback(());
     });
-    match clock.call_later_boxed(delay, fire) {
+    match clock.call_later_boxed(delay.into(), fire) {
         Ok(call) => {
             let _ = slot.set(call);
             d.add_callback(move |()| f())

@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::delayed::DelayedCall;
 use super::error::{InvalidDelayError, LoopingCallError};
+use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
 use crate::{Deferred, Failure, IntoStep, Resolver, Step};
 
@@ -104,6 +105,11 @@ struct LoopState {
     stopping: Vec<(u64, Resolver<LoopingCall>)>,
 }
 
+/// The loop's handle on its time source: weak where the source has a weak handle.
+fn weak<C: Time + 'static>(clock: C) -> WeakTime {
+    clock.downgrade().unwrap_or_else(|| WeakTime::strong(clock))
+}
+
 /// Converts any step result to a `Step<()>`: the function's value is not used.
 fn unit_step<R: IntoStep>(r: R) -> Step<()> {
     match r.into_step() {
@@ -135,7 +141,7 @@ impl LoopingCall {
         F: FnMut() -> R + Send + 'static,
         R: IntoStep,
     {
-        LoopingCall::with_func(clock.downgrade(), Func::Plain(Box::new(move || unit_step(f()))))
+        LoopingCall::with_func(weak(clock), Func::Plain(Box::new(move || unit_step(f()))))
     }
 
     /// A loop whose function gets the number of intervals that have passed since it was last
@@ -165,7 +171,7 @@ impl LoopingCall {
         F: FnMut(u64) -> R + Send + 'static,
         R: IntoStep,
     {
-        LoopingCall::with_func(clock.downgrade(), Func::Counted(Box::new(move |n| unit_step(f(n)))))
+        LoopingCall::with_func(weak(clock), Func::Counted(Box::new(move |n| unit_step(f(n)))))
     }
 
     fn with_func(time: WeakTime, func: Func) -> LoopingCall {
@@ -188,7 +194,8 @@ impl LoopingCall {
         }
     }
 
-    /// Starts calling the function every `interval` seconds: now and then every interval if
+    /// Starts calling the function every `interval` (seconds as an `f64`, or a `Duration`): now
+    /// and then every interval if
     /// `now`, or first after one interval. An interval of 0 calls it again as soon as
     /// possible (`call_later(0.0)`).
     ///
@@ -209,9 +216,10 @@ impl LoopingCall {
     /// ```
     pub fn start(
         &self,
-        interval: f64,
+        interval: impl Into<Seconds>,
         now: bool,
     ) -> Result<Deferred<LoopingCall>, LoopingCallError> {
+        let interval = interval.into().as_secs_f64();
         let inner = &self.inner;
         if !(interval.is_finite() && interval >= 0.0) {
             return Err(LoopingCallError::InvalidInterval(interval));
@@ -364,7 +372,8 @@ impl LoopingCall {
     /// clock.advance(1.0); // the call scheduled with the old interval
     /// assert_eq!(clock.pending_calls()[0].get_time(), 4.0);
     /// ```
-    pub fn set_interval(&self, interval: f64) -> Result<(), LoopingCallError> {
+    pub fn set_interval(&self, interval: impl Into<Seconds>) -> Result<(), LoopingCallError> {
+        let interval = interval.into().as_secs_f64();
         if !(interval.is_finite() && interval >= 0.0) {
             return Err(LoopingCallError::InvalidInterval(interval));
         }
@@ -391,7 +400,11 @@ impl Inner {
             if st.generation == generation && st.running {
                 let inner = self.clone();
                 st.call = time.as_ref().ok().and_then(|time| {
-                    time.call_later_boxed(0.0, Box::new(move || inner.iterate(generation))).ok()
+                    time.call_later_boxed(
+                        Seconds::new(0.0),
+                        Box::new(move || inner.iterate(generation)),
+                    )
+                    .ok()
                 });
             }
             drop(st);
@@ -502,7 +515,11 @@ impl Inner {
         let inner = self.clone();
         // The time source is one of this crate's (the trait is sealed): it runs no user code
         // and never calls back, so scheduling under the loop's lock is safe.
-        st.call = Some(time.call_later_boxed(delay, Box::new(move || inner.iterate(generation)))?);
+        st.call =
+            Some(time.call_later_boxed(
+                Seconds::new(delay),
+                Box::new(move || inner.iterate(generation)),
+            )?);
         Ok(())
     }
 

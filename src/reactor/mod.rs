@@ -44,6 +44,8 @@
 //! | `defer.TimeoutError` | [`TimeoutError`] |
 //! | `threads.deferToThread`, `reactor.callInThread`, `suggestThreadPoolSize` | [`Reactor::defer_to_thread`], [`Reactor::call_in_thread`], [`Reactor::suggest_thread_pool_size`] |
 //! | `task.react`, `SystemExit` | [`react`], [`Reactor::react`], [`exit_code`], [`Exit`] |
+//! | a delay in seconds | anything that converts into [`Seconds`]: an `f64` of seconds or a `Duration` |
+//! | a reactor of your own | a [`Time`] implementation on a [`TimerQueue`]; `deferreds::tokio::TokioTime` (feature `tokio`) is one |
 //!
 //! # Threads
 //!
@@ -54,7 +56,9 @@
 //! the reactor thread. No closure ever runs while
 //! this module holds a lock, so a closure may schedule, cancel, or advance freely.
 //!
-//! `docs/reactor.md` in the repository tells the whole story, and `docs/conformance.md` lists
+//! [`reactor.md`](https://github.com/deferreds/deferreds/blob/main/docs/reactor.md) tells the
+//! whole story, and
+//! [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md) lists
 //! where this module differs from Twisted and why.
 
 mod clock;
@@ -67,9 +71,11 @@ mod looping;
 mod pool;
 mod queue;
 mod react;
+mod seconds;
 mod threads;
 mod time;
 mod timeout;
+mod timer_queue;
 
 pub use clock::Clock;
 pub use delayed::DelayedCall;
@@ -82,4 +88,6 @@ pub use events::{Phase, ReactorFailure, SystemEvent, TriggerId, TriggerResult};
 pub use later::defer_later;
 pub use looping::LoopingCall;
 pub use react::{Exit, exit_code, exit_status, react};
-pub use time::Time;
+pub use seconds::Seconds;
+pub use time::{Time, WeakTime};
+pub use timer_queue::TimerQueue;

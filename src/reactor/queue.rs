@@ -86,6 +86,14 @@ enum Source {
     Manual,
     /// A [`Reactor`](super::Reactor): seconds since this instant.
     Monotonic(Instant),
+    /// A [`TimerQueue`](super::TimerQueue): the implementation's clock, and how to wake the
+    /// loop that drives it when a call becomes the earliest.
+    External(External),
+}
+
+pub(crate) struct External {
+    pub(crate) now: Box<dyn Fn() -> f64 + Send + Sync>,
+    pub(crate) wake: Box<dyn Fn() + Send + Sync>,
 }
 
 struct State {
@@ -317,6 +325,11 @@ impl Timers {
         Timers::with_source(Source::Monotonic(Instant::now()))
     }
 
+    /// A heap on an outside clock, for a `Time` implementation to drive.
+    pub(crate) fn external(external: External) -> Arc<Timers> {
+        Timers::with_source(Source::External(external))
+    }
+
     fn with_source(source: Source) -> Arc<Timers> {
         Arc::new(Timers {
             state: Mutex::new(State {
@@ -336,18 +349,43 @@ impl Timers {
 
     /// The current time in seconds.
     pub(crate) fn now(&self) -> f64 {
-        match self.source {
+        match &self.source {
             Source::Manual => self.state.lock().now,
             Source::Monotonic(origin) => origin.elapsed().as_secs_f64(),
+            Source::External(external) => (external.now)(),
         }
     }
 
     #[inline]
     fn now_locked(&self, st: &State) -> f64 {
-        match self.source {
+        match &self.source {
             Source::Manual => st.now,
             Source::Monotonic(origin) => origin.elapsed().as_secs_f64(),
+            Source::External(external) => (external.now)(),
         }
+    }
+
+    /// Whoever drives this heap sleeps until its earliest call: told when that changes.
+    #[inline]
+    fn must_wake(&self, st: &State, time: f64) -> bool {
+        (st.sleeping || matches!(self.source, Source::External(_)))
+            && st.queue.peek().is_none_or(|top| time < top.time)
+    }
+
+    /// Wakes whoever drives this heap; called without the lock.
+    fn notify(&self) {
+        match &self.source {
+            Source::External(external) => (external.wake)(),
+            _ => {
+                self.wakeup.notify_one();
+            }
+        }
+    }
+
+    /// The time the earliest pending call is due, if any (possibly a call since cancelled or
+    /// moved later: waking for it finds nothing to run).
+    pub(crate) fn next_due(&self) -> Option<f64> {
+        self.state.lock().queue.peek().map(|top| top.time)
     }
 
     /// Schedules `f` to run `delay` seconds from now.
@@ -383,12 +421,12 @@ impl Timers {
             call.job.discard();
             return Ok(call);
         }
-        let wake = st.sleeping && st.queue.peek().is_none_or(|top| time < top.time);
+        let wake = self.must_wake(&st, time);
         let depth = st.nesting.depth.map_or(0, |d| d.saturating_add(1));
         st.queue.push(Entry { time, version: 0, depth, call: call.clone() });
         drop(st);
         if wake {
-            self.wakeup.notify_one();
+            self.notify();
         }
         Ok(call)
     }
@@ -687,14 +725,14 @@ impl Call {
         }
         let version = self.version().wrapping_add(1);
         self.version.store(version, AtomicOrdering::Release);
-        let wake = st.sleeping && st.queue.peek().is_none_or(|top| due < top.time);
+        let wake = timers.must_wake(&st, due);
         let depth = st.nesting.depth.map_or(0, |d| d.saturating_add(1));
         st.queue.push(Entry { time: due, version, depth, call: self.clone() });
         st.garbage += 1;
         st.maybe_compact();
         drop(st);
         if wake {
-            timers.wakeup.notify_one();
+            timers.notify();
         }
         Ok(())
     }

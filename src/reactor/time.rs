@@ -4,37 +4,53 @@ use std::sync::Arc;
 
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
+use super::seconds::Seconds;
 
-mod sealed {
-    /// Keeps [`Time`](super::Time) implemented only here: a [`DelayedCall`](super::DelayedCall) can only come from
-    /// this crate's heap, so an outside implementation could only delegate to one of ours.
-    pub trait Sealed {
-        /// A handle on the same time source that does not keep it alive.
-        fn downgrade(&self) -> WeakTime;
+/// A handle on a time source that does not keep it alive (see [`Time::downgrade`]).
+///
+/// ```
+/// use deferreds::reactor::{Clock, Time};
+///
+/// let clock = Clock::new();
+/// let weak = clock.downgrade().unwrap();
+/// assert!(weak.upgrade().is_some());
+/// drop(clock);
+/// assert!(weak.upgrade().is_none());
+/// ```
+pub struct WeakTime(Box<dyn Fn() -> Option<Box<dyn Time>> + Send + Sync>);
+
+impl std::fmt::Debug for WeakTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeakTime")
+    }
+}
+
+impl WeakTime {
+    /// A weak handle that `upgrade` turns into a strong one, or `None` once the time source
+    /// is gone. `upgrade` is typically a `Weak::upgrade` of the source's shared state.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use deferreds::reactor::{Clock, Time, WeakTime};
+    ///
+    /// let clock = Arc::new(Clock::new());
+    /// let weak = Arc::downgrade(&clock);
+    /// let handle = WeakTime::new(move || weak.upgrade().map(|c| Box::new(c) as Box<dyn Time>));
+    /// assert_eq!(handle.upgrade().unwrap().seconds(), 0.0);
+    /// ```
+    pub fn new(upgrade: impl Fn() -> Option<Box<dyn Time>> + Send + Sync + 'static) -> WeakTime {
+        WeakTime(Box::new(upgrade))
     }
 
-    /// A time source held weakly, by what its own calls keep alive (a running
-    /// [`LoopingCall`](crate::reactor::LoopingCall)): holding it strongly would make a cycle
-    /// through the call, and a clock nobody else holds would never be freed.
-    pub struct WeakTime(Box<dyn Fn() -> Option<Box<dyn super::Time>> + Send + Sync>);
-
-    impl std::fmt::Debug for WeakTime {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("WeakTime")
-        }
+    /// A handle that keeps `time` alive after all: for a source that cannot be held weakly.
+    pub(crate) fn strong<T: Time + 'static>(time: T) -> WeakTime {
+        let time = Arc::new(time);
+        WeakTime::new(move || Some(Box::new(time.clone())))
     }
 
-    impl WeakTime {
-        pub(crate) fn new(
-            upgrade: impl Fn() -> Option<Box<dyn super::Time>> + Send + Sync + 'static,
-        ) -> WeakTime {
-            WeakTime(Box::new(upgrade))
-        }
-
-        /// The time source, unless every handle to it was dropped.
-        pub(crate) fn upgrade(&self) -> Option<Box<dyn super::Time>> {
-            (self.0)()
-        }
+    /// The time source, unless every strong handle to it was dropped.
+    pub fn upgrade(&self) -> Option<Box<dyn Time>> {
+        (self.0)()
     }
 }
 
@@ -64,9 +80,74 @@ mod sealed {
 /// [`Reactor::run`](super::Reactor::run), or the one calling
 /// [`Clock::advance`](super::Clock::advance). Scheduling is allowed from any thread.
 ///
-/// The trait is sealed: [`Clock`](super::Clock) and [`Reactor`](super::Reactor) implement it,
-/// and so do references, `Box`es and `Arc`s of anything that does.
-pub trait Time: sealed::Sealed + Send + Sync {
+/// # Implementing it
+///
+/// The trait is open: any source of time that can run a closure later may implement it, as
+/// `deferreds::tokio::TokioTime` does for tokio's timer. Its contract:
+///
+/// - [`seconds`](Time::seconds) never goes backwards.
+/// - [`call_later_boxed`](Time::call_later_boxed) refuses a delay that is negative, infinite
+///   or NaN with [`InvalidDelayError`], and otherwise runs `f` exactly once, no earlier than
+///   `delay` seconds from now as `seconds` counts them, unless the returned [`DelayedCall`] is
+///   cancelled first (then `f` is dropped without running). Calls due at the same time run in
+///   the order they were scheduled. `f` never runs inside `call_later_boxed`, and never while
+///   the implementation holds a lock that scheduling or cancelling takes: calls schedule,
+///   cancel and move other calls.
+/// - A `DelayedCall` can only be made by a [`TimerQueue`](super::TimerQueue), which keeps the
+///   calls, their order and their handles' rules; an implementation owns one and runs its due
+///   calls from its own loop or task ([`TimerQueue::run_due`](super::TimerQueue::run_due)).
+/// - [`downgrade`](Time::downgrade) is optional.
+///
+/// References, `Box`es and `Arc`s of anything that implements it implement it too.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use deferreds::reactor::{DelayedCall, InvalidDelayError, Seconds, Time, TimerQueue};
+///
+/// /// Time in whole milliseconds, moved by a game loop's `tick`.
+/// #[derive(Clone)]
+/// struct Ticks {
+///     millis: Arc<AtomicU64>,
+///     queue: TimerQueue,
+/// }
+///
+/// impl Ticks {
+///     fn new() -> Ticks {
+///         let millis = Arc::new(AtomicU64::new(0));
+///         let m = millis.clone();
+///         let queue = TimerQueue::new(move || m.load(Ordering::SeqCst) as f64 / 1000.0, || ());
+///         Ticks { millis, queue }
+///     }
+///
+///     fn tick(&self, millis: u64) {
+///         self.millis.fetch_add(millis, Ordering::SeqCst);
+///         self.queue.run_due();
+///     }
+/// }
+///
+/// impl Time for Ticks {
+///     fn seconds(&self) -> f64 {
+///         self.queue.now()
+///     }
+///
+///     fn call_later_boxed(
+///         &self,
+///         delay: Seconds,
+///         f: Box<dyn FnOnce() + Send + 'static>,
+///     ) -> Result<DelayedCall, InvalidDelayError> {
+///         self.queue.call_later_boxed(delay, f)
+///     }
+/// }
+///
+/// let ticks = Ticks::new();
+/// let d = deferreds::reactor::defer_later(&ticks, 0.05, || Ok("fifty"));
+/// ticks.tick(40);
+/// deferreds::testing::assert_no_result(&d);
+/// ticks.tick(10);
+/// assert_eq!(deferreds::testing::success_result_of(d), "fifty");
+/// ```
+pub trait Time: Send + Sync {
     /// The current time in seconds: the clock's for a [`Clock`](super::Clock), monotonic
     /// seconds since the reactor was created for a [`Reactor`](super::Reactor).
     ///
@@ -87,18 +168,18 @@ pub trait Time: sealed::Sealed + Send + Sync {
     /// use deferreds::reactor::{Clock, Time};
     /// let clock = Clock::new();
     /// let time: &dyn Time = &clock;
-    /// let a = time.call_later_boxed(1.0, Box::new(|| ())).unwrap();
+    /// let a = time.call_later_boxed(1.0.into(), Box::new(|| ())).unwrap();
     /// let b = Time::call_later(&time, 2.0, || ()).unwrap(); // through `&dyn Time: Time`
     /// assert_eq!((a.get_time(), b.get_time()), (1.0, 2.0));
     /// ```
     fn call_later_boxed(
         &self,
-        delay: f64,
+        delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError>;
 
-    /// Runs `f` once, `delay` seconds from now, and returns the handle that can cancel or move
-    /// it (Twisted's `callLater`).
+    /// Runs `f` once, `delay` from now (seconds as an `f64`, or a `Duration`), and returns the
+    /// handle that can cancel or move it (Twisted's `callLater`).
     ///
     /// Calls due at the same time run in the order they were scheduled. A `delay` that is
     /// negative, infinite or NaN is refused with [`InvalidDelayError`] (Twisted's reactor
@@ -120,23 +201,37 @@ pub trait Time: sealed::Sealed + Send + Sync {
     /// clock.advance(2.0);
     /// assert_eq!(log.take(), ["one", "two"]);
     /// ```
-    fn call_later<F>(&self, delay: f64, f: F) -> Result<DelayedCall, InvalidDelayError>
+    fn call_later<F>(
+        &self,
+        delay: impl Into<Seconds>,
+        f: F,
+    ) -> Result<DelayedCall, InvalidDelayError>
     where
         F: FnOnce() + Send + 'static,
         Self: Sized,
     {
-        self.call_later_boxed(delay, Box::new(f))
+        self.call_later_boxed(delay.into(), Box::new(f))
+    }
+
+    /// A handle on this time source that does not keep it alive, or `None` (the default) if it
+    /// has none.
+    ///
+    /// A running [`LoopingCall`](super::LoopingCall) holds its time source through this
+    /// handle: its next call, which the time source holds, owns the loop, so holding the
+    /// source strongly as well would keep both alive for ever. A source that returns `None`
+    /// is held strongly, and then a loop that is never stopped keeps it alive.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, Time};
+    /// assert!(Clock::new().downgrade().is_some());
+    /// ```
+    fn downgrade(&self) -> Option<WeakTime> {
+        None
     }
 }
 
 macro_rules! forward {
     ($($ty:ty),*) => {$(
-        impl<T: Time + ?Sized> sealed::Sealed for $ty {
-            fn downgrade(&self) -> sealed::WeakTime {
-                (**self).downgrade()
-            }
-        }
-
         impl<T: Time + ?Sized> Time for $ty {
             #[inline]
             fn seconds(&self) -> f64 {
@@ -146,15 +241,17 @@ macro_rules! forward {
             #[inline]
             fn call_later_boxed(
                 &self,
-                delay: f64,
+                delay: Seconds,
                 f: Box<dyn FnOnce() + Send + 'static>,
             ) -> Result<DelayedCall, InvalidDelayError> {
                 (**self).call_later_boxed(delay, f)
+            }
+
+            fn downgrade(&self) -> Option<WeakTime> {
+                (**self).downgrade()
             }
         }
     )*};
 }
 
 forward!(&T, Box<T>, Arc<T>);
-
-pub(crate) use sealed::{Sealed, WeakTime};

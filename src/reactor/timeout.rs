@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::TimeoutError;
+use super::seconds::Seconds;
 use super::time::Time;
 use crate::{CancelledError, Deferred, Failure, IntoStep, Step};
 
 impl<T: Send + 'static> Deferred<T> {
-    /// Cancels this Deferred if it has no result `timeout` seconds from now, and turns the
+    /// Cancels this Deferred if it has no result `timeout` from now (seconds as an `f64`, or a
+    /// `Duration`), and turns the
     /// resulting [`CancelledError`] into a [`TimeoutError`] (Twisted's `addTimeout`).
     ///
     /// The timeout covers the steps added *before* this call, and none added after, as in
@@ -39,7 +41,11 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(success_result_of(poem), "a poem");
     /// ```
     #[track_caller]
-    pub fn add_timeout<C: Time + ?Sized>(self, timeout: f64, clock: &C) -> Deferred<T> {
+    pub fn add_timeout<C: Time + ?Sized>(
+        self,
+        timeout: impl Into<Seconds>,
+        clock: &C,
+    ) -> Deferred<T> {
         self.add_timeout_with(timeout, clock, |result: Result<T, Failure>, timeout| match result {
             Err(failure) if failure.check::<CancelledError>() => {
                 Err(Failure::new(TimeoutError { timeout }))
@@ -70,7 +76,7 @@ impl<T: Send + 'static> Deferred<T> {
     #[track_caller]
     pub fn add_timeout_with<C, F, R>(
         self,
-        timeout: f64,
+        timeout: impl Into<Seconds>,
         clock: &C,
         on_timeout_cancel: F,
     ) -> Deferred<T>
@@ -80,6 +86,7 @@ impl<T: Send + 'static> Deferred<T> {
         R: IntoStep<Output = T>,
     {
         let at = Location::caller();
+        let timeout = timeout.into().as_secs_f64();
         if self.has_result() {
             // Twisted schedules the timer and cancels it as the result passes; nothing to do.
             return match super::error::check_delay(timeout) {
@@ -95,7 +102,7 @@ impl<T: Send + 'static> Deferred<T> {
             target.cancel(at);
         });
         let d = Deferred::<T>::from_chain(chain);
-        let call = match clock.call_later_boxed(timeout, expire) {
+        let call = match clock.call_later_boxed(Seconds::new(timeout), expire) {
             Ok(call) => call,
             Err(err) => return d.add_both(move |_| Err::<T, _>(Failure::new(err))),
         };

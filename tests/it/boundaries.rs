@@ -382,7 +382,7 @@ fn gather_results_fires_at_the_first_failure_even_if_a_gathered_value_panics_on_
     let ((), reports) = capture_unhandled(|| {
         let (a, fire_a) = Deferred::<Option<Boom>>::new();
         let (b, fire_b) = Deferred::<Option<Boom>>::new();
-        let gathered = gather_results(vec![a, b], true);
+        let gathered = gather_results(vec![a, b]);
         fire_a.callback(Some(Boom("gathered before the failure"))).unwrap();
         fire_b.errback(Failure::msg("b failed")).unwrap();
         let failure = failure_result_of(gathered);

@@ -270,3 +270,63 @@ fn passthru_leaves_the_value_or_the_failure_as_it_was_on_either_track() {
         .add_callbacks(|v| Ok(passthru(v)), |f| -> Result<u8, Failure> { Err(passthru(f)) });
     assert!(deferreds::testing::failure_result_of(d).ptr_eq(&failure));
 }
+
+#[test]
+fn and_then_waits_on_the_deferred_a_fallible_callback_returns() {
+    let (inner, fire_inner) = deferreds::Deferred::<u32>::new();
+    let d = deferreds::succeed("41").and_then(move |s| {
+        let n: u32 = s.parse()?;
+        Ok(inner.map(move |m| m + n))
+    });
+    deferreds::testing::assert_no_result(&d);
+    fire_inner.callback(1).unwrap();
+    assert_eq!(deferreds::testing::success_result_of(d), 42);
+
+    let d = deferreds::succeed("x").and_then(|s| Ok(deferreds::succeed(s.parse::<u32>()?)));
+    let failure = deferreds::testing::failure_result_of(d);
+    assert!(failure.check::<std::num::ParseIntError>());
+}
+
+#[test]
+fn ok_of_a_deferred_from_add_callback_is_a_value_not_a_wait() {
+    // Pinned on purpose: stable Rust cannot tell `Result<Deferred<U>, _>` from `Result<U, _>`,
+    // so the waiting form has its own name, `and_then`.
+    let (inner, _fire) = deferreds::Deferred::<u32>::new();
+    let d = deferreds::succeed(()).add_callback(move |()| Ok(inner));
+    let carried = deferreds::testing::success_result_of(d);
+    deferreds::testing::assert_no_result(&carried);
+}
+
+#[test]
+fn debug_output_shows_a_boxed_value_with_its_own_debug_and_the_pause() {
+    let (d, r) = Deferred::<String>::new();
+    r.callback("a poem".to_owned()).unwrap();
+    assert_eq!(format!("{d:?}"), r#"<Deferred<alloc::string::String> current result: "a poem">"#);
+    let mut d = d.map(|s| vec![s.len()]);
+    assert_eq!(format!("{d:?}"), "<Deferred<alloc::vec::Vec<usize>> current result: [6]>");
+    d.pause();
+    assert_eq!(format!("{d:?}"), "<Deferred<alloc::vec::Vec<usize>> current result: [6] (paused)>");
+    assert_eq!(
+        format!("{r:?}"),
+        "<Resolver<alloc::string::String> current result: a boxed value (paused)>",
+        "the resolver's type is the head's, not the value's"
+    );
+    // Steps added while paused wait, and the chain still holds the earlier step's value, of
+    // another type: shown as the engine sees it.
+    let mut d = d.map(|v| v.len() as u8);
+    assert_eq!(format!("{d:?}"), "<Deferred<u8> current result: a boxed value (paused)>");
+    d.unpause().unwrap();
+    assert_eq!(format!("{d:?}"), "<Deferred<u8> current result: 1>");
+}
+
+#[test]
+fn testing_helpers_describe_a_pending_deferred_of_a_type_without_debug() {
+    struct Opaque;
+    let (d, _r) = Deferred::<Opaque>::new();
+    let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = success_result_of(d);
+    }))
+    .unwrap_err();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(message.ends_with("found no result: <Deferred<it::callbacks::testing_helpers_describe_a_pending_deferred_of_a_type_without_debug::Opaque>>"), "{message}");
+}

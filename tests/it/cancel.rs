@@ -423,7 +423,7 @@ fn cancelling_a_paused_unfired_deferred_fails_it_but_steps_wait_for_unpause() {
     let l = log.clone();
     let (mut d, r) = Deferred::<u8>::new();
     d.pause();
-    let d = d.add_both(move |res| {
+    let mut d = d.add_both(move |res| {
         l.record(format!("step {}", res.is_err()));
         res
     });
@@ -482,4 +482,75 @@ fn cancelling_an_outer_waiting_on_a_paused_inner_waits_for_the_inner_to_unpause(
     assert_no_result(&outer);
     fire_inner.unpause().unwrap();
     assert!(failure_result_of(outer).check::<CancelledError>());
+}
+
+mod resolver_is_cancelled {
+    use std::future::IntoFuture;
+    use std::task::{Context, Waker};
+
+    use deferreds::testing::{assert_no_result, success_result_of};
+    use deferreds::{Deferred, race};
+
+    #[test]
+    fn is_false_until_a_cancel_reaches_the_pending_deferred_and_then_stays_true() {
+        let (d, r) = Deferred::<u8>::new();
+        assert!(!r.is_cancelled());
+        d.cancel();
+        assert!(r.is_cancelled());
+        assert!(r.callback(1).is_ok(), "the grace after a cancel without canceller");
+        assert!(r.is_cancelled());
+    }
+
+    #[test]
+    fn is_true_when_the_canceller_fired_the_deferred_itself() {
+        let (d, r) = Deferred::with_canceller(|r: &deferreds::Resolver<u8>| {
+            assert!(r.is_cancelled(), "already true inside the canceller");
+            r.callback(7).unwrap();
+        });
+        d.cancel();
+        assert!(r.is_cancelled());
+        assert_eq!(success_result_of(d), 7);
+    }
+
+    #[test]
+    fn stays_false_for_a_fired_deferred_a_dropped_tail_or_another_chain() {
+        let (d, r) = Deferred::<u8>::new();
+        r.callback(1).unwrap();
+        d.cancel();
+        assert!(!r.is_cancelled(), "a cancel after the result changes nothing");
+
+        let (d, r) = Deferred::<u8>::new();
+        drop(d.map(|n| n + 1));
+        assert!(!r.is_cancelled(), "dropping the tail is not a cancel");
+    }
+
+    #[test]
+    fn is_true_when_the_cancel_passes_inward_from_a_waiting_chain() {
+        let (inner, fire_inner) = Deferred::<u8>::new();
+        let (outer, fire_outer) = Deferred::<()>::new();
+        let outer = outer.add_callback(move |()| inner);
+        fire_outer.callback(()).unwrap();
+        outer.cancel();
+        assert!(fire_inner.is_cancelled());
+        assert!(!fire_outer.is_cancelled(), "the outer one had its result and waited");
+    }
+
+    #[test]
+    fn is_true_after_the_awaiting_future_is_dropped_or_a_race_is_lost() {
+        let (d, r) = Deferred::<u8>::new();
+        let mut future = d.into_future();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(std::pin::Pin::new(&mut future).poll(&mut cx).is_pending());
+        drop(future);
+        assert!(r.is_cancelled());
+
+        let (slow, r_slow) = Deferred::<u8>::new();
+        let won = race(vec![slow, deferreds::succeed(1)]);
+        assert!(r_slow.is_cancelled());
+        drop(won);
+
+        let (kept, r_kept) = Deferred::<u8>::new();
+        assert_no_result(&kept);
+        assert!(!r_kept.is_cancelled());
+    }
 }

@@ -104,7 +104,7 @@ proptest! {
 
     #[test]
     fn gather_gives_every_value_in_order_or_the_first_failure_to_arrive((inputs, order) in scenario()) {
-        let (d, arrival) = run(&inputs, &order, |ds| gather_results(ds, true));
+        let (d, arrival) = run(&inputs, &order, |ds| gather_results(ds));
         match arrival.iter().copied().find(|&i| inputs[i].result.is_err()) {
             None => {
                 let expected: Vec<i64> = inputs.iter().map(|i| i.result.unwrap()).collect();

@@ -218,7 +218,7 @@ fn combinators_drop_each_input_value_once_whatever_settles_them() {
         // A gather that fails on its second input: the first value goes then, the later ones as
         // they arrive.
         let (ds, rs): (Vec<_>, Vec<_>) = (0..4).map(|_| Deferred::<V>::new()).unzip();
-        let gathered = gather_results(ds, true);
+        let gathered = gather_results(ds);
         rs[0].callback(counter.wrap(0)).unwrap();
         rs[1].errback(Failure::msg("second")).unwrap();
         assert_eq!(counter.alive(), 0, "the value gathered before the failure was dropped");
@@ -249,7 +249,7 @@ fn an_unfired_combinator_dropped_with_its_inputs_frees_everything() {
     let ds: Vec<_> = ds.into_iter().map(|d| d.map(plus_one(&counter))).collect();
     let list = DeferredList::new(ds).into_deferred().map(|_| ());
     let (ds2, rs2): (Vec<_>, Vec<_>) = (0..3).map(|_| Deferred::<V>::new()).unzip();
-    let gathered = gather_results(ds2, true).map(|_| ());
+    let gathered = gather_results(ds2).map(|_| ());
     let raced = race(vec![list, gathered]);
     rs[0].callback(counter.wrap(0)).unwrap();
     assert_no_result(&raced);

@@ -6,22 +6,32 @@
 use deferreds::testing::{
     Recorder, assert_no_result, capture_unhandled, failure_result_of, success_result_of,
 };
-use deferreds::{CancelledError, Deferred, Failure, FirstError, fail, gather_results, succeed};
+use deferreds::{
+    CancelledError, Deferred, DeferredList, Failure, FirstError, fail, gather_results, succeed,
+};
 
 use crate::list::{GenericError, fake_callback_canceller, observed};
 
 /// Ported from `DeferredTests.test_gatherResults`.
 #[test]
 fn test_gather_results() {
-    let d = gather_results(vec![succeed(1), succeed(2)], false);
+    let d = gather_results(vec![succeed(1), succeed(2)]);
     assert_eq!(success_result_of(d), [1, 2]);
 
     let ((), reports) = capture_unhandled(|| {
-        let d = gather_results(vec![succeed(1), fail(Failure::new(GenericError("v")))], false);
+        let d = gather_results(vec![succeed(1), fail(Failure::new(GenericError("v")))]);
         assert!(failure_result_of(d).check::<FirstError>());
     });
-    // Twisted's test handles the input's own failure with `dl[1].addErrback`; unconsumed and
-    // unhandled, it is reported once.
+    // Twisted's test handles the input's own failure with `dl[1].addErrback`, since its
+    // `consumeErrors` defaults to false; here the gather always consumes it (conformance X7b).
+    assert!(reports.is_empty());
+
+    // Twisted's default, through the list: the input's failure is reported once.
+    let ((), reports) = capture_unhandled(|| {
+        let inputs = vec![succeed(1), fail(Failure::new(GenericError("v")))];
+        let d = DeferredList::new(inputs).fire_on_one_errback(true).consume_errors(false);
+        assert!(failure_result_of(d.into_deferred()).check::<FirstError>());
+    });
     assert_eq!(reports.len(), 1);
     assert!(reports[0].failure().check::<GenericError>());
 }
@@ -30,7 +40,7 @@ fn test_gather_results() {
 #[test]
 fn test_gather_results_with_consume_errors() {
     let ((), reports) = capture_unhandled(|| {
-        let d = gather_results(vec![succeed(1), fail(Failure::new(GenericError("oh noes")))], true);
+        let d = gather_results(vec![succeed(1), fail(Failure::new(GenericError("oh noes")))]);
         let failure = failure_result_of(d);
         let first = failure.downcast_ref::<FirstError>().unwrap();
         assert!(first.failure.check::<GenericError>());
@@ -45,7 +55,7 @@ fn test_cancel_gather_results() {
     let log = Recorder::new();
     let (one, _r1) = Deferred::<()>::new();
     let (two, _r2) = Deferred::<()>::new();
-    let d = gather_results(vec![observed(one, &log, "one"), observed(two, &log, "two")], true);
+    let d = gather_results(vec![observed(one, &log, "one"), observed(two, &log, "two")]);
     d.cancel();
     assert_eq!(
         log.take(),
@@ -60,7 +70,7 @@ fn test_cancel_gather_results() {
 fn test_cancel_gather_results_with_all_deferreds_callback() {
     let (one, _r1) = Deferred::with_canceller(fake_callback_canceller);
     let (two, _r2) = Deferred::with_canceller(fake_callback_canceller);
-    let d = gather_results(vec![one, two], false);
+    let d = gather_results(vec![one, two]);
     d.cancel();
     assert_eq!(success_result_of(d), ["Callback Result", "Callback Result"]);
 }
@@ -70,7 +80,7 @@ fn values_keep_input_order() {
     let (a, fire_a) = Deferred::<&str>::new();
     let (b, fire_b) = Deferred::<&str>::new();
     let (c, fire_c) = Deferred::<&str>::new();
-    let d = gather_results(vec![a, b, c], false);
+    let d = gather_results(vec![a, b, c]);
     fire_c.callback("c").unwrap();
     fire_a.callback("a").unwrap();
     assert_no_result(&d);
@@ -83,7 +93,7 @@ fn the_first_failure_fails_it_at_once_with_its_index() {
     let (a, _fire_a) = Deferred::<u8>::new();
     let (b, fire_b) = Deferred::<u8>::new();
     let (c, fire_c) = Deferred::<u8>::new();
-    let d = gather_results(vec![a, b, c], true);
+    let d = gather_results(vec![a, b, c]);
     fire_c.errback(Failure::msg("c down")).unwrap();
     fire_b.errback(Failure::msg("b down")).unwrap();
     let failure = failure_result_of(d);
@@ -94,26 +104,21 @@ fn the_first_failure_fails_it_at_once_with_its_index() {
 
 #[test]
 fn an_empty_gather_fires_an_empty_vec_at_once() {
-    assert!(success_result_of(gather_results(Vec::<Deferred<u8>>::new(), false)).is_empty());
+    assert!(success_result_of(gather_results(Vec::<Deferred<u8>>::new())).is_empty());
 }
 
 #[test]
-fn later_failures_are_reported_only_when_not_consumed() {
-    for consume in [false, true] {
-        let ((), reports) = capture_unhandled(|| {
-            let (a, fire_a) = Deferred::<u8>::new();
-            let (b, fire_b) = Deferred::<u8>::new();
-            let d = gather_results(vec![a, b], consume);
-            fire_a.errback(Failure::msg("first")).unwrap();
-            fire_b.errback(Failure::msg("second")).unwrap();
-            assert!(failure_result_of(d).check::<FirstError>());
-        });
-        let mut reported: Vec<String> =
-            reports.iter().map(|r| r.failure().error_message()).collect();
-        reported.sort();
-        let expected: &[&str] = if consume { &[] } else { &["first", "second"] };
-        assert_eq!(reported, expected, "consume_errors = {consume}");
-    }
+fn later_failures_end_in_the_gather() {
+    let ((), reports) = capture_unhandled(|| {
+        let (a, fire_a) = Deferred::<u8>::new();
+        let (b, fire_b) = Deferred::<u8>::new();
+        let d = gather_results(vec![a, b]);
+        fire_a.errback(Failure::msg("first")).unwrap();
+        fire_b.errback(Failure::msg("second")).unwrap();
+        let failure = failure_result_of(d);
+        assert_eq!(failure.downcast_ref::<FirstError>().unwrap().failure.error_message(), "first");
+    });
+    assert!(reports.is_empty(), "neither input's failure is reported: {reports:?}");
 }
 
 #[test]
@@ -125,7 +130,7 @@ fn nested_gathers_complete_without_recursion() {
             let (leaf, fire) = Deferred::<usize>::new();
             let mut top = leaf;
             for _ in 0..DEPTH {
-                top = gather_results(vec![top], true).map(|v| v[0] + 1);
+                top = gather_results(vec![top]).map(|v| v[0] + 1);
             }
             fire.callback(0).unwrap();
             assert_eq!(success_result_of(top), DEPTH);
@@ -141,7 +146,7 @@ fn values_gathered_before_the_first_failure_are_dropped_when_it_fails() {
     let (a, fire_a) = Deferred::new();
     let (b, _fire_b) = Deferred::new(); // never fires: keeps the gather's steps alive
     let (c, fire_c) = Deferred::new();
-    let d = gather_results(vec![a, b, c], true);
+    let d = gather_results(vec![a, b, c]);
     fire_a.callback(counter.token()).unwrap();
     assert_eq!(counter.alive(), 1, "held for the result");
     fire_c.errback(Failure::msg("c failed")).unwrap();
@@ -158,7 +163,7 @@ fn cancelling_a_gather_reaches_what_its_inputs_wait_on() {
     });
     let waiting = succeed(()).add_callback(move |()| inner);
     assert!(waiting.is_waiting());
-    let d = gather_results(vec![waiting, succeed(1)], true);
+    let d = gather_results(vec![waiting, succeed(1)]);
     d.cancel();
     assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst));
     let failure = failure_result_of(d);
@@ -189,7 +194,7 @@ fn cb_waiting_on_a_gather(
         let returner = d
             .add_callback(move |()| {
                 r1.record("firstCallback ()");
-                gather_results(vec![a], false)
+                gather_results(vec![a])
             })
             .map(move |result| r2.record(format!("secondCallback {result:?}")))
             .add_errback(move |f| {

@@ -12,6 +12,7 @@ mod ensure;
 mod execute;
 mod failure;
 mod gather;
+mod interop;
 mod list;
 mod misuse;
 mod nesting;
@@ -33,12 +34,16 @@ mod reactor_looping;
 mod reactor_react;
 #[cfg(feature = "reactor")]
 mod reactor_threads;
+#[cfg(feature = "reactor")]
+mod reactor_time;
 mod reentrancy;
 mod share;
 mod stress;
 mod support;
 mod testing_helpers;
 mod threads;
+#[cfg(feature = "tokio")]
+mod tokio_embed;
 #[cfg(feature = "reactor")]
 mod twisted_add_timeout;
 mod twisted_async;

@@ -440,7 +440,7 @@ impl World {
         drop(st);
         for (d, tail) in tails.into_iter().enumerate() {
             let Some(tail) = tail else { continue };
-            if let Err(tail) = tail.try_result() {
+            if let deferreds::TryResult::Pending(tail) = tail.try_result() {
                 if !stranded {
                     self.violation(format!("{d} has no result after everything fired: {tail:?}"));
                 }

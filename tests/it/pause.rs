@@ -15,7 +15,7 @@ fn pauses_nest_like_a_counter() {
     d.pause();
     d.pause();
     r.callback(1).unwrap();
-    let d = d.map(move |n| {
+    let mut d = d.map(move |n| {
         l2.record(format!("cb2 {n}"));
         n
     });
@@ -31,7 +31,7 @@ fn pauses_nest_like_a_counter() {
 #[test]
 fn unpausing_an_unpaused_deferred_is_refused_and_changes_nothing() {
     // Twisted lets the counter go to -1, after which the chain never runs: refused here.
-    let (d, r) = Deferred::<u8>::new();
+    let (mut d, r) = Deferred::<u8>::new();
     assert_eq!(d.unpause(), Err(NotPausedError));
     assert_eq!(r.unpause(), Err(NotPausedError));
     r.callback(4).unwrap();
@@ -42,7 +42,7 @@ fn unpausing_an_unpaused_deferred_is_refused_and_changes_nothing() {
 fn a_paused_deferred_can_still_be_fired_and_adding_steps_does_not_run_them() {
     let mut d = succeed(1);
     d.pause();
-    let d = d.map(|n| n + 1);
+    let mut d = d.map(|n| n + 1);
     assert!(d.called());
     assert_no_result(&d);
     d.unpause().unwrap();

@@ -16,7 +16,7 @@ use deferreds::testing::{
 };
 use deferreds::{
     CancelledError, Deferred, DeferredLock, DeferredQueue, DeferredSemaphore, Failure, LockGuard,
-    PanicError, QueueOverflow, QueueUnderflow, SemaphorePermit, ZeroTokensError,
+    PanicError, QueueOverflow, QueueUnderflow, SemaphorePermit, TryResult, ZeroTokensError,
 };
 
 /// What Twisted's tests do with `self._incr`, keeping the permits so the test can release
@@ -316,9 +316,9 @@ fn lock_waiters_get_the_lock_in_the_order_they_asked_for_it() {
     drop(first);
     for d in waiting {
         match d.try_result() {
-            Ok(Ok(guard)) => drop(guard),
-            Ok(Err(f)) => assert!(f.check::<CancelledError>()),
-            Err(d) => panic!("every waiter has been served in turn: {d:?}"),
+            TryResult::Value(guard) => drop(guard),
+            TryResult::Failure(f) => assert!(f.check::<CancelledError>()),
+            TryResult::Pending(d) => panic!("every waiter has been served in turn: {d:?}"),
         }
     }
     assert_eq!(order.take(), ["0", "1", "3", "4", "5"]);
@@ -526,12 +526,12 @@ fn a_put_racing_the_cancel_of_the_get_it_serves_loses_nothing() {
         get.cancel();
         putter.join().unwrap();
         match get.try_result() {
-            Ok(Ok(v)) => assert_eq!((v, queue.pending()), (7, 0)),
-            Ok(Err(f)) => {
+            TryResult::Value(v) => assert_eq!((v, queue.pending()), (7, 0)),
+            TryResult::Failure(f) => {
                 assert!(f.check::<CancelledError>());
                 assert_eq!(queue.pending(), 1, "the value was not lost");
             }
-            Err(d) => panic!("the get has a result: {d:?}"),
+            TryResult::Pending(d) => panic!("the get has a result: {d:?}"),
         }
     }
 }
@@ -552,12 +552,12 @@ fn a_release_racing_the_cancel_of_the_acquire_it_serves_leaves_the_lock_consiste
         acquire.cancel();
         releaser.join().unwrap();
         match acquire.try_result() {
-            Ok(Ok(guard)) => {
+            TryResult::Value(guard) => {
                 assert!(lock.is_locked());
                 drop(guard);
             }
-            Ok(Err(f)) => assert!(f.check::<CancelledError>()),
-            Err(d) => panic!("the acquire has a result: {d:?}"),
+            TryResult::Failure(f) => assert!(f.check::<CancelledError>()),
+            TryResult::Pending(d) => panic!("the acquire has a result: {d:?}"),
         }
         assert!(!lock.is_locked(), "the lock is not wedged");
     }

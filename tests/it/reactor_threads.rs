@@ -58,17 +58,14 @@ fn a_panic_in_the_work_becomes_the_deferreds_failure_and_the_pool_goes_on() {
     reactor.suggest_thread_pool_size(1).unwrap();
     let panicked = reactor.defer_to_thread(|| -> Result<u8, Failure> { panic!("worker bug") });
     let after = reactor.defer_to_thread(|| Ok(2u8));
-    let both = gather_results(
-        [
-            panicked.add_errback(|f| {
-                assert!(f.check::<PanicError>());
-                assert_eq!(f.error_message(), "worker bug");
-                Ok(1)
-            }),
-            after,
-        ],
-        true,
-    );
+    let both = gather_results([
+        panicked.add_errback(|f| {
+            assert!(f.check::<PanicError>());
+            assert_eq!(f.error_message(), "worker bug");
+            Ok(1)
+        }),
+        after,
+    ]);
     assert_eq!(run_until(&reactor, both).unwrap(), [1, 2]);
 }
 
@@ -89,7 +86,7 @@ fn a_one_thread_pool_runs_work_and_delivers_results_in_the_order_handed_over() {
                 .map(move |i| delivered.record(i.to_string()))
         })
         .collect();
-    run_until(&reactor, gather_results(all, true)).unwrap();
+    run_until(&reactor, gather_results(all)).unwrap();
     let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     assert_eq!(ran.take(), expected);
     assert_eq!(delivered.take(), expected);
@@ -129,7 +126,7 @@ fn the_pool_runs_no_more_threads_than_its_size_and_queues_the_rest() {
     for _ in 0..8 {
         release.send(()).unwrap();
     }
-    run_until(&reactor, gather_results(jobs, true)).unwrap();
+    run_until(&reactor, gather_results(jobs)).unwrap();
     assert_eq!(most.load(Ordering::SeqCst), 3);
     assert_eq!(threads.lock().len(), 3, "three threads did all the work");
 }
@@ -276,7 +273,7 @@ fn a_lowered_pool_size_applies_to_the_work_that_follows() {
             })
         })
         .collect();
-    let all = gather_results(warm, true).add_callback(move |_| gather_results(jobs, true));
+    let all = gather_results(warm).add_callback(move |_| gather_results(jobs));
     run_until(&reactor, all).unwrap();
     assert_eq!(most.load(Ordering::SeqCst), 1);
 }

@@ -10,7 +10,7 @@ use deferreds::testing::{
     success_result_of,
 };
 use deferreds::{
-    CancelledError, Deferred, Failure, SharedDeferred, ensure_deferred, fail, succeed,
+    CancelledError, Deferred, Failure, SharedDeferred, TryResult, ensure_deferred, fail, succeed,
 };
 use proptest::prelude::*;
 
@@ -402,23 +402,23 @@ fn observers_made_cancelled_and_fired_from_several_threads_each_get_the_result_o
                     for (d, was_cancelled) in mine {
                         // Each either got the value or (if its cancel came first) failed.
                         match d.try_result() {
-                            Ok(Ok(())) => {}
-                            Ok(Err(f)) => {
+                            TryResult::Value(()) => {}
+                            TryResult::Failure(f) => {
                                 assert!(was_cancelled && f.check::<CancelledError>(), "{f:?}");
                                 cancelled.fetch_add(1, Ordering::SeqCst);
                             }
-                            Err(pending) => {
+                            TryResult::Pending(pending) => {
                                 // The source has not fired yet on the other thread: wait.
                                 let mut d = pending;
                                 loop {
                                     match d.try_result() {
-                                        Ok(Ok(())) => break,
-                                        Ok(Err(f)) => {
+                                        TryResult::Value(()) => break,
+                                        TryResult::Failure(f) => {
                                             assert!(was_cancelled, "{f:?}");
                                             cancelled.fetch_add(1, Ordering::SeqCst);
                                             break;
                                         }
-                                        Err(again) => {
+                                        TryResult::Pending(again) => {
                                             d = again;
                                             std::thread::yield_now();
                                         }
@@ -629,9 +629,9 @@ proptest! {
         prop_assert_eq!(source_cancelled.load(Ordering::SeqCst), usize::from(expect_source_cancel));
         for (i, o) in observers.into_iter().enumerate() {
             match o.try_result() {
-                Ok(Ok(())) => prop_assert!(!model_cancelled[i], "observer {} got the value", i),
-                Ok(Err(f)) => prop_assert!(f.check::<CancelledError>() && model_cancelled[i]),
-                Err(_) => prop_assert!(false, "observer {} never fired", i),
+                TryResult::Value(()) => prop_assert!(!model_cancelled[i], "observer {} got the value", i),
+                TryResult::Failure(f) => prop_assert!(f.check::<CancelledError>() && model_cancelled[i]),
+                TryResult::Pending(_) => prop_assert!(false, "observer {} never fired", i),
             }
         }
     }

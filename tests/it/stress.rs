@@ -686,7 +686,7 @@ impl Shared {
             cancel: round % 3 == 0,
             inputs,
             fired: (0..THREADS).map(|_| AtomicBool::new(false)).collect(),
-            gather: Mutex::new(Some(gather_results(ds, true))),
+            gather: Mutex::new(Some(gather_results(ds))),
             gathered: Mutex::new(None),
             lock: DeferredLock::new(),
             locked: Arc::default(),

@@ -197,7 +197,7 @@ mod clock_tests {
         clock.advance(1.5);
         let time: &dyn Time = &clock;
         assert_eq!(time.seconds(), 1.5);
-        let call = time.call_later_boxed(1.0, Box::new(|| ())).unwrap();
+        let call = time.call_later_boxed(1.0.into(), Box::new(|| ())).unwrap();
         assert_eq!(call.get_time(), 2.5);
         let pending = clock.pending_calls();
         assert!(pending.len() == 1 && pending[0] == call);

@@ -175,7 +175,7 @@ fn deferred_a(n: usize) -> u64 {
     }
     r.callback(black_box(0)).unwrap();
     drop(r);
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 fn deferred_b() -> u64 {
@@ -183,7 +183,7 @@ fn deferred_b() -> u64 {
     for _ in 0..10 {
         d = d.add_callback(|x| Ok(x + 1));
     }
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 /// Ten `map`s composed at compile time on the channel's receiver, as one would write them.
@@ -303,7 +303,7 @@ fn deferred_c() -> u64 {
     }
     r.callback(black_box(0)).unwrap();
     drop(r);
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 fn futures_c(capture: bool) -> u64 {
@@ -351,7 +351,7 @@ fn deferred_tower(levels: u64) -> u64 {
         top = succeed(()).add_callback(move |()| inner).map(|n| n + 1);
     }
     fire.callback(black_box(0)).unwrap();
-    top.try_result().ok().unwrap().unwrap()
+    top.try_result().into_result().unwrap().unwrap()
 }
 
 /// futures-rs: each level an `async` block awaiting the one below. Polling and dropping recurse
@@ -419,11 +419,11 @@ fn deferred_inputs(n: usize) -> Inputs {
 }
 
 fn deferred_gather((ds, rs): Inputs) -> (Vec<u64>, Vec<Resolver<u64>>) {
-    let d = gather_results(ds, false);
+    let d = gather_results(ds);
     for (i, r) in rs.iter().enumerate() {
         r.callback(black_box(i as u64)).unwrap();
     }
-    (d.try_result().ok().unwrap().unwrap(), rs)
+    (d.try_result().into_result().unwrap().unwrap(), rs)
 }
 
 fn deferred_list((ds, rs): Inputs) -> (Vec<Result<u64, Failure>>, Vec<Resolver<u64>>) {
@@ -431,7 +431,7 @@ fn deferred_list((ds, rs): Inputs) -> (Vec<Result<u64, Failure>>, Vec<Resolver<u
     for (i, r) in rs.iter().enumerate() {
         r.callback(black_box(i as u64)).unwrap();
     }
-    (d.try_result().ok().unwrap().unwrap(), rs)
+    (d.try_result().into_result().unwrap().unwrap(), rs)
 }
 
 type Channels = (Vec<oneshot::Sender<u64>>, Vec<oneshot::Receiver<u64>>);
@@ -560,7 +560,7 @@ fn deferred_await_task() -> u64 {
     let d = ensure_deferred(async move { inner.await });
     r.callback(black_box(7)).unwrap();
     drop(r);
-    d.try_result().ok().unwrap().unwrap()
+    d.try_result().into_result().unwrap().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
