@@ -169,6 +169,7 @@ mod race;
 pub mod reactor;
 mod runner;
 mod semaphore;
+mod spill;
 mod task;
 pub mod testing;
 mod unhandled;

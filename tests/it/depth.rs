@@ -1,8 +1,12 @@
-//! Depth: cancelling towers of nested combinators and blocks at constant stack depth.
+//! Depth: cancelling towers of nested combinators and blocks, and dropping deep towers at thread
+//! exit, at constant stack depth.
 //!
 //! Every tower here runs on a thread with a 256 KiB stack, so one stack frame per level would
-//! overflow it.
+//! overflow it. The thread-exit tests run in a child process (this test binary, re-run with
+//! [`CHILD`] set), so that an overflow fails the test instead of aborting the suite.
 
+use std::cell::RefCell;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -228,4 +232,189 @@ fn cancelling_a_hundred_thousand_nested_deferred_lists_that_their_members_cannot
         assert_eq!(reports.len(), LEVELS as usize);
         assert!(reports.iter().all(|r| r.failure().check::<CancelledError>()));
     });
+}
+
+/// Set in a child process: it runs the scenario of the test it was started for.
+const CHILD: &str = "DEFERREDS_DEPTH_CHILD";
+
+/// Runs `scenario` in a child process (this test binary, re-run on the test `name` alone with
+/// [`CHILD`] set), and fails unless the child passes: a stack overflow there fails this test
+/// instead of aborting the suite.
+fn in_child(name: &str, scenario: impl FnOnce()) {
+    if std::env::var_os(CHILD).is_some() {
+        return scenario();
+    }
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let test = format!("{module}::{name}");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in a child process: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+/// Which thread-local registers its destructor first, and so is destroyed last.
+#[derive(Clone, Copy)]
+enum First {
+    /// The user's thread-local: the crate's are gone when the user's value is dropped.
+    User,
+    /// The crate's: they are still there when the user's value is dropped.
+    Crate,
+    /// The user's, and the crate's are first used while the thread exits.
+    UserOnly,
+}
+
+/// On a 256 KiB thread: registers the destructors of the user's thread-local (`touch_user`)
+/// and of the crate's (`touch_crate`) in the order `first` says, then runs `fill`, which leaves
+/// something in the user's thread-local for the thread's exit to drop.
+fn at_thread_exit(first: First, touch_user: fn(), fill: impl FnOnce() + Send + 'static) {
+    // Dropping a two-level pending tower first uses the crate's thread-locals for iterative
+    // drops; a block, those for running tasks.
+    let touch_crate = || {
+        drop(pending_tower(2, &DropCounter::new()));
+        drop(ensure_deferred(async { Ok::<_, Failure>(()) }));
+    };
+    on_small_stack(move || {
+        match first {
+            First::User => {
+                touch_user();
+                touch_crate();
+            }
+            First::Crate => {
+                touch_crate();
+                touch_user();
+            }
+            First::UserOnly => touch_user(),
+        }
+        fill();
+    });
+}
+
+const DEEP: usize = 1_000_000;
+
+thread_local! {
+    static HELD: RefCell<Option<Deferred<()>>> = const { RefCell::new(None) };
+}
+
+/// A pending tower of `levels`: each level's step owns the level below. `counter` counts its
+/// steps.
+fn pending_tower(levels: usize, counter: &DropCounter) -> Deferred<()> {
+    let (leaf, _fire) = Deferred::<()>::new();
+    let mut top = leaf;
+    for _ in 0..levels {
+        let inner = top;
+        let token = counter.token();
+        let (outer, _fire) = Deferred::<()>::new();
+        top = outer.add_callback(move |()| {
+            let _token = &token;
+            inner
+        });
+    }
+    top
+}
+
+/// Leaves a million-deep pending tower in a thread-local, and checks that every level was
+/// dropped when the thread exited.
+fn drop_tower_at_thread_exit(first: First) {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    at_thread_exit(
+        first,
+        || HELD.with(|_| ()),
+        move || HELD.with(|held| *held.borrow_mut() = Some(pending_tower(DEEP, &c))),
+    );
+    assert_eq!(counter.made(), DEEP);
+    assert_eq!(counter.dropped(), DEEP);
+}
+
+#[test]
+fn a_million_deep_tower_in_a_thread_local_destroyed_after_the_crates_drops_at_thread_exit() {
+    in_child(
+        "a_million_deep_tower_in_a_thread_local_destroyed_after_the_crates_drops_at_thread_exit",
+        || drop_tower_at_thread_exit(First::User),
+    );
+}
+
+#[test]
+fn a_million_deep_tower_in_a_thread_local_destroyed_before_the_crates_drops_at_thread_exit() {
+    in_child(
+        "a_million_deep_tower_in_a_thread_local_destroyed_before_the_crates_drops_at_thread_exit",
+        || drop_tower_at_thread_exit(First::Crate),
+    );
+}
+
+#[test]
+fn a_million_deep_tower_in_a_thread_local_drops_at_thread_exit_before_the_crate_was_used() {
+    in_child(
+        "a_million_deep_tower_in_a_thread_local_drops_at_thread_exit_before_the_crate_was_used",
+        || drop_tower_at_thread_exit(First::UserOnly),
+    );
+}
+
+/// Cancels its tower when dropped, and says so.
+struct CancelOnDrop {
+    tower: Option<Tower>,
+    done: Arc<AtomicUsize>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(tower) = self.tower.take() {
+            // `Tower::cancel` checks that every level was cancelled, settled and freed.
+            assert!(tower.cancel().unwrap_err().check::<CancelledError>());
+            self.done.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+thread_local! {
+    static CANCELLED_AT_EXIT: RefCell<Option<CancelOnDrop>> = const { RefCell::new(None) };
+}
+
+/// Leaves, in a thread-local, a value that cancels a hundred-thousand-level tower of
+/// combinators, nesting and blocks when dropped, and checks that it did when the thread exited.
+fn cancel_tower_at_thread_exit(first: First) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let d = done.clone();
+    at_thread_exit(
+        first,
+        || CANCELLED_AT_EXIT.with(|_| ()),
+        move || {
+            let tower = Some(Tower::build(mix_with_blocks));
+            let guard = CancelOnDrop { tower, done: d };
+            CANCELLED_AT_EXIT.with(|held| *held.borrow_mut() = Some(guard));
+        },
+    );
+    assert_eq!(done.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_tower_cancelled_by_a_thread_local_destroyed_after_the_crates_runs_on_a_256k_stack() {
+    in_child(
+        "a_tower_cancelled_by_a_thread_local_destroyed_after_the_crates_runs_on_a_256k_stack",
+        || cancel_tower_at_thread_exit(First::User),
+    );
+}
+
+#[test]
+fn a_tower_cancelled_by_a_thread_local_destroyed_before_the_crates_runs_on_a_256k_stack() {
+    in_child(
+        "a_tower_cancelled_by_a_thread_local_destroyed_before_the_crates_runs_on_a_256k_stack",
+        || cancel_tower_at_thread_exit(First::Crate),
+    );
+}
+
+#[test]
+fn a_tower_cancelled_at_thread_exit_before_the_crate_was_used_runs_on_a_256k_stack() {
+    in_child(
+        "a_tower_cancelled_at_thread_exit_before_the_crate_was_used_runs_on_a_256k_stack",
+        || cancel_tower_at_thread_exit(First::UserOnly),
+    );
 }
