@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use deferreds::{Deferred, Failure, succeed};
+use deferreds::{Deferred, Failure, Resolver, gather_results, succeed};
 
 /// Counts bytes requested, for the memory figure.
 struct Counting;
@@ -139,12 +139,51 @@ fn d_tower(levels: u64) -> u64 {
     top.try_result().into_result().unwrap().unwrap()
 }
 
+/// The baseline for (e): one boxed closure, dropped without being run.
+fn baseline_drop_one() {
+    let k = black_box(1u64);
+    let step: Boxed = Box::new(move |x| x + k);
+    drop(black_box(step));
+}
+
+/// A pending Deferred with one callback, dropped with its resolver: the chain owns a step, so
+/// its drop goes through the iterative drop.
+fn e_drop_pending_one_step() {
+    let (d, r) = Deferred::<u64>::new();
+    let d = d.add_callback(|x| Ok(x + 1));
+    drop(black_box(d));
+    drop(r);
+}
+
+/// Cancelling a pending Deferred without a canceller, and taking its failure.
+fn e_cancel_no_canceller() -> bool {
+    let (d, _r) = Deferred::<u64>::new();
+    d.cancel();
+    matches!(d.try_result(), deferreds::TryResult::Failure(_))
+}
+
+/// Cancelling a pending Deferred whose canceller does nothing, and taking its failure.
+fn e_cancel_with_canceller() -> bool {
+    let (d, _r) = Deferred::<u64>::with_canceller(|_: &Resolver<u64>| {});
+    d.cancel();
+    matches!(d.try_result(), deferreds::TryResult::Failure(_))
+}
+
+/// Cancelling `gather_results` over ten pending Deferreds, and taking its failure.
+fn e_cancel_gather10() -> bool {
+    let inputs = (0..10).map(|_| Deferred::<u64>::new().0);
+    let d = gather_results(inputs);
+    d.cancel();
+    matches!(d.try_result(), deferreds::TryResult::Failure(_))
+}
+
 fn scenarios(c: &mut Criterion) {
     Failure::set_backtrace_capture(false);
     assert_eq!(a_new_add_fire_read(), 10);
     assert_eq!(b_fire_then_add(), 10);
     assert_eq!(c_errback_path(), 103);
     assert_eq!(baseline_errback(), 103);
+    assert!(e_cancel_no_canceller() && e_cancel_with_canceller() && e_cancel_gather10());
 
     // One group per scenario, with the baseline beside each variant.
     let mut g = c.benchmark_group("a_new_add10_fire_read");
@@ -161,6 +200,14 @@ fn scenarios(c: &mut Criterion) {
     Failure::set_backtrace_capture(true);
     g.bench_function("deferred_capture_on", |b| b.iter(c_errback_path));
     Failure::set_backtrace_capture(false);
+    g.finish();
+
+    let mut g = c.benchmark_group("e_cancel_and_drop");
+    g.bench_function("baseline", |b| b.iter(baseline_drop_one));
+    g.bench_function("drop_pending_one_step", |b| b.iter(e_drop_pending_one_step));
+    g.bench_function("cancel_no_canceller", |b| b.iter(e_cancel_no_canceller));
+    g.bench_function("cancel_with_canceller", |b| b.iter(e_cancel_with_canceller));
+    g.bench_function("cancel_gather10", |b| b.iter(e_cancel_gather10));
     g.finish();
 
     // Throughput in levels, so that criterion also prints the cost per level.

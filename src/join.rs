@@ -29,7 +29,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::chain::{Cancelled, Chain, Outcome};
+use crate::chain::{Cancelled, Cascade, Chain, Outcome};
 use crate::contain;
 use crate::deferred::Deferred;
 use crate::error::FirstError;
@@ -84,7 +84,7 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
     let join = Arc::new_cyclic(|weak: &Weak<Join<T>>| {
         let weak = weak.clone();
         let canceller = Box::new(move |_: &Arc<Chain>| match weak.upgrade() {
-            Some(join) => join.cancel(),
+            Some(join) => Join::cancel(join),
             // Every member is gone without firing: nothing can settle the join any more.
             None => Cancelled::Fail,
         });
@@ -222,17 +222,22 @@ impl<T: Send + 'static> Join<T> {
     }
 
     /// The join's canceller: cancels every member, whose results may settle the join as usual;
-    /// if they do not, the join fails with `CancelledError`.
-    fn cancel(&self) -> Cancelled {
+    /// if they do not, the join fails with `CancelledError`. The engine cancels the members
+    /// (see [`Cancelled::Cascade`]), then [`after_cancel`](Join::after_cancel) answers.
+    fn cancel(join: Arc<Self>) -> Cancelled {
         let members = {
-            let mut st = self.state.lock();
+            let mut st = join.state.lock();
             if st.target.is_none() {
                 // A member settled the join and its step is about to fire it.
                 return Cancelled::Leave;
             }
             std::mem::take(&mut st.members)
         };
-        cancel_all(members);
+        Cancelled::Cascade(Box::new(CancelMembers { join, members }))
+    }
+
+    /// The rest of the canceller, once every member was cancelled.
+    fn after_cancel(&self) -> Cancelled {
         let mut st = self.state.lock();
         match st.target.take() {
             None => Cancelled::Leave,
@@ -245,5 +250,21 @@ impl<T: Send + 'static> Join<T> {
                 Cancelled::Fail
             }
         }
+    }
+}
+
+/// The join's canceller, under way: the engine cancels `members`, then asks the join.
+struct CancelMembers<T> {
+    join: Arc<Join<T>>,
+    members: Vec<Option<Weak<Chain>>>,
+}
+
+impl<T: Send + 'static> Cascade for CancelMembers<T> {
+    fn members(&mut self) -> Vec<Option<Weak<Chain>>> {
+        std::mem::take(&mut self.members)
+    }
+
+    fn then(self: Box<Self>) -> Cancelled {
+        self.join.after_cancel()
     }
 }

@@ -225,6 +225,7 @@ pub mod reactor;
 mod runner;
 mod semaphore;
 mod share;
+mod spill;
 mod task;
 pub mod testing;
 #[cfg(feature = "tokio")]

@@ -11,12 +11,13 @@
 //! outside any task, a `cancel`, or the first poll of a new task), and stops being one once its
 //! queue is empty, all before that call returns.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
 use crate::contain;
+use crate::spill::Spill;
 
 /// A task, type-erased for the queue.
 pub(crate) trait Runnable: Send + Sync {
@@ -25,35 +26,31 @@ pub(crate) trait Runnable: Send + Sync {
 }
 
 thread_local! {
-    /// `Some` while this thread is running tasks: tasks scheduled meanwhile wait here instead
-    /// of being polled inside whatever woke them.
-    static RUNNER: RefCell<Option<VecDeque<Arc<dyn Runnable>>>> = const { RefCell::new(None) };
+    /// This thread is running tasks: tasks scheduled meanwhile wait in the queue instead of
+    /// being polled inside whatever woke them. A `Cell` without a destructor, so that this
+    /// holds at thread exit too (see `spill.rs`).
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+    /// Tasks went to [`SPILLED`] since the runner last found none of this thread's there.
+    static SPILLING: Cell<bool> = const { Cell::new(false) };
+    /// The queue, while this thread's thread-locals last.
+    static QUEUE: RefCell<VecDeque<Arc<dyn Runnable>>> = const { RefCell::new(VecDeque::new()) };
 }
+
+/// Tasks scheduled after this thread's [`QUEUE`] was destroyed.
+static SPILLED: Spill<Arc<dyn Runnable>> = Spill::new();
 
 /// Runs `f` as this thread's runner: tasks scheduled meanwhile are queued, and run after `f`.
 /// If the thread is already running tasks (`f` was called from inside a poll), `f` just runs,
 /// and the queue is left to that runner.
 pub(crate) fn as_runner<R>(f: impl FnOnce() -> R) -> R {
-    let became = RUNNER
-        .try_with(|r| {
-            let mut r = r.borrow_mut();
-            if r.is_some() {
-                false
-            } else {
-                *r = Some(VecDeque::new());
-                true
-            }
-        })
-        // The thread is exiting and its queue is gone: run without one.
-        .unwrap_or(false);
-    if !became {
+    if RUNNING.with(|r| r.replace(true)) {
         return f();
     }
     /// Stops being the runner, also if a task unwinds.
     struct Stop;
     impl Drop for Stop {
         fn drop(&mut self) {
-            let _ = RUNNER.try_with(|r| r.borrow_mut().take());
+            RUNNING.with(|r| r.set(false));
         }
     }
     let _stop = Stop;
@@ -62,7 +59,7 @@ pub(crate) fn as_runner<R>(f: impl FnOnce() -> R) -> R {
     // that no scheduled task is stranded, then pass the first panic on.
     let result = catch_unwind(AssertUnwindSafe(f));
     let mut panic = None;
-    while let Some(task) = RUNNER.with(|r| r.borrow_mut().as_mut().and_then(VecDeque::pop_front)) {
+    while let Some(task) = next() {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task.run())) {
             contain::keep_first(&mut panic, payload);
         }
@@ -75,13 +72,29 @@ pub(crate) fn as_runner<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs a task that was just scheduled: now, or after the task running on this thread.
 pub(crate) fn dispatch(task: Arc<dyn Runnable>) {
-    let mut slot = Some(task);
-    let _ = RUNNER.try_with(|r| {
-        if let Some(queue) = r.borrow_mut().as_mut() {
-            queue.extend(slot.take());
-        }
-    });
-    if let Some(task) = slot {
-        as_runner(|| task.run());
+    if !RUNNING.with(Cell::get) {
+        return as_runner(|| task.run());
     }
+    let mut task = Some(task);
+    let _ = QUEUE.try_with(|q| q.borrow_mut().extend(task.take()));
+    if let Some(task) = task {
+        // The thread is exiting and its queue is gone.
+        SPILLING.with(|s| s.set(true));
+        SPILLED.push(task);
+    }
+}
+
+/// The task queued first, if any is left.
+fn next() -> Option<Arc<dyn Runnable>> {
+    if let Ok(Some(task)) = QUEUE.try_with(|q| q.borrow_mut().pop_front()) {
+        return Some(task);
+    }
+    if !SPILLING.with(Cell::get) {
+        return None;
+    }
+    let task = SPILLED.pop(false);
+    if task.is_none() {
+        SPILLING.with(|s| s.set(false));
+    }
+    task
 }

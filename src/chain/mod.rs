@@ -29,7 +29,8 @@
 //! chain (a tail call: with unique tails the inner chain is finished for good). Firing another
 //! chain through `chain_deferred` pushes the current chain on an explicit stack and resumes it
 //! afterwards, the way Twisted's `_runCallbacks` keeps its `chain` list. Dropping a chain that
-//! owns other chains queues them on a thread-local list instead of dropping them in place.
+//! owns other chains queues them on a thread-local list instead of dropping them in place, and
+//! a combinator's canceller hands the chains it cancels back to `cancel`'s loop (`cancel.rs`).
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
@@ -52,6 +53,7 @@ mod run;
 mod steps;
 mod tail;
 
+pub(crate) use self::cancel::Cascade;
 use self::dispose::{Garbage, dispose};
 use self::run::{Work, call, call_inline, drive};
 use self::steps::Steps;
@@ -78,6 +80,11 @@ pub(crate) enum Cancelled {
     /// its cancellation surfaces inside the future, which may recover (Twisted's
     /// `_handleCancelInlineCallbacks`).
     KeepPending(Canceller),
+    /// Cancel the [`Cascade`]'s chains first, one after another, as if from inside the
+    /// canceller; the canceller's answer is what the cascade answers then. A combinator's
+    /// canceller does this with its inputs, so that the engine cancels a tower of combinators
+    /// in a loop instead of each canceller recursing into the next (see `cancel.rs`).
+    Cascade(Box<dyn Cascade>),
 }
 
 /// What a step produced.

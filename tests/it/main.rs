@@ -7,6 +7,7 @@ mod callbacks;
 mod cancel;
 mod combinator_laws;
 mod cycles;
+mod depth;
 mod drops;
 mod ensure;
 mod execute;
