@@ -119,7 +119,8 @@ pub(crate) struct Chain {
     grace: AtomicBool,
     /// `CANCELLING` while a canceller runs, plus `FIRED_BY_CANCELLER` once that canceller fired
     /// the chain itself: `cancel` tells the canceller's own answer apart from a fire that raced
-    /// it on another thread. Under the lock, like `running`.
+    /// it on another thread. Under the lock, like `running`; and `PROMISED`, which is set
+    /// without it (every change of this byte is a read-modify-write for that reason).
     cancelling: AtomicU8,
     /// Debug mode was on when the chain was made: it has an entry in the debug table.
     debug: bool,
@@ -128,6 +129,9 @@ pub(crate) struct Chain {
 /// Bits of [`Chain::cancelling`].
 const CANCELLING: u8 = 1;
 const FIRED_BY_CANCELLER: u8 = 2;
+/// Somebody has committed to fire this pending chain and is about to (see
+/// [`Chain::promise_fire`]). Never cleared: once the chain is fired it no longer matters.
+const PROMISED: u8 = 4;
 
 thread_local! {
     /// The address of the chain whose canceller this thread is running, or 0.
@@ -330,10 +334,11 @@ impl Chain {
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
         if let Slot::Pending(canceller) = &mut st.slot {
-            if self.cancelling.load(Ordering::Relaxed) == CANCELLING
+            if self.cancelling.load(Ordering::Relaxed) & (CANCELLING | FIRED_BY_CANCELLER)
+                == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
             {
-                self.cancelling.store(CANCELLING | FIRED_BY_CANCELLER, Ordering::Relaxed);
+                self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
             let canceller = canceller.take();
             st.slot = result.into();
