@@ -18,8 +18,12 @@ use crate::value::Value;
 /// without it, an input's failure also stays on that input's chain and is reported as unhandled
 /// when its last handle drops, as in Twisted. With it, the failure ends here.
 ///
-/// Cancelling the result before it fires cancels every input that has not fired; the first
-/// `CancelledError` among them is usually what it fails with.
+/// Cancelling the result before it fires cancels every input that has not reported, and the
+/// first of their `CancelledError`s fails it with a `FirstError`. An input whose result was
+/// already on its way (its steps running on another thread) is waited for, so when every input
+/// left was, their results decide. It fails with a plain
+/// [`CancelledError`](crate::CancelledError) only if an input can neither be cancelled nor
+/// report (it is paused, or nothing can fire it any more).
 ///
 /// ```
 /// use deferreds::{Deferred, gather_results};
