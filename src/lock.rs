@@ -145,8 +145,8 @@ impl DeferredLock {
     }
 
     /// How many waiters the line has room for: its memory, in waiters. It stays within a
-    /// small multiple of [`waiting`](DeferredLock::waiting) however many acquires were
-    /// cancelled. For tests of that bound; not part of the stable API.
+    /// small multiple of [`waiting`](DeferredLock::waiting), plus a few hundred, however many
+    /// acquires were cancelled. For tests of that bound; not part of the stable API.
     ///
     /// ```
     /// let lock = deferreds::DeferredLock::new();

@@ -163,8 +163,8 @@ impl<T: Send + 'static> DeferredQueue<T> {
     }
 
     /// How many gets the line of waiting gets has room for: its memory, in gets. It stays
-    /// within a small multiple of [`waiting`](DeferredQueue::waiting) however many gets were
-    /// cancelled. For tests of that bound; not part of the stable API.
+    /// within a small multiple of [`waiting`](DeferredQueue::waiting), plus a few hundred,
+    /// however many gets were cancelled. For tests of that bound; not part of the stable API.
     ///
     /// ```
     /// let queue = deferreds::DeferredQueue::<u8>::new();

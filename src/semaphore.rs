@@ -144,8 +144,8 @@ impl DeferredSemaphore {
     }
 
     /// How many waiters the line has room for: its memory, in waiters. It stays within a
-    /// small multiple of [`waiting`](DeferredSemaphore::waiting) however many acquires were
-    /// cancelled. For tests of that bound; not part of the stable API.
+    /// small multiple of [`waiting`](DeferredSemaphore::waiting), plus a few hundred, however many
+    /// acquires were cancelled. For tests of that bound; not part of the stable API.
     ///
     /// ```
     /// let sem = deferreds::DeferredSemaphore::new(1).unwrap();

@@ -15,9 +15,9 @@ use crate::deferred::Resolver;
 /// it reaches the front; holes at either end are trimmed as they appear. Holes behind a waiter
 /// that stays at the front (a lock held for long, cancelled acquires queuing behind its next
 /// owner) are compacted away once they are more than [`COMPACT_MIN_HOLES`] and outnumber the
-/// live waiters, so the queue never holds more than about twice its live waiters: its memory
-/// follows the waiters, not the cancellations. Each slot keeps its ticket, so a ticket is
-/// found by binary search whatever was compacted.
+/// live waiters, so the queue never holds more than about twice its live waiters, and its
+/// room is given back as it empties: its memory follows the waiters, not the cancellations.
+/// Each slot keeps its ticket, so a ticket is found by binary search whatever was compacted.
 pub(crate) struct Waiters<R> {
     /// `(ticket, waiter)` in ticket order; `None` is a hole.
     slots: VecDeque<(u64, Option<R>)>,
@@ -30,6 +30,9 @@ pub(crate) struct Waiters<R> {
 /// Compaction waits for this many holes, so that a short queue is not compacted on every
 /// cancel (the timer heap's rule, from Twisted's reactor).
 const COMPACT_MIN_HOLES: usize = 50;
+
+/// Room a queue keeps however few wait in it, so that a short queue never reallocates.
+const SPARE_SLOTS: usize = 16;
 
 impl<R> Waiters<R> {
     pub(crate) fn new() -> Waiters<R> {
@@ -56,6 +59,7 @@ impl<R> Waiters<R> {
             if let Some(waiter) = slot {
                 self.live -= 1;
                 self.trim();
+                self.fit();
                 return Some(waiter);
             }
         }
@@ -71,10 +75,8 @@ impl<R> Waiters<R> {
         let holes = self.slots.len() - self.live;
         if holes > COMPACT_MIN_HOLES && holes > self.live {
             self.slots.retain(|(_, slot)| slot.is_some());
-            // What the holes took is given back too, or a burst of cancellations would keep
-            // its memory until the queue drains.
-            self.slots.shrink_to(2 * self.slots.len());
         }
+        self.fit();
         Some(waiter)
     }
 
@@ -86,6 +88,16 @@ impl<R> Waiters<R> {
     /// How many slots the queue has room for: its memory, holes included.
     pub(crate) fn capacity(&self) -> usize {
         self.slots.capacity()
+    }
+
+    /// Gives memory back once the queue uses less than a quarter of it, as a burst of waiters
+    /// drains or is cancelled: halving the room each time its use falls to a quarter costs
+    /// O(1) per waiter, amortised, like the doubling that made it.
+    fn fit(&mut self) {
+        let used = self.slots.len() + SPARE_SLOTS;
+        if self.slots.capacity() > 4 * used {
+            self.slots.shrink_to(2 * used);
+        }
     }
 
     /// Drops the holes at either end.
@@ -230,6 +242,13 @@ mod tests {
             last = ticket;
             assert!(w.slots.len() <= COMPACT_MIN_HOLES + 3, "{} slots", w.slots.len());
         }
+        // A burst of waiters that then leave gives its room back.
+        let tickets: Vec<u64> = (0..10_000).map(|i| w.push(i)).collect();
+        assert!(w.capacity() >= 10_000);
+        for ticket in tickets {
+            w.remove(ticket);
+        }
+        assert!(w.capacity() <= 4 * (2 + COMPACT_MIN_HOLES + SPARE_SLOTS), "{}", w.capacity());
         assert_eq!(w.len(), 2);
         assert_eq!((w.pop(), w.pop(), w.pop()), (Some(0), Some(10_000), None));
     }

@@ -672,9 +672,10 @@ fn primitives_are_send_and_sync() {
 }
 
 /// How much room a line of `live` waiters may take, in waiters: holes are compacted once they
-/// outnumber the live waiters (and are more than a few dozen), and the line grows by doubling.
+/// outnumber the live waiters (and are more than a few dozen), the line grows by doubling, and
+/// it gives room back once it uses less than a quarter.
 fn line_bound(live: usize) -> usize {
-    4 * (live + 64)
+    8 * (live + 64)
 }
 
 /// What repeated timeouts do: each new waiter is cancelled while the one at the front waits on.
@@ -727,6 +728,20 @@ fn cancelled_gets_behind_a_stuck_get_keep_the_queue_line_small() {
     assert!(queue.waiter_slots() <= line_bound(1), "{} slots", queue.waiter_slots());
     queue.put(7).unwrap();
     assert_eq!(success_result_of(stuck), 7);
+}
+
+#[test]
+fn a_burst_of_waiters_gives_its_room_back_as_it_drains() {
+    let lock = DeferredLock::new();
+    let held = success_result_of(lock.acquire());
+    let burst: Vec<_> = (0..100_000).map(|_| lock.acquire()).collect();
+    assert!(lock.waiter_slots() >= 100_000);
+    drop(held);
+    for waiter in burst {
+        drop(success_result_of(waiter)); // each guard released in turn serves the next
+    }
+    assert_eq!(lock.waiting(), 0);
+    assert!(lock.waiter_slots() <= line_bound(0), "{} slots", lock.waiter_slots());
 }
 
 #[test]
