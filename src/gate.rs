@@ -111,6 +111,11 @@ impl<P: Permit> Gate<P> {
     pub(crate) fn waiting(&self) -> usize {
         self.state.lock().waiting.len()
     }
+
+    /// Room in the line of waiters, holes left by cancelled waiters included.
+    pub(crate) fn waiter_slots(&self) -> usize {
+        self.state.lock().waiting.capacity()
+    }
 }
 
 /// The canceller of a waiting acquire: leave the queue. If the waiter is no longer in it, a

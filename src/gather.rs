@@ -21,8 +21,12 @@ use crate::value::Value;
 /// [`DeferredList`](crate::DeferredList) with `fire_on_one_errback(true)` and
 /// `consume_errors(false)` still does that.)
 ///
-/// Cancelling the result before it fires cancels every input that has not fired; the first
-/// `CancelledError` among them is usually what it fails with.
+/// Cancelling the result before it fires cancels every input that has not reported, and the
+/// first of their `CancelledError`s fails it with a `FirstError`. An input whose result was
+/// already on its way (its steps running on another thread) is waited for, so when every input
+/// left was, their results decide. It fails with a plain
+/// [`CancelledError`](crate::CancelledError) only if an input can neither be cancelled nor
+/// report (it is paused, or nothing can fire it any more).
 ///
 /// ```
 /// use deferreds::{Deferred, gather_results};

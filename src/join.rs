@@ -12,9 +12,17 @@
 //!
 //! Exactly one party: whoever takes `target` out of the state under the lock. A member's step
 //! returns [`Outcome::Fire`] so the engine fires the join from its trampoline (nested
-//! combinators complete without recursion); the canceller leaves it to the engine's
-//! `CancelledError`. Everything that arrives afterwards is a leftover: it settles the member's
-//! own chain and nothing else.
+//! combinators complete without recursion), and marks the chain promised to that fire first;
+//! the canceller leaves it to the engine's `CancelledError`. Everything that arrives afterwards
+//! is a leftover: it settles the member's own chain and nothing else.
+//!
+//! # Cancelling
+//!
+//! The canceller cancels the members that have not reported, and their results settle the
+//! join as usual. A member whose result is in flight on another thread when the cancel comes
+//! has nothing left to cancel, and is waited for: the canceller keeps the join pending (and
+//! re-armed) as long as every member still unreported is in flight, and takes `target` only
+//! when one of them cannot report.
 //!
 //! # Ownership
 //!
@@ -29,7 +37,7 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::chain::{Cancelled, Cascade, Chain, Outcome};
+use crate::chain::{Cancelled, Canceller, Cascade, Chain, Outcome};
 use crate::contain;
 use crate::deferred::Deferred;
 use crate::error::FirstError;
@@ -82,13 +90,7 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
 ) -> Deferred<U> {
     let n = inputs.len();
     let join = Arc::new_cyclic(|weak: &Weak<Join<T>>| {
-        let weak = weak.clone();
-        let canceller = Box::new(move |_: &Arc<Chain>| match weak.upgrade() {
-            Some(join) => Join::cancel(join),
-            // Every member is gone without firing: nothing can settle the join any more.
-            None => Cancelled::Fail,
-        });
-        let target = Chain::pending(Some(canceller), created);
+        let target = Chain::pending(Some(canceller(weak.clone())), created);
         let results = std::iter::repeat_with(|| None).take(n).collect();
         let state = State {
             target: Some(target),
@@ -138,6 +140,18 @@ fn discard<T>(earlier: Slots<T>) {
     }
 }
 
+/// The join's canceller. It holds the join weakly: the join owns the chain it sits on.
+fn canceller<T: Send + 'static>(join: Weak<Join<T>>) -> Canceller {
+    Box::new(move |target: &Arc<Chain>| match join.upgrade() {
+        Some(join) => Join::cancel(join),
+        // The last member to report took the chain to fire it, and its step, which held the
+        // last handle on the join, has returned: the fire is on its way.
+        None if target.fire_promised() => Cancelled::Leave,
+        // Every member is gone without firing: nothing can settle the join any more.
+        None => Cancelled::Fail,
+    })
+}
+
 fn cancel_all(members: Vec<Option<Weak<Chain>>>) {
     for member in members.into_iter().flatten() {
         if let Some(chain) = member.upgrade() {
@@ -163,7 +177,7 @@ impl<T: Send + 'static> Join<T> {
         let keep = match result {
             Ok(value) => {
                 if let Some(first_success) = self.spec.first_success {
-                    let target = st.target.take().expect("checked above");
+                    let target = take_to_fire(&mut st);
                     let mut members = std::mem::take(&mut st.members);
                     let earlier = std::mem::take(&mut st.results);
                     st.winner = Some(index);
@@ -182,7 +196,7 @@ impl<T: Send + 'static> Join<T> {
             Err(failure) => {
                 let keep = (!self.spec.consume_errors).then(|| failure.clone());
                 if self.spec.first_failure {
-                    let target = st.target.take().expect("checked above");
+                    let target = take_to_fire(&mut st);
                     let members = std::mem::take(&mut st.members);
                     let earlier = std::mem::take(&mut st.results);
                     drop(st);
@@ -198,7 +212,7 @@ impl<T: Send + 'static> Join<T> {
             }
         };
         if st.remaining == 0 {
-            let target = st.target.take().expect("checked above");
+            let target = take_to_fire(&mut st);
             let results = std::mem::take(&mut st.results);
             let members = std::mem::take(&mut st.members);
             drop(st);
@@ -221,36 +235,62 @@ impl<T: Send + 'static> Join<T> {
         }
     }
 
-    /// The join's canceller: cancels every member, whose results may settle the join as usual;
-    /// if they do not, the join fails with `CancelledError`. The engine cancels the members
-    /// (see [`Cancelled::Cascade`]), then [`after_cancel`](Join::after_cancel) answers.
+    /// The join's canceller: cancels every member that has not reported, whose results may
+    /// settle the join as usual. If they do not, because a member cannot report (it is
+    /// paused, or pending with nobody to fire it, or gone), the join fails with
+    /// `CancelledError`. A member whose result is in flight (another thread runs its steps,
+    /// or its fire is promised) is waited for: the join stays pending, and cancelling it again
+    /// cancels again whatever has not reported by then. The engine cancels the members (see
+    /// [`Cancelled::Cascade`]), then [`after_cancel`](Join::after_cancel) answers.
     fn cancel(join: Arc<Self>) -> Cancelled {
-        let members = {
-            let mut st = join.state.lock();
-            if st.target.is_none() {
-                // A member settled the join and its step is about to fire it.
-                return Cancelled::Leave;
-            }
-            std::mem::take(&mut st.members)
-        };
+        if join.state.lock().target.is_none() {
+            // A member settled the join and its step is about to fire it.
+            return Cancelled::Leave;
+        }
+        // Cloned rather than taken: each member takes its own handle out as it reports, so
+        // what is left afterwards is what has not reported.
+        let members = join.unreported();
         Cancelled::Cascade(Box::new(CancelMembers { join, members }))
     }
 
     /// The rest of the canceller, once every member was cancelled.
-    fn after_cancel(&self) -> Cancelled {
+    fn after_cancel(self: &Arc<Self>) -> Cancelled {
+        let unreported: Vec<Weak<Chain>> = self.unreported().into_iter().flatten().collect();
+        let in_flight = !unreported.is_empty()
+            && unreported.iter().all(|m| m.upgrade().is_some_and(|m| m.in_flight()));
+        if in_flight {
+            return Cancelled::KeepPending(canceller(Arc::downgrade(self)));
+        }
         let mut st = self.state.lock();
         match st.target.take() {
             None => Cancelled::Leave,
             Some(target) => {
                 // Nobody else will fire it now; the engine fails it with `CancelledError`.
                 let earlier = std::mem::take(&mut st.results);
+                let members = std::mem::take(&mut st.members);
                 drop(st);
                 drop(target);
                 discard(earlier);
+                drop(members);
                 Cancelled::Fail
             }
         }
     }
+
+    /// Handles on the members that have not reported yet (`None` for those gone already).
+    fn unreported(&self) -> Vec<Option<Weak<Chain>>> {
+        let st = self.state.lock();
+        if st.target.is_none() { Vec::new() } else { st.members.clone() }
+    }
+}
+
+/// Takes the join's chain to fire it, and says so on the chain: from here until the fire
+/// lands, the join may be gone (its last handle was the reporting member's step), and a cancel
+/// that finds it gone must leave the chain to this fire.
+fn take_to_fire<T>(st: &mut State<T>) -> Arc<Chain> {
+    let target = st.target.take().expect("checked above");
+    target.promise_fire();
+    target
 }
 
 /// The join's canceller, under way: the engine cancels `members`, then asks the join.

@@ -40,9 +40,12 @@ use crate::value::Value;
 ///
 /// # Cancellation
 ///
-/// Cancelling the list's Deferred before it fires cancels every input that has not fired; their
-/// results (usually `CancelledError` failures) complete the list as usual. If that does not
-/// settle it (an input is paused, or nothing can fire it any more), the list fails with
+/// Cancelling the list's Deferred before it fires cancels every input that has not reported;
+/// their results (usually `CancelledError` failures) complete the list as usual. An input whose
+/// result was already on its way (its steps running on another thread) is waited for, so a
+/// list without `fire_on_one_errback` never fails because inputs fired while it was cancelled.
+/// If an input can neither be cancelled nor report (it is paused, or pending with nobody to
+/// fire it, or nothing can fire it any more), the list fails with
 /// [`CancelledError`](crate::CancelledError). Once the list has fired, cancelling it does
 /// nothing, even to inputs still pending.
 ///

@@ -143,6 +143,26 @@ impl DeferredLock {
     pub fn waiting(&self) -> usize {
         self.gate.waiting()
     }
+
+    /// How many waiters the line has room for: its memory, in waiters. It stays within a
+    /// small multiple of [`waiting`](DeferredLock::waiting), plus a few hundred, however many
+    /// acquires were cancelled. For tests of that bound; not part of the stable API.
+    ///
+    /// ```
+    /// let lock = deferreds::DeferredLock::new();
+    /// let held = lock.acquire();
+    /// for _ in 0..1000 {
+    ///     let waiter = lock.acquire();
+    ///     waiter.cancel();
+    ///     deferreds::testing::failure_result_of(waiter);
+    /// }
+    /// assert!(lock.waiter_slots() < 100);
+    /// # drop(held);
+    /// ```
+    #[doc(hidden)]
+    pub fn waiter_slots(&self) -> usize {
+        self.gate.waiter_slots()
+    }
 }
 
 impl LockGuard {

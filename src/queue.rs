@@ -162,6 +162,24 @@ impl<T: Send + 'static> DeferredQueue<T> {
         self.inner.state.lock().waiting.len()
     }
 
+    /// How many gets the line of waiting gets has room for: its memory, in gets. It stays
+    /// within a small multiple of [`waiting`](DeferredQueue::waiting), plus a few hundred,
+    /// however many gets were cancelled. For tests of that bound; not part of the stable API.
+    ///
+    /// ```
+    /// let queue = deferreds::DeferredQueue::<u8>::new();
+    /// for _ in 0..1000 {
+    ///     let waiter = queue.get().unwrap();
+    ///     waiter.cancel();
+    ///     deferreds::testing::failure_result_of(waiter);
+    /// }
+    /// assert!(queue.waiter_slots() < 100);
+    /// ```
+    #[doc(hidden)]
+    pub fn waiter_slots(&self) -> usize {
+        self.inner.state.lock().waiting.capacity()
+    }
+
     /// The most values the queue holds, if limited.
     ///
     /// ```

@@ -16,7 +16,10 @@ use crate::value::Value;
 /// is the result of an input that fires after the race was decided.
 ///
 /// Cancelling the result before it fires cancels every input; unless one of them succeeds in
-/// its canceller, the race then fails with the `FailureGroup` of their failures.
+/// its canceller, the race then fails with the `FailureGroup` of their failures. An input whose
+/// result was already on its way (its steps running on another thread) is waited for, and may
+/// still win. If an input can neither be cancelled nor report (it is paused, or nothing can
+/// fire it any more), the race fails with [`CancelledError`](crate::CancelledError).
 ///
 /// An empty race fails at once with an empty `FailureGroup`; Twisted's never fires (see
 /// [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md)).

@@ -142,6 +142,26 @@ impl DeferredSemaphore {
     pub fn waiting(&self) -> usize {
         self.gate.waiting()
     }
+
+    /// How many waiters the line has room for: its memory, in waiters. It stays within a
+    /// small multiple of [`waiting`](DeferredSemaphore::waiting), plus a few hundred, however many
+    /// acquires were cancelled. For tests of that bound; not part of the stable API.
+    ///
+    /// ```
+    /// let sem = deferreds::DeferredSemaphore::new(1).unwrap();
+    /// let held = sem.acquire();
+    /// for _ in 0..1000 {
+    ///     let waiter = sem.acquire();
+    ///     waiter.cancel();
+    ///     deferreds::testing::failure_result_of(waiter);
+    /// }
+    /// assert!(sem.waiter_slots() < 100);
+    /// # drop(held);
+    /// ```
+    #[doc(hidden)]
+    pub fn waiter_slots(&self) -> usize {
+        self.gate.waiter_slots()
+    }
 }
 
 impl SemaphorePermit {

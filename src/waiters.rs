@@ -1,5 +1,6 @@
-//! What the concurrency primitives share: a FIFO of waiters that a cancelled waiter leaves in
-//! constant time, and the hand-over that fires a waiter without recursion.
+//! What the concurrency primitives share: a FIFO of waiters that a cancelled waiter leaves at
+//! once, in memory that follows the live waiters, and the hand-over that fires a waiter without
+//! recursion.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -11,43 +12,55 @@ use crate::deferred::Resolver;
 
 /// Waiters in arrival order, each known by a ticket so that a cancelled one can leave at once.
 ///
-/// Tickets are consecutive and never reused: the waiter with ticket `t` sits at `t - front`.
-/// A waiter that leaves becomes a hole, skipped when it reaches the front; holes at the front
-/// are trimmed as they appear, so the queue holds its live waiters and the holes behind the
-/// first of them.
+/// Tickets are consecutive and never reused. A waiter that leaves becomes a hole, skipped when
+/// it reaches the front; holes at either end are trimmed as they appear. Holes behind a waiter
+/// that stays at the front (a lock held for long, cancelled acquires queuing behind its next
+/// owner) are compacted away once they are more than [`COMPACT_MIN_HOLES`] and outnumber the
+/// live waiters, so the queue never holds more than about twice its live waiters, and its
+/// room is given back as it empties: its memory follows the waiters, not the cancellations.
+/// Each slot keeps its ticket, so a ticket is found by binary search whatever was compacted.
 pub(crate) struct Waiters<R> {
-    /// The ticket of `slots[0]`.
-    front: u64,
-    slots: VecDeque<Option<R>>,
+    /// `(ticket, waiter)` in ticket order; `None` is a hole.
+    slots: VecDeque<(u64, Option<R>)>,
+    /// The ticket the next waiter gets.
+    next: u64,
     /// Live waiters (slots that are not holes).
     live: usize,
 }
 
+/// Compaction waits for this many holes, so that a short queue is not compacted on every
+/// cancel (the timer heap's rule, from Twisted's reactor).
+const COMPACT_MIN_HOLES: usize = 50;
+
+/// Room a queue keeps however few wait in it, so that a short queue never reallocates.
+const SPARE_SLOTS: usize = 16;
+
 impl<R> Waiters<R> {
     pub(crate) fn new() -> Waiters<R> {
-        Waiters { front: 0, slots: VecDeque::new(), live: 0 }
+        Waiters { slots: VecDeque::new(), next: 0, live: 0 }
     }
 
     /// The ticket the next [`push`](Waiters::push) will return.
     pub(crate) fn next_ticket(&self) -> u64 {
-        self.front + self.slots.len() as u64
+        self.next
     }
 
     /// Adds a waiter at the back and returns its ticket.
     pub(crate) fn push(&mut self, waiter: R) -> u64 {
-        let ticket = self.next_ticket();
-        self.slots.push_back(Some(waiter));
+        let ticket = self.next;
+        self.next += 1;
+        self.slots.push_back((ticket, Some(waiter)));
         self.live += 1;
         ticket
     }
 
     /// Takes the waiter at the front.
     pub(crate) fn pop(&mut self) -> Option<R> {
-        while let Some(slot) = self.slots.pop_front() {
-            self.front += 1;
+        while let Some((_, slot)) = self.slots.pop_front() {
             if let Some(waiter) = slot {
                 self.live -= 1;
                 self.trim();
+                self.fit();
                 return Some(waiter);
             }
         }
@@ -56,10 +69,15 @@ impl<R> Waiters<R> {
 
     /// Takes the waiter with this ticket, if it is still waiting.
     pub(crate) fn remove(&mut self, ticket: u64) -> Option<R> {
-        let index = usize::try_from(ticket.checked_sub(self.front)?).ok()?;
-        let waiter = self.slots.get_mut(index)?.take()?;
+        let index = self.slots.binary_search_by_key(&ticket, |(t, _)| *t).ok()?;
+        let waiter = self.slots[index].1.take()?;
         self.live -= 1;
         self.trim();
+        let holes = self.slots.len() - self.live;
+        if holes > COMPACT_MIN_HOLES && holes > self.live {
+            self.slots.retain(|(_, slot)| slot.is_some());
+        }
+        self.fit();
         Some(waiter)
     }
 
@@ -68,12 +86,28 @@ impl<R> Waiters<R> {
         self.live
     }
 
-    /// Drops the holes at the front. (Holes at the back stay: dropping them would hand their
-    /// tickets out again.)
+    /// How many slots the queue has room for: its memory, holes included.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Gives memory back once the queue uses less than a quarter of it, as a burst of waiters
+    /// drains or is cancelled: halving the room each time its use falls to a quarter costs
+    /// O(1) per waiter, amortised, like the doubling that made it.
+    fn fit(&mut self) {
+        let used = self.slots.len() + SPARE_SLOTS;
+        if self.slots.capacity() > 4 * used {
+            self.slots.shrink_to(2 * used);
+        }
+    }
+
+    /// Drops the holes at either end.
     fn trim(&mut self) {
-        while let Some(None) = self.slots.front() {
+        while let Some((_, None)) = self.slots.front() {
             self.slots.pop_front();
-            self.front += 1;
+        }
+        while let Some((_, None)) = self.slots.back() {
+            self.slots.pop_back();
         }
     }
 }
@@ -187,13 +221,37 @@ mod tests {
         w.remove(3);
         w.remove(2);
         assert_eq!(w.next_ticket(), 4, "removing the last waiters frees no ticket");
+        assert_eq!(w.slots.len(), 2, "the trailing holes are dropped");
         w.remove(0);
-        assert_eq!((w.front, w.slots.len()), (1, 3), "the leading hole is dropped");
+        assert_eq!(w.slots.len(), 1, "the leading hole is dropped");
         assert_eq!(w.remove(1), Some(1));
         assert!(w.slots.is_empty(), "all holes: nothing left");
         assert_eq!(w.push(9), 4);
         assert_eq!(w.remove(3), None, "an old ticket does not reach the new waiter");
         assert_eq!(w.pop(), Some(9));
+    }
+
+    #[test]
+    fn holes_behind_a_waiter_at_the_front_are_compacted() {
+        // One waiter stays at the front; behind it, each newcomer outlives the one before.
+        let mut w = Waiters::new();
+        w.push(0);
+        let mut last = w.push(1);
+        for i in 2..=10_000 {
+            let ticket = w.push(i);
+            assert!(w.remove(last).is_some());
+            last = ticket;
+            assert!(w.slots.len() <= COMPACT_MIN_HOLES + 3, "{} slots", w.slots.len());
+        }
+        // A burst of waiters that then leave gives its room back.
+        let tickets: Vec<u64> = (0..10_000).map(|i| w.push(i)).collect();
+        assert!(w.capacity() >= 10_000);
+        for ticket in tickets {
+            w.remove(ticket);
+        }
+        assert!(w.capacity() <= 4 * (2 + COMPACT_MIN_HOLES + SPARE_SLOTS), "{}", w.capacity());
+        assert_eq!(w.len(), 2);
+        assert_eq!((w.pop(), w.pop(), w.pop()), (Some(0), Some(10_000), None));
     }
 
     #[test]

@@ -20,7 +20,8 @@ use std::sync::{Arc, Weak};
 
 use super::run::drive;
 use super::{
-    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, IN_CANCELLER, Slot,
+    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, IN_CANCELLER, PROMISED,
+    Slot,
 };
 use crate::error::CancelledError;
 use crate::failure::Failure;
@@ -68,23 +69,46 @@ impl Chain {
     /// ([`Cancelled::KeepPending`]). `false` if it already had a result, was running its steps,
     /// or got its result from another thread while the canceller ran.
     pub(crate) fn cancel(self: &Arc<Self>, at: &'static Location<'static>) -> bool {
-        self.begin_cancel(at, |frame| cascade(vec![frame], at))
+        self.begin_cancel(at, None, |frame| cascade(vec![frame], at))
+    }
+
+    /// [`cancel`](Chain::cancel) for a canceller that races the chain's result for one
+    /// decision (a timeout's timer against the value it times). `decide` is asked once, under
+    /// the lock of the chain where the cancellation is about to take effect (this chain, or
+    /// the innermost one it waits on), while that chain has no result: if it answers true, the
+    /// cancellation goes ahead; if false (the result already went past the point the decision
+    /// is about), nothing is cancelled and no canceller runs. Where the walk finds nothing to
+    /// cancel, `decide` is not asked at all.
+    ///
+    /// The decision must be taken under that lock: a fire from another thread takes the same
+    /// lock, so the decision and the fire can never both believe they came first.
+    #[cfg(feature = "reactor")]
+    pub(crate) fn cancel_if(
+        self: &Arc<Self>,
+        at: &'static Location<'static>,
+        decide: &dyn Fn() -> bool,
+    ) -> bool {
+        self.begin_cancel(at, Some(decide), |frame| cascade(vec![frame], at))
     }
 
     /// Walks to the innermost chain and cancels it, up to the canceller's answer, and says
-    /// whether that decided the chain's outcome. If the answer hands back chains to cancel
-    /// first, the canceller is still under way (and [`IN_CANCELLER`] still names its chain):
-    /// it goes to `cascading`, whose answer is returned.
+    /// whether that decided the chain's outcome (`decide`: see [`cancel_if`](Chain::cancel_if)).
+    /// If the answer hands back chains to cancel first, the canceller is still under way (and
+    /// [`IN_CANCELLER`] still names its chain): it goes to `cascading`, whose answer is
+    /// returned.
     #[inline(always)]
     fn begin_cancel(
         self: &Arc<Self>,
         at: &'static Location<'static>,
+        decide: Option<&dyn Fn() -> bool>,
         cascading: impl FnOnce(Frame) -> bool,
     ) -> bool {
+        let declined = || decide.is_some_and(|decide| !decide());
         let mut current = self.clone();
         loop {
             let mut st = current.state.lock();
             match &mut st.slot {
+                Slot::Pending(_) if declined() => return false,
                 Slot::Pending(canceller) => match canceller.take() {
                     None => {
                         current.cancelling.fetch_or(CANCELLED, Ordering::Relaxed);
@@ -110,13 +134,21 @@ impl Chain {
                         // another thread) finds this placeholder and does nothing: the running
                         // canceller settles the chain.
                         st.slot = Slot::Pending(Some(Box::new(|_: &Arc<Chain>| Cancelled::Leave)));
-                        current.cancelling.store(CANCELLING | CANCELLED, Ordering::Relaxed);
+                        // Set already if this is another cancel's placeholder.
+                        let placeholder =
+                            current.cancelling.fetch_or(CANCELLING | CANCELLED, Ordering::Relaxed)
+                                & CANCELLING
+                                != 0;
                         drop(st);
                         let outer = IN_CANCELLER.with(|c| c.replace(current.addr()));
                         let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
-                        return current.conclude_cancel(outcome, outer, at, |cascade| {
-                            cascading(Frame::new(current.clone(), outer, cascade))
-                        });
+                        return current.conclude_cancel(
+                            outcome,
+                            outer,
+                            placeholder,
+                            at,
+                            |cascade| cascading(Frame::new(current.clone(), outer, cascade)),
+                        );
                     }
                 },
                 Slot::Waiting(inner) => match inner.upgrade() {
@@ -124,6 +156,7 @@ impl Chain {
                         drop(st);
                         current = inner;
                     }
+                    None if declined() => return false,
                     None => {
                         // What it waited on is gone and can never fire: the cancellation lands
                         // on this chain instead of being lost.
@@ -141,7 +174,8 @@ impl Chain {
     }
 
     /// Acts on a canceller's answer (or its panic): whether the cancellation decided the
-    /// chain's outcome. `outer` is what [`IN_CANCELLER`] held before the canceller began. An
+    /// chain's outcome. `outer` is what [`IN_CANCELLER`] held before the canceller began;
+    /// `placeholder`, whether the canceller was the stand-in of another cancel under way. An
     /// answer that hands back chains to cancel first goes to `cascading` instead: the
     /// canceller is still under way.
     #[inline(always)]
@@ -149,23 +183,34 @@ impl Chain {
         self: &Arc<Self>,
         outcome: std::thread::Result<Cancelled>,
         outer: usize,
+        placeholder: bool,
         at: &'static Location<'static>,
         cascading: impl FnOnce(Box<dyn Cascade>) -> bool,
     ) -> bool {
+        let restore = || IN_CANCELLER.with(|c| c.set(outer));
         // The canceller is over: whether it fired the chain itself.
         let end = || {
-            IN_CANCELLER.with(|c| c.set(outer));
-            self.cancelling.swap(CANCELLED, Ordering::Relaxed) & FIRED_BY_CANCELLER != 0
+            restore();
+            self.end_cancelling() & FIRED_BY_CANCELLER != 0
         };
         let (failure, panicked, by_canceller) = match outcome {
             Ok(Cancelled::Cascade(cascade)) => return cascading(cascade),
+            // The placeholder's answer: the flags and the outcome belong to the cancel whose
+            // canceller is running.
+            Ok(Cancelled::Leave) if placeholder => {
+                restore();
+                return false;
+            }
             Ok(Cancelled::Leave) => {
                 end();
+                // A canceller's own `Leave` means that a fire is on its way: a combinator
+                // asking whether the chain will settle counts on it (see `in_flight`).
+                self.promise_fire();
                 return false;
             }
             Ok(Cancelled::Fail) => (Failure::new(CancelledError), false, end()),
             Ok(Cancelled::KeepPending(next)) => {
-                end();
+                restore();
                 self.rearm(next);
                 return true;
             }
@@ -194,10 +239,64 @@ impl Chain {
         }
     }
 
+    /// Clears the flags a cancel set while its canceller ran; returns them as they were.
+    fn end_cancelling(&self) -> u8 {
+        self.cancelling.fetch_and(!(CANCELLING | FIRED_BY_CANCELLER), Ordering::Relaxed)
+    }
+
+    /// Records that the caller has committed to fire this pending chain and is about to: a
+    /// combinator whose input settled it, from the moment it took the chain to fire until the
+    /// fire lands (the engine fires it from the input's run). Lock-free and idempotent.
+    pub(crate) fn promise_fire(&self) {
+        self.cancelling.fetch_or(PROMISED, Ordering::Release);
+    }
+
+    /// Whether [`promise_fire`](Chain::promise_fire) was called on this chain.
+    pub(crate) fn fire_promised(&self) -> bool {
+        self.cancelling.load(Ordering::Acquire) & PROMISED != 0
+    }
+
+    /// Whether this chain's result is on its way to the end of its steps with nobody else's
+    /// help: it (or the innermost chain it waits on) is being run by some thread, has been
+    /// promised a fire, or has a canceller running that settles it. False if it, or a chain it
+    /// waits on, is paused, if what it waits on is gone, or if the innermost chain is pending
+    /// with nobody committed to fire it.
+    ///
+    /// A snapshot: one lock at a time along the `Waiting` links, so the answer may be stale by
+    /// the time it is read. A combinator uses it after cancelling its inputs, to tell an input
+    /// whose result is in flight on another thread from one that cannot report.
+    pub(crate) fn in_flight(self: &Arc<Self>) -> bool {
+        let mut current = self.clone();
+        loop {
+            let st = current.state.lock();
+            if current.is_paused() {
+                return false;
+            }
+            let inner = match &st.slot {
+                Slot::Waiting(inner) => inner.upgrade(),
+                Slot::Pending(_) => {
+                    return current.cancelling.load(Ordering::Acquire) & (CANCELLING | PROMISED)
+                        != 0;
+                }
+                // A result that its run (or the fire that stored it) is taking on, or one
+                // already handed to the chain that waited on it, which runs with it now.
+                Slot::Ok(_) | Slot::Err(_) | Slot::Empty => return true,
+            };
+            drop(st);
+            match inner {
+                Some(inner) => current = inner,
+                None => return false,
+            }
+        }
+    }
+
     /// Puts a canceller back after a [`Cancelled::KeepPending`], in place of the placeholder
     /// that stood in while it ran, unless the chain was fired meanwhile.
     fn rearm(&self, canceller: Canceller) {
         let mut st = self.state.lock();
+        // Under the lock that puts the canceller back: a cancel that takes it finds the flags
+        // of this one cleared, and one that comes before finds them set (the placeholder).
+        self.end_cancelling();
         let unused = match &mut st.slot {
             Slot::Pending(slot) => slot.replace(canceller),
             _ => Some(canceller),
@@ -229,7 +328,7 @@ fn cascade(mut frames: Vec<Frame>, at: &'static Location<'static>) -> bool {
             // go inside the canceller, and so would a panic it raised.
             let cancelled = catch_unwind(AssertUnwindSafe(move || {
                 let mut pushed = None;
-                member.begin_cancel(at, |frame| {
+                member.begin_cancel(at, None, |frame| {
                     pushed = Some(frame);
                     false
                 });
@@ -262,10 +361,10 @@ fn cascade(mut frames: Vec<Frame>, at: &'static Location<'static>) -> bool {
         drop((members, rest));
         let done = |_| unreachable!("handled above");
         match frames.last_mut() {
-            None => return chain.conclude_cancel(outcome, outer, at, done),
+            None => return chain.conclude_cancel(outcome, outer, false, at, done),
             Some(parent) => {
                 let concluded = catch_unwind(AssertUnwindSafe(|| {
-                    chain.conclude_cancel(outcome, outer, at, done);
+                    chain.conclude_cancel(outcome, outer, false, at, done);
                     drop(chain);
                     drop(member);
                 }));
@@ -274,5 +373,61 @@ fn cascade(mut frames: Vec<Frame>, at: &'static Location<'static>) -> bool {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn at() -> &'static Location<'static> {
+        Location::caller()
+    }
+
+    #[test]
+    fn a_cancel_that_finds_the_placeholder_leaves_the_running_cancellers_flags_alone() {
+        // The canceller cancels its own chain again (which finds the placeholder and does
+        // nothing), then fires the chain itself: that fire is still the canceller's answer.
+        let chain = Chain::pending(
+            Some(Box::new(|chain: &Arc<Chain>| {
+                assert!(!chain.cancel(at()));
+                chain.fire(Ok(Value::new(9u8)), at()).unwrap();
+                Cancelled::Fail
+            })),
+            at(),
+        );
+        assert!(chain.cancel(at()), "the canceller decided the outcome");
+        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 9);
+    }
+
+    #[cfg(feature = "reactor")]
+    #[test]
+    fn cancel_if_asks_where_the_cancellation_lands_and_a_no_changes_nothing() {
+        let asked = std::cell::Cell::new(0);
+        let no = || {
+            asked.set(asked.get() + 1);
+            false
+        };
+        let chain = Chain::pending(Some(Box::new(|_: &Arc<Chain>| unreachable!())), at());
+        assert!(!chain.cancel_if(at(), &no));
+        assert_eq!(asked.get(), 1);
+        assert!(matches!(chain.state.lock().slot, Slot::Pending(Some(_))), "canceller kept");
+        // Nothing to cancel: not asked.
+        chain.fire(Ok(Value::new(1u8)), at()).unwrap();
+        assert!(!chain.cancel_if(at(), &no));
+        assert_eq!(asked.get(), 1);
+    }
+
+    #[test]
+    fn in_flight_tells_a_result_on_its_way_from_one_that_cannot_come() {
+        let pending = Chain::pending(None, at());
+        assert!(!pending.in_flight(), "nobody is about to fire it");
+        pending.promise_fire();
+        assert!(pending.in_flight() && pending.fire_promised());
+        let fired = Chain::fired(Ok(Value::new(1u8)), at());
+        assert!(fired.in_flight());
+        fired.pause();
+        assert!(!fired.in_flight(), "paused");
     }
 }

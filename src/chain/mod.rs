@@ -127,7 +127,8 @@ pub(crate) struct Chain {
     grace: AtomicBool,
     /// `CANCELLING` while a canceller runs, plus `FIRED_BY_CANCELLER` once that canceller fired
     /// the chain itself: `cancel` tells the canceller's own answer apart from a fire that raced
-    /// it on another thread. Under the lock, like `running`.
+    /// it on another thread. Under the lock, like `running`; and `PROMISED`, which is set
+    /// without it (every change of this byte is a read-modify-write for that reason).
     cancelling: AtomicU8,
     /// Debug mode was on when the chain was made: it has an entry in the debug table.
     debug: bool,
@@ -138,6 +139,9 @@ const CANCELLING: u8 = 1;
 const FIRED_BY_CANCELLER: u8 = 2;
 /// A cancel reached the chain while it was pending; never cleared (`Resolver::is_cancelled`).
 const CANCELLED: u8 = 4;
+/// Somebody has committed to fire this pending chain and is about to (see
+/// [`Chain::promise_fire`]). Never cleared: once the chain is fired it no longer matters.
+const PROMISED: u8 = 8;
 
 thread_local! {
     /// The address of the chain whose canceller this thread is running, or 0.
@@ -342,7 +346,8 @@ impl Chain {
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
         if let Slot::Pending(canceller) = &mut st.slot {
-            if self.cancelling.load(Ordering::Relaxed) & !CANCELLED == CANCELLING
+            if self.cancelling.load(Ordering::Relaxed) & (CANCELLING | FIRED_BY_CANCELLER)
+                == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
             {
                 self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);

@@ -127,6 +127,11 @@ impl Clock {
     /// out of `advance` (Twisted lets the exception propagate); the calls not yet run stay
     /// pending.
     ///
+    /// Time saturates at `f64::MAX` seconds: an `advance` that would go past it stops there,
+    /// runs what is due, and leaves the clock usable. Time no longer moves from there, and a
+    /// delay that would lead past it is refused with an
+    /// [`InvalidDelayError`] that says so.
+    ///
     /// # Panics
     ///
     /// If `amount` is negative, infinite or NaN: a test clock never goes back in time.

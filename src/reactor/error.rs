@@ -1,10 +1,16 @@
 //! The reactor's errors: typed answers where Twisted raises an exception or asserts.
 
-/// A delay, timeout or reset that is negative, infinite or NaN.
+/// A delay, timeout or reset that is negative, infinite or NaN, or that would take the time
+/// something is due past the largest time a clock can hold.
 ///
 /// Twisted's reactor asserts `delay >= 0` and its `Clock` accepts anything; here every delay is
 /// checked. The message reads `invalid delay: -1 seconds (a delay must be finite and not
 /// negative)`.
+///
+/// A valid delay is refused too when adding it to the time it counts from (the clock's time,
+/// or the call's due time for [`DelayedCall::delay`](super::DelayedCall::delay)) gives a time
+/// that is not finite: a clock holds times up to `f64::MAX` seconds. Then
+/// [`start`](InvalidDelayError::start) is that time, and the message says so.
 ///
 /// ```
 /// use deferreds::reactor::{Clock, InvalidDelayError};
@@ -14,14 +20,51 @@
 /// assert_eq!(err.delay(), -1.0);
 /// assert!(clock.call_later(f64::NAN, || ()).is_err());
 /// assert!(clock.call_later(f64::INFINITY, || ()).is_err());
+///
+/// clock.advance(1e308);
+/// let err = clock.call_later(1e308, || ()).unwrap_err();
+/// assert_eq!(err.start(), Some(1e308));
+/// assert_eq!(
+///     err.to_string(),
+///     "invalid delay: 1e308 seconds from 1e308 s (the time it leads to is past the largest \
+///      time a clock can hold)"
+/// );
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("invalid delay: {delay} seconds (a delay must be finite and not negative)")]
+#[error("invalid delay: {} seconds {}", seconds(*.delay), reason(*.start))]
 pub struct InvalidDelayError {
     pub(crate) delay: f64,
+    /// The time the delay counts from, when the delay is valid but the time it leads to is not
+    /// finite.
+    pub(crate) start: Option<f64>,
+}
+
+fn reason(start: Option<f64>) -> String {
+    match start {
+        None => "(a delay must be finite and not negative)".to_string(),
+        Some(start) => format!(
+            "from {} s (the time it leads to is past the largest time a clock can hold)",
+            seconds(start)
+        ),
+    }
+}
+
+/// A number of seconds as people write it: `1.5`, and `1e308` rather than its 309 digits.
+fn seconds(secs: f64) -> String {
+    if secs.abs() >= 1e15 { format!("{secs:e}") } else { format!("{secs}") }
 }
 
 impl InvalidDelayError {
+    /// A delay that is negative, infinite or NaN.
+    pub(crate) fn new(delay: f64) -> InvalidDelayError {
+        InvalidDelayError { delay, start: None }
+    }
+
+    /// A valid delay that, counted from `start`, leads to a time that is not finite.
+    pub(crate) fn overflow(delay: f64, start: f64) -> InvalidDelayError {
+        InvalidDelayError { delay, start: Some(start) }
+    }
+
     /// The delay that was refused, in seconds.
     ///
     /// ```
@@ -31,11 +74,38 @@ impl InvalidDelayError {
     pub fn delay(&self) -> f64 {
         self.delay
     }
+
+    /// The time the delay was counted from, if the delay itself was valid and it was the time
+    /// it leads to that is not finite; `None` if the delay itself is negative, infinite or NaN.
+    ///
+    /// ```
+    /// use deferreds::reactor::{Clock, DelayedCallError};
+    ///
+    /// let clock = Clock::new();
+    /// assert_eq!(clock.call_later(-1.0, || ()).unwrap_err().start(), None);
+    /// let call = clock.call_later(1.0, || ()).unwrap();
+    /// call.delay(f64::MAX).unwrap(); // due at f64::MAX seconds
+    /// match call.delay(f64::MAX) {
+    ///     Err(DelayedCallError::InvalidDelay(err)) => assert_eq!(err.start(), Some(f64::MAX)),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(call.get_time(), f64::MAX, "a refused delay changes nothing");
+    /// ```
+    pub fn start(&self) -> Option<f64> {
+        self.start
+    }
 }
 
 /// Checks a delay in seconds: finite and not negative.
 pub(crate) fn check_delay(delay: f64) -> Result<f64, InvalidDelayError> {
-    if delay.is_finite() && delay >= 0.0 { Ok(delay) } else { Err(InvalidDelayError { delay }) }
+    if delay.is_finite() && delay >= 0.0 { Ok(delay) } else { Err(InvalidDelayError::new(delay)) }
+}
+
+/// Checks a delay counted from `start`: [`check_delay`], and a finite time at the end of it.
+/// Returns that time.
+pub(crate) fn check_delay_from(start: f64, delay: f64) -> Result<f64, InvalidDelayError> {
+    let time = start + check_delay(delay)?;
+    if time.is_finite() { Ok(time) } else { Err(InvalidDelayError::overflow(delay, start)) }
 }
 
 /// Why [`DelayedCall::cancel`](super::DelayedCall::cancel), [`reset`](super::DelayedCall::reset)

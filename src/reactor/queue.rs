@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::error::{DelayedCallError, InvalidDelayError, check_delay};
+use super::error::{DelayedCallError, InvalidDelayError, check_delay, check_delay_from};
 use crate::contain;
 
 /// Compaction starts only above this much garbage (Twisted's threshold).
@@ -293,6 +293,13 @@ pub(crate) struct Call<J: ?Sized = dyn Job> {
     job: J,
 }
 
+/// What a [`Call::reschedule`] counts from: the time now (`reset`) or the time the call was
+/// due (`delay`).
+enum Origin {
+    Now,
+    Due,
+}
+
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -397,13 +404,14 @@ impl Timers {
     where
         F: FnOnce() + Send + 'static,
     {
-        let delay = check_delay(delay)?;
         let mut st = self.state.lock();
-        let time = self.now_locked(&st) + delay;
-        if !time.is_finite() {
-            drop(st);
-            return Err(InvalidDelayError { delay });
-        }
+        let time = match check_delay_from(self.now_locked(&st), delay) {
+            Ok(time) => time,
+            Err(err) => {
+                drop(st);
+                return Err(err);
+            }
+        };
         let seq = st.next_seq;
         st.next_seq += 1;
         let closed = st.closed;
@@ -509,7 +517,9 @@ impl Timers {
     /// the `advance` ends (an `advance` may run inside a call that another one runs).
     pub(crate) fn begin_advance(&self, amount: f64) -> Nesting {
         let mut st = self.state.lock();
-        st.now += amount;
+        // Saturates: a clock that would pass the largest finite time stops there, where every
+        // time stays comparable and every delay still counts from a finite time.
+        st.now = (st.now + amount).min(f64::MAX);
         let start_seq = st.next_seq;
         std::mem::replace(&mut st.nesting, Nesting { start_seq, depth: None })
     }
@@ -687,25 +697,21 @@ impl Call {
     /// Twisted's `reset`: due `secs` seconds from now.
     pub(crate) fn reset(self: &Arc<Self>, secs: f64) -> Result<(), DelayedCallError> {
         let secs = check_delay(secs)?;
-        self.reschedule(|now, _| now + secs, secs)
+        self.reschedule(Origin::Now, secs)
     }
 
     /// Twisted's `delay`: due `secs` seconds later than it was (earlier if negative).
     pub(crate) fn delay(self: &Arc<Self>, secs: f64) -> Result<(), DelayedCallError> {
         if !secs.is_finite() {
-            return Err(InvalidDelayError { delay: secs }.into());
+            return Err(InvalidDelayError::new(secs).into());
         }
-        self.reschedule(|_, due| due + secs, secs)
+        self.reschedule(Origin::Due, secs)
     }
 
-    /// Moves the call to `new_due(now, due)`: an earlier time pushes a new heap entry (the old
+    /// Moves the call to `secs` after `from`: an earlier time pushes a new heap entry (the old
     /// one becomes garbage), a later one only records the new due time, and the old entry is
-    /// pushed again when it comes up.
-    fn reschedule(
-        self: &Arc<Self>,
-        new_due: impl FnOnce(f64, f64) -> f64,
-        secs: f64,
-    ) -> Result<(), DelayedCallError> {
+    /// pushed again when it comes up. A time that is not finite is refused, changing nothing.
+    fn reschedule(self: &Arc<Self>, from: Origin, secs: f64) -> Result<(), DelayedCallError> {
         let Some(timers) = self.timers.upgrade() else {
             return Err(self.discarded());
         };
@@ -715,9 +721,13 @@ impl Call {
             return Err(Call::refuse(status));
         }
         let old_due = self.due();
-        let due = new_due(timers.now_locked(&st), old_due);
+        let start = match from {
+            Origin::Now => timers.now_locked(&st),
+            Origin::Due => old_due,
+        };
+        let due = start + secs;
         if !due.is_finite() {
-            return Err(InvalidDelayError { delay: secs }.into());
+            return Err(InvalidDelayError::overflow(secs, start).into());
         }
         self.due.store(due.to_bits(), AtomicOrdering::Release);
         if due >= old_due {

@@ -249,3 +249,17 @@ fn test_callback_order_preserved() {
     );
     success_result_of(outer);
 }
+
+#[test]
+fn cancelling_a_gather_whose_only_pending_input_is_in_flight_waits_for_its_value() {
+    let (a, fire_a) = Deferred::<u8>::new();
+    let (a, has_started, go) = crate::list::blocking_input(a);
+    let gathered = gather_results(vec![a, succeed(2)]);
+    let firer = std::thread::spawn(move || fire_a.callback(1).unwrap());
+    has_started.recv().unwrap();
+    gathered.cancel(); // nothing to cancel: the one input left is running on `firer`
+    assert_no_result(&gathered);
+    go.send(()).unwrap();
+    firer.join().unwrap();
+    assert_eq!(success_result_of(gathered), [1, 2]);
+}

@@ -557,3 +557,54 @@ fn combinator_types_are_send_and_sync() {
     assert_send_sync::<FirstError>();
     assert_send_sync::<deferreds::FailureGroup>();
 }
+
+/// An input whose step blocks until told to go, and the two ends of that conversation: the
+/// step says when it has started, and waits for `go`.
+pub(crate) fn blocking_input(
+    d: Deferred<u8>,
+) -> (Deferred<u8>, std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+    let (started, has_started) = std::sync::mpsc::channel();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let d = d.map(move |v| {
+        started.send(()).unwrap();
+        wait.recv().unwrap();
+        v
+    });
+    (d, has_started, go)
+}
+
+#[test]
+fn cancelling_a_list_while_an_input_runs_its_steps_on_another_thread_waits_for_that_input() {
+    let (a, fire_a) = Deferred::<u8>::new();
+    let (a, has_started, go) = blocking_input(a);
+    let (b, _fire_b) = Deferred::<u8>::new();
+    let list = DeferredList::new(vec![a, b]).consume_errors(true).into_deferred();
+    let firer = std::thread::spawn(move || fire_a.callback(1).unwrap());
+    has_started.recv().unwrap();
+    // `b` is cancelled; `a`'s value is on its way, so the list waits for it.
+    list.cancel();
+    assert_no_result(&list);
+    go.send(()).unwrap();
+    firer.join().unwrap();
+    let results = success_result_of(list);
+    assert_eq!(results[0].as_ref().unwrap(), &1);
+    assert!(results[1].as_ref().unwrap_err().check::<CancelledError>());
+}
+
+#[test]
+fn cancelling_a_list_again_reaches_what_an_input_in_flight_went_on_to_wait_on() {
+    let (a, fire_a) = Deferred::<u8>::new();
+    let (a, has_started, go) = blocking_input(a);
+    let (inner, _fire_inner) = Deferred::<u8>::new();
+    let a = a.add_callback(move |_| inner);
+    let list = DeferredList::new(vec![a]).consume_errors(true).into_deferred();
+    let firer = std::thread::spawn(move || fire_a.callback(1).unwrap());
+    has_started.recv().unwrap();
+    list.cancel(); // `a` is in flight: nothing to cancel yet
+    go.send(()).unwrap();
+    firer.join().unwrap();
+    assert_no_result(&list); // `a` now waits on `inner`
+    list.cancel();
+    let results = success_result_of(list);
+    assert!(results[0].as_ref().unwrap_err().check::<CancelledError>());
+}

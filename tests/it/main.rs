@@ -21,6 +21,7 @@ mod panics;
 mod pause;
 mod primitives;
 mod race;
+mod races;
 #[cfg(feature = "reactor")]
 mod reactor_await;
 #[cfg(feature = "reactor")]

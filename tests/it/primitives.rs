@@ -670,3 +670,104 @@ fn primitives_are_send_and_sync() {
     assert_send_sync::<DeferredQueue<std::cell::Cell<u8>>>();
     assert_send_sync::<QueueOverflow<String>>();
 }
+
+/// How much room a line of `live` waiters may take, in waiters: holes are compacted once they
+/// outnumber the live waiters (and are more than a few dozen), the line grows by doubling, and
+/// it gives room back once it uses less than a quarter.
+fn line_bound(live: usize) -> usize {
+    8 * (live + 64)
+}
+
+/// What repeated timeouts do: each new waiter is cancelled while the one at the front waits on.
+const CANCELLED: usize = 200_000;
+
+#[test]
+fn cancelled_acquires_behind_a_stuck_waiter_keep_the_lock_line_small() {
+    let lock = DeferredLock::new();
+    let held = success_result_of(lock.acquire());
+    let stuck = lock.acquire();
+    for _ in 0..CANCELLED {
+        let waiter = lock.acquire();
+        waiter.cancel();
+        assert!(failure_result_of(waiter).check::<CancelledError>());
+    }
+    assert_eq!(lock.waiting(), 1);
+    assert!(lock.waiter_slots() <= line_bound(1), "{} slots", lock.waiter_slots());
+    drop(held);
+    drop(success_result_of(stuck));
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn cancelled_acquires_behind_a_stuck_waiter_keep_the_semaphore_line_small() {
+    let sem = DeferredSemaphore::new(1).unwrap();
+    let held = success_result_of(sem.acquire());
+    let stuck = sem.acquire();
+    for _ in 0..CANCELLED {
+        let waiter = sem.acquire();
+        waiter.cancel();
+        assert!(failure_result_of(waiter).check::<CancelledError>());
+    }
+    assert_eq!(sem.waiting(), 1);
+    assert!(sem.waiter_slots() <= line_bound(1), "{} slots", sem.waiter_slots());
+    drop(held);
+    drop(success_result_of(stuck));
+    assert_eq!(sem.tokens(), 1);
+}
+
+#[test]
+fn cancelled_gets_behind_a_stuck_get_keep_the_queue_line_small() {
+    let queue = DeferredQueue::new();
+    let stuck = queue.get().unwrap();
+    for _ in 0..CANCELLED {
+        let get = queue.get().unwrap();
+        get.cancel();
+        assert!(failure_result_of(get).check::<CancelledError>());
+    }
+    assert_eq!(queue.waiting(), 1);
+    assert!(queue.waiter_slots() <= line_bound(1), "{} slots", queue.waiter_slots());
+    queue.put(7).unwrap();
+    assert_eq!(success_result_of(stuck), 7);
+}
+
+#[test]
+fn a_burst_of_waiters_gives_its_room_back_as_it_drains() {
+    let lock = DeferredLock::new();
+    let held = success_result_of(lock.acquire());
+    let burst: Vec<_> = (0..100_000).map(|_| lock.acquire()).collect();
+    assert!(lock.waiter_slots() >= 100_000);
+    drop(held);
+    for waiter in burst {
+        drop(success_result_of(waiter)); // each guard released in turn serves the next
+    }
+    assert_eq!(lock.waiting(), 0);
+    assert!(lock.waiter_slots() <= line_bound(0), "{} slots", lock.waiter_slots());
+}
+
+#[test]
+fn waiters_leaving_from_the_middle_keep_the_line_small_and_in_order() {
+    // A stuck waiter at the front, then a window of live waiters that slides: each newcomer
+    // stays and the oldest of the window is cancelled, so holes pile up between live waiters.
+    const WINDOW: usize = 10;
+    let queue = DeferredQueue::new();
+    let stuck = queue.get().unwrap();
+    let mut window = VecDeque::new();
+    for i in 0..CANCELLED {
+        window.push_back((i, queue.get().unwrap()));
+        if window.len() > WINDOW {
+            let (_, oldest) = window.pop_front().unwrap();
+            oldest.cancel();
+            assert!(failure_result_of(oldest).check::<CancelledError>());
+        }
+        let live = queue.waiting();
+        assert!(queue.waiter_slots() <= line_bound(live), "{} slots", queue.waiter_slots());
+    }
+    assert_eq!(queue.waiting(), WINDOW + 1);
+    for i in 0..=WINDOW {
+        queue.put(i).unwrap();
+    }
+    assert_eq!(success_result_of(stuck), 0);
+    for (k, (_, get)) in window.into_iter().enumerate() {
+        assert_eq!(success_result_of(get), k + 1, "served in the order they asked");
+    }
+}

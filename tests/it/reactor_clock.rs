@@ -512,3 +512,90 @@ fn concurrent_scheduling_and_cancelling_while_advancing_is_exactly_once() {
     assert_eq!(ran.load(Ordering::SeqCst) + cancelled.load(Ordering::SeqCst), 3 * PER_THREAD);
     assert!(clock.pending_calls().is_empty());
 }
+
+/// What every refusal of a delay that would lead past the largest time says.
+const PAST_THE_END: &str = "the time it leads to is past the largest time a clock can hold";
+
+#[test]
+fn a_clock_advanced_past_the_largest_time_saturates_and_stays_usable() {
+    let clock = Clock::new();
+    let log = Recorder::new();
+    clock.call_later(1e308, record(&log, "at 1e308")).unwrap();
+    clock.advance(1e308);
+    clock.advance(1e308);
+    assert_eq!(clock.seconds(), f64::MAX, "time stops at the largest finite time");
+    assert_eq!(log.take(), ["at 1e308"]);
+    // The clock goes on: a small delay is due at once (time no longer moves), a large one is
+    // refused for what it is.
+    clock.call_later(1.0, record(&log, "one more")).unwrap();
+    clock.advance(1.0);
+    assert_eq!(log.take(), ["one more"]);
+    let err = clock.call_later(1e308, || ()).unwrap_err();
+    assert_eq!(err.delay(), 1e308);
+    assert!(err.to_string().contains(PAST_THE_END), "{err}");
+    assert!(clock.pending_calls().is_empty());
+}
+
+#[test]
+fn a_delay_or_reset_past_the_largest_time_is_refused_and_changes_nothing() {
+    let clock = Clock::new();
+    let call = clock.call_later(1.0, || ()).unwrap();
+    call.delay(f64::MAX).unwrap();
+    assert_eq!(call.get_time(), f64::MAX);
+    let refused = call.delay(f64::MAX).unwrap_err();
+    assert!(matches!(refused, DelayedCallError::InvalidDelay(_)));
+    assert!(refused.to_string().contains(PAST_THE_END), "{refused}");
+    assert_eq!(call.get_time(), f64::MAX);
+    // Downwards too: -f64::MAX is finite, one more step is not.
+    call.delay(-f64::MAX).unwrap();
+    call.delay(-f64::MAX).unwrap();
+    let refused = call.delay(-f64::MAX).unwrap_err();
+    assert!(refused.to_string().contains(PAST_THE_END), "{refused}");
+    assert_eq!(call.get_time(), -f64::MAX);
+    assert!(call.active());
+
+    let log = Recorder::new();
+    clock.advance(1e308);
+    let call = clock.call_later(1.0, record(&log, "ran")).unwrap();
+    let refused = call.reset(1e308).unwrap_err();
+    assert!(refused.to_string().contains(PAST_THE_END), "{refused}");
+    assert_eq!(call.get_time(), 1e308, "1e308 + 1 is 1e308 in floating point");
+    clock.advance(0.0);
+    assert_eq!(log.take(), ["ran"]);
+}
+
+#[test]
+fn timed_helpers_refuse_a_delay_past_the_largest_time_with_a_failure_that_says_so() {
+    let clock = Clock::new();
+    clock.advance(1e308);
+    let says_past_the_end = |f: deferreds::Failure| {
+        let err = f.downcast_ref::<InvalidDelayError>().expect("an InvalidDelayError");
+        assert!(err.to_string().contains(PAST_THE_END), "{err}");
+        assert_eq!(err.delay(), 1e308);
+    };
+    says_past_the_end(deferreds::testing::failure_result_of(defer_later(&clock, 1e308, || ())));
+    // `add_timeout`, on a Deferred that has its result and on one that does not.
+    let d = deferreds::succeed(1).add_timeout(1e308, &clock);
+    says_past_the_end(deferreds::testing::failure_result_of(d));
+    let (d, r) = deferreds::Deferred::<u8>::new();
+    let d = d.add_timeout(1e308, &clock);
+    r.callback(1).unwrap();
+    says_past_the_end(deferreds::testing::failure_result_of(d));
+    // A looping call whose next call would be past it stops with that failure.
+    let lc = LoopingCall::new(clock.clone(), || ());
+    let done = lc.start(1e308, false).unwrap();
+    says_past_the_end(deferreds::testing::failure_result_of(done));
+    assert!(!lc.running());
+    assert!(clock.pending_calls().is_empty());
+}
+
+#[test]
+fn a_reactor_refuses_a_delay_past_the_largest_time_with_an_error_that_says_so() {
+    let reactor = Reactor::new();
+    let call = reactor.call_later(1.0, || ()).unwrap();
+    call.delay(f64::MAX).unwrap();
+    let refused = call.delay(f64::MAX).unwrap_err();
+    assert!(refused.to_string().contains(PAST_THE_END), "{refused}");
+    assert!(call.active());
+    call.cancel().unwrap();
+}

@@ -195,3 +195,28 @@ fn timeout_error_carries_the_timeout() {
     assert_eq!(error.timeout(), 0.25);
     assert_eq!(error.to_string(), "the Deferred timed out after 0.25 seconds");
 }
+
+#[test]
+fn a_timer_that_finds_the_steps_before_the_timeout_running_decides_nothing() {
+    // The timer fires from inside a step before the timeout: the chain is running its steps,
+    // so the cancellation finds nothing to cancel, and the value that then reaches the
+    // timeout passes as if it came in time. (Twisted calls the conversion with the value.)
+    let clock = Clock::new();
+    let converted = Recorder::new();
+    let (d, r) = Deferred::<u32>::new();
+    let c = clock.clone();
+    let log = converted.clone();
+    let d = d
+        .map(move |v| {
+            c.advance(1.0);
+            v
+        })
+        .add_timeout_with(1.0, &clock, move |result: Result<u32, Failure>, _| {
+            log.record(format!("{result:?}"));
+            Err::<u32, _>(Failure::msg("gave up"))
+        });
+    r.callback(7).unwrap();
+    assert_eq!(success_result_of(d), 7);
+    assert!(converted.take().is_empty(), "the conversion never runs");
+    assert!(clock.pending_calls().is_empty());
+}

@@ -22,6 +22,11 @@ pub(crate) fn soak_ops() -> Option<u64> {
     std::env::var("DEFERREDS_SOAK_OPS").ok().and_then(|v| v.parse().ok())
 }
 
+/// `DEFERREDS_SOAK_ROUNDS`, if set: how many rounds a race in `races.rs` runs.
+pub(crate) fn soak_rounds() -> Option<u64> {
+    std::env::var("DEFERREDS_SOAK_ROUNDS").ok().and_then(|v| v.parse().ok())
+}
+
 /// Aborts the process, naming `what`, if [`pet`](Watchdog::pet) is not called for `limit`:
 /// a thread that waits forever fails the run instead of hanging it. (A hung thread cannot be
 /// made to fail any other way.) Dropping the watchdog stops it.
