@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail};
+use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail, dropping};
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
 use crate::value::Value;
@@ -191,24 +191,31 @@ impl<T: Send + 'static> Deferred<T> {
     }
 
     #[inline]
-    pub(crate) fn into_tail(self) -> Tail {
-        self.tail
+    pub(crate) fn into_tail(mut self) -> Tail {
+        self.take_tail()
+    }
+
+    /// Moves the tail out, leaving a placeholder that owns nothing for `Drop` to find.
+    #[inline]
+    fn take_tail(&mut self) -> Tail {
+        std::mem::replace(&mut self.tail, Tail::Value(Value::UNIT))
     }
 
     /// The shared chain behind this Deferred, for the crate's own combinators.
     #[allow(dead_code)]
-    pub(crate) fn into_chain(self) -> Arc<Chain> {
-        self.tail.into_chain()
+    pub(crate) fn into_chain(mut self) -> Arc<Chain> {
+        self.take_tail().into_chain()
     }
 
     /// Adds a step that returns the engine's [`Outcome`] itself: how the combinators fire
     /// their own Deferred from a member's step without recursion (`Outcome::Fire`).
     #[inline]
     pub(crate) fn push_outcome(
-        self,
+        mut self,
         step: impl FnOnce(Result<T, Failure>) -> Outcome + Send + 'static,
     ) -> Tail {
-        self.tail.push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
+        self.take_tail()
+            .push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
     }
 
     /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
@@ -268,10 +275,10 @@ impl<T: Send + 'static> Deferred<T> {
 
     #[inline]
     fn then<U: Send + 'static>(
-        self,
+        mut self,
         step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     ) -> Deferred<U> {
-        Deferred::from_tail(self.tail.push(step))
+        Deferred::from_tail(self.take_tail().push(step))
     }
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
@@ -393,9 +400,8 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(deferreds::testing::success_result_of(b), 42);
     /// deferreds::testing::success_result_of(a);
     /// ```
-    pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
-        let target = other.chain.clone();
-        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input, None))
+    pub fn chain_deferred(mut self, other: &Resolver<T>) -> Deferred<()> {
+        Deferred::from_tail(self.take_tail().push_fire(other.chain.clone()))
     }
 
     /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses
@@ -476,8 +482,8 @@ impl<T: Send + 'static> Deferred<T> {
     /// r.callback(3).unwrap();
     /// assert_eq!(d.try_result().ok().unwrap().unwrap(), 3);
     /// ```
-    pub fn try_result(self) -> Result<Result<T, Failure>, Deferred<T>> {
-        match self.tail.take() {
+    pub fn try_result(mut self) -> Result<Result<T, Failure>, Deferred<T>> {
+        match self.take_tail().take() {
             Ok(result) => Ok(result.map(Value::take::<T>)),
             Err(tail) => Err(Deferred::from_tail(tail)),
         }
@@ -543,6 +549,24 @@ impl<T: Send + 'static> Resolver<T> {
     /// [`Deferred::unpause`] from the firing side.
     pub fn unpause(&self) -> Result<(), NotPausedError> {
         self.chain.unpause()
+    }
+}
+
+impl<T> Drop for Deferred<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Tail::Chain(chain) = &self.tail {
+            // A circle of `chain_deferred` links may have lost its last outside handle.
+            dropping(chain);
+        }
+    }
+}
+
+impl<T> Drop for Resolver<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // The chain may have lost its last way to be fired (see `chain::cycles`).
+        dropping(&self.chain);
     }
 }
 

@@ -186,6 +186,7 @@ impl<T> Drop for DeferredFuture<T> {
         } else {
             cancel();
         }
+        crate::chain::dropping(&chain);
     }
 }
 

@@ -49,7 +49,7 @@ impl Chain {
                         current.cancelling.store(CANCELLING, Ordering::Relaxed);
                         drop(st);
                         let outer = IN_CANCELLER.with(|c| c.replace(current.addr()));
-                        let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
+                        let outcome = catch_unwind(AssertUnwindSafe(|| canceller.cancel(&current)));
                         IN_CANCELLER.with(|c| c.set(outer));
                         let by_canceller =
                             current.cancelling.swap(0, Ordering::Relaxed) & FIRED_BY_CANCELLER != 0;

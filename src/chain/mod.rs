@@ -45,12 +45,17 @@ use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
+mod awaiters;
 mod cancel;
+mod cycles;
 mod dispose;
 mod run;
 mod steps;
 mod tail;
 
+use self::awaiters::Awaiter;
+pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
+pub(crate) use self::cycles::dropping;
 use self::dispose::{Garbage, dispose};
 use self::run::{Work, call, call_inline, drive};
 use self::steps::Steps;
@@ -61,7 +66,23 @@ pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Sen
 
 /// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
 /// returns decides what the engine does next (see [`Cancelled`]).
-pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> Cancelled + Send>;
+pub(crate) type Canceller = Box<dyn CancelFn>;
+
+/// What a [`Canceller`] is: any closure, or a task's, which the engine can ask for its task.
+pub(crate) trait CancelFn: Send {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled;
+
+    /// The task of this crate the cancellation goes to, for the engine's walk (see `cycles`).
+    fn task(&self) -> Option<Weak<dyn Awaiting>> {
+        None
+    }
+}
+
+impl<F: FnOnce(&Arc<Chain>) -> Cancelled + Send> CancelFn for F {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled {
+        (*self)(chain)
+    }
+}
 
 /// What a canceller did, and so what [`Chain::cancel`] does once it has returned.
 pub(crate) enum Cancelled {
@@ -121,13 +142,29 @@ pub(crate) struct Chain {
     /// the chain itself: `cancel` tells the canceller's own answer apart from a fire that raced
     /// it on another thread. Under the lock, like `running`.
     cancelling: AtomicU8,
-    /// Debug mode was on when the chain was made: it has an entry in the debug table.
-    debug: bool,
+    /// What the chain has been part of, for what has to be checked when its handles go: see
+    /// [`DEBUG`], [`LINKED`], [`AWAITED`], [`COLLECTED`] and [`STALLED`]. Bits are only ever
+    /// set.
+    marks: AtomicU8,
 }
 
 /// Bits of [`Chain::cancelling`].
 const CANCELLING: u8 = 1;
 const FIRED_BY_CANCELLER: u8 = 2;
+
+/// Bits of [`Chain::marks`]. Debug mode was on when the chain was made: it has an entry in the
+/// debug table. Set at creation only.
+const DEBUG: u8 = 1;
+/// The chain was one end of a `chain_deferred` link, or waits on a chain marked so: it may be
+/// on a circle of the engine's own links (see `cycles`).
+const LINKED: u8 = 2;
+/// A task (or any executor's waker) awaited the chain.
+const AWAITED: u8 = 4;
+/// Freed as part of a circle nothing outside could reach: it has no steps and no waiter left.
+const COLLECTED: u8 = 8;
+/// A handle of this chain holds chains that would be freed without it: they are looked at
+/// again when one goes (see `awaiters`).
+const STALLED: u8 = 16;
 
 thread_local! {
     /// The address of the chain whose canceller this thread is running, or 0.
@@ -183,7 +220,7 @@ impl From<Result<Value, Failure>> for Slot {
 enum Waiter {
     Chain(Arc<Chain>),
     /// Boxed to keep the chain small: a waker is two words.
-    Task(Box<Waker>),
+    Task(Box<Awaiter>),
 }
 
 /// What a fire did.
@@ -215,7 +252,7 @@ impl Chain {
             running: AtomicBool::new(false),
             grace: AtomicBool::new(false),
             cancelling: AtomicU8::new(0),
-            debug,
+            marks: AtomicU8::new(if debug { DEBUG } else { 0 }),
         })
     }
 
@@ -244,7 +281,7 @@ impl Chain {
         created: &'static Location<'static>,
     ) -> Arc<Chain> {
         let chain = Chain::with_slot(result.into(), created);
-        if chain.debug {
+        if chain.is_debug() {
             debug::fired_at(chain.addr(), created);
         }
         chain
@@ -261,7 +298,17 @@ impl Chain {
     }
 
     fn describe(&self) -> Option<String> {
-        if self.debug { debug::describe(self.addr()) } else { None }
+        if self.is_debug() { debug::describe(self.addr()) } else { None }
+    }
+
+    #[inline]
+    fn marks(&self) -> u8 {
+        self.marks.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn is_debug(&self) -> bool {
+        self.marks() & DEBUG != 0
     }
 
     #[inline]
@@ -337,7 +384,7 @@ impl Chain {
             }
             let canceller = canceller.take();
             st.slot = result.into();
-            if self.debug {
+            if self.is_debug() {
                 debug::fired_at(self.addr(), at);
             }
             let fired = match self.claim(&mut st) {
@@ -455,9 +502,9 @@ impl Chain {
     }
 
     /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
-    pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
+    pub(crate) fn poll_take(self: &Arc<Self>, waker: &Waker) -> Option<Result<Value, Failure>> {
         let mut st = self.state.lock();
-        let mut new = None;
+        let mut new: Option<Box<Awaiter>> = None;
         loop {
             if self.settled(&st) {
                 let old = st.waiter.take();
@@ -473,18 +520,46 @@ impl Chain {
                     return None;
                 }
             }
+            // Only the caller, through its tail, can still settle the chain, by cancelling it.
+            // Another executor's waker would never be woken: it is left out. A task of this
+            // crate may still be reached through its own Deferred: its waker goes in, and the
+            // chain is looked at as a circle with the task.
+            let stuck = awaiters::can_only_be_cancelled(self, &st, 1);
+            if stuck && !awaiters::is_ours(waker) {
+                let old = match st.waiter {
+                    Some(Waiter::Task(_)) => st.waiter.take(),
+                    _ => None,
+                };
+                drop(st);
+                drop((old, new));
+                return None;
+            }
             match new.take() {
                 Some(new) => {
+                    let task = new.task();
                     let old = st.waiter.replace(Waiter::Task(new));
+                    let marks = self.marks();
+                    if marks & AWAITED == 0 {
+                        self.marks.fetch_or(AWAITED, Ordering::Relaxed);
+                    }
                     drop(st);
                     drop(old);
+                    awaiters::note(self, task);
+                    if marks & STALLED != 0 {
+                        // What a handle of this chain kept reachable may now depend on the task
+                        // awaiting it.
+                        awaiters::retry_stalled(self, false);
+                    }
+                    if stuck {
+                        cycles::look_at(self);
+                    }
                     return None;
                 }
                 None => {
                     // Cloning a waker runs the executor's code: not under the lock. The state
                     // is looked at again afterwards.
                     drop(st);
-                    new = Some(Box::new(waker.clone()));
+                    new = Some(Awaiter::new(waker));
                     st = self.state.lock();
                 }
             }
@@ -561,7 +636,14 @@ impl Chain {
 
 impl Drop for Chain {
     fn drop(&mut self) {
-        let debug = if self.debug { debug::forget(self.addr()) } else { None };
+        let marks = self.marks();
+        let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
+        if marks & LINKED != 0 {
+            cycles::forget(self.addr());
+        }
+        if marks & STALLED != 0 {
+            awaiters::forget(self.addr());
+        }
         let st = self.state.get_mut();
         if let Slot::Err(failure) = &st.slot {
             unhandled::report(UnhandledFailure::new(failure.clone(), debug));
@@ -581,7 +663,13 @@ impl Drop for Chain {
             _steps: std::mem::replace(&mut st.steps, Steps::Empty),
             _waiter: st.waiter.take(),
         };
-        dispose(garbage);
+        cycles::deferring(|| {
+            if let Some(Waiter::Chain(outer)) = &garbage._waiter {
+                // The chain that waited on this one loses its way to a result.
+                dropping(outer);
+            }
+            dispose(garbage);
+        });
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::task::Waker;
 
+use super::awaiters::Awaiter;
+use super::cycles::{mark_linked, release};
 use super::steps::Batch;
-use super::{Chain, Fired, Outcome, Slot, StepFn, Waiter};
+use super::{Chain, Fired, LINKED, Outcome, Slot, StepFn, Waiter};
 use crate::error::CircularChainError;
 use crate::failure::Failure;
 use crate::value::Value;
@@ -19,7 +20,7 @@ pub(super) enum Work {
     /// Give the result to the chain waiting on this one.
     Deliver(Arc<Chain>, Result<Value, Failure>),
     /// Wake the task awaiting this chain.
-    Wake(Box<Waker>),
+    Wake(Box<Awaiter>),
     /// Nothing to do; ownership was released.
     Idle,
 }
@@ -56,6 +57,13 @@ pub(super) fn attach(inner: &Arc<Chain>, outer: &Arc<Chain>) -> Attach {
         return Attach::Stolen(st.slot.take_ready());
     }
     st.waiter = Some(Waiter::Chain(outer.clone()));
+    // Read under the lock that set the waiter: a `chain_deferred` marking `inner` meanwhile
+    // sees the waiter, or this sees the mark.
+    let linked = inner.marks() & LINKED != 0;
+    drop(st);
+    if linked {
+        mark_linked(outer);
+    }
     Attach::Registered
 }
 
@@ -139,6 +147,15 @@ impl std::ops::Deref for Cur<'_> {
     }
 }
 
+/// Lets go of the chain a trampoline was on: a chain it owned may be left held only by the
+/// engine's links (see `cycles`).
+#[inline]
+fn let_go(cur: Cur<'_>) {
+    if let Cur::Owned(chain) = cur {
+        release(chain);
+    }
+}
+
 impl Cur<'_> {
     pub(super) fn into_owned(self) -> Arc<Chain> {
         match self {
@@ -195,9 +212,13 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                             Ok(Fired::Run(target_work)) => {
                                 Settled::Switch(target, target_work, then)
                             }
-                            Ok(_) => Settled::Store(then),
+                            Ok(_) => {
+                                release(target);
+                                Settled::Store(then)
+                            }
                             Err((err, rejected)) => {
                                 drop(rejected);
+                                release(target);
                                 Settled::Store(Slot::Err(Failure::new(err)))
                             }
                         }
@@ -244,7 +265,9 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 }
                 let next = current.next_work(&mut st);
                 drop(st);
-                drop(waited_on);
+                if let Some(inner) = waited_on {
+                    release(inner);
+                }
                 next
             }
             Work::Deliver(outer, result) => {
@@ -253,28 +276,35 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 match outer.claim(&mut st) {
                     Some(next) => {
                         drop(st);
-                        current = Cur::Owned(outer);
+                        let_go(std::mem::replace(&mut current, Cur::Owned(outer)));
                         next
                     }
-                    None => Work::Idle,
+                    None => {
+                        drop(st);
+                        release(outer);
+                        Work::Idle
+                    }
                 }
             }
             Work::Wake(waker) => {
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || waker.wake())) {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || (*waker).wake())) {
                     panic.get_or_insert(payload);
                 }
                 Work::Idle
             }
             Work::Idle => match parents.pop() {
                 Some(parent) => {
-                    current = Cur::Owned(parent);
+                    let_go(std::mem::replace(&mut current, Cur::Owned(parent)));
                     let mut st = current.state.lock();
                     current.next_work(&mut st)
                 }
-                None => match panic {
-                    Some(payload) => resume_unwind(payload),
-                    None => return,
-                },
+                None => {
+                    let_go(current);
+                    match panic {
+                        Some(payload) => resume_unwind(payload),
+                        None => return,
+                    }
+                }
             },
         };
     }
