@@ -28,7 +28,7 @@ use std::task::Waker;
 
 use parking_lot::Mutex;
 
-use super::cycles::contained;
+use super::cycles::{ByAddress, contained};
 use super::dispose::Garbage;
 use super::steps::Steps;
 use super::{Chain, STALLED, Slot, State, Waiter};
@@ -87,8 +87,12 @@ thread_local! {
     static POLLING: RefCell<Option<Polling>> = const { RefCell::new(None) };
 }
 
-/// Stuck chains whose wakers stay because of a handle on the chain at this address.
-static STALLED_ON: Mutex<Option<HashMap<usize, Vec<Weak<Chain>>>>> = Mutex::new(None);
+/// Chains to look at again when a handle of the chain at this address goes, by their own
+/// address.
+static STALLED_ON: Mutex<Option<HashMap<usize, Stalled, ByAddress>>> = Mutex::new(None);
+
+/// The chains listed under one chain, by address (each once).
+type Stalled = HashMap<usize, Weak<Chain>, ByAddress>;
 
 /// Runs `poll` as a poll of `task` on this thread. Returns what it returned, and the stuck
 /// chains that kept the task's waker only because the task had no Deferred yet: the caller
@@ -159,14 +163,9 @@ pub(super) fn kept_in_poll(chain: &Arc<Chain>) {
 /// Lists the chains `stuck` to be looked at again when a handle of `on` goes.
 pub(super) fn stall(on: &Arc<Chain>, stuck: Vec<Weak<Chain>>) {
     let mut map = STALLED_ON.lock();
-    let list = map.get_or_insert_with(HashMap::new).entry(on.addr()).or_default();
-    // Each once, and none that is gone: a chain looked at often must not make the list grow.
-    list.retain(|c| c.strong_count() > 0);
-    for chain in stuck {
-        if !list.iter().any(|c| c.ptr_eq(&chain)) {
-            list.push(chain);
-        }
-    }
+    let listed = map.get_or_insert_with(HashMap::default).entry(on.addr()).or_default();
+    // Each once: a chain looked at often must not make the list grow.
+    listed.extend(stuck.into_iter().map(|c| (c.as_ptr() as usize, c)));
     drop(map);
     on.marks.fetch_or(STALLED, Ordering::Relaxed);
 }
@@ -175,7 +174,7 @@ pub(super) fn stall(on: &Arc<Chain>, stuck: Vec<Weak<Chain>>) {
 /// about to go (`going`), or a task now awaits it, and what keeps it reachable is that task's.
 pub(super) fn retry_stalled(chain: &Arc<Chain>, going: bool) {
     let stuck = STALLED_ON.lock().as_mut().and_then(|map| map.remove(&chain.addr()));
-    for stuck in stuck.into_iter().flatten().filter_map(|c| c.upgrade()) {
+    for stuck in stuck.into_iter().flatten().filter_map(|(_, c)| c.upgrade()) {
         // The upgrade is the caller's reference `recheck` counts out.
         super::cycles::recheck(&stuck, going.then_some(chain));
     }

@@ -15,51 +15,82 @@
 //!
 //! # Finding a circle
 //!
-//! The engine cannot see into steps, so `chain_deferred` links are also listed in [`LINKS`],
-//! by source chain. Both ends of a link, and every chain that waits on one of them (directly or
-//! through others), are marked [`LINKED`]: only those can be on such a circle, so only their
-//! handles pay for the check, and chains that never meet `chain_deferred` pay nothing.
+//! A `chain_deferred` step is a [`FireStep`], whose target the engine can see in the step queue
+//! (other steps are opaque closures). Both ends of a link, and every chain that waits on one of
+//! them (directly or through others), are marked [`LINKED`]: only those can be on such a circle, so only their
+//! handles pay for the check, and chains that never meet `chain_deferred` pay nothing. Chains
+//! a task awaits are marked [`AWAITED`] and take part the same way once nothing but the task
+//! holds them (see `awaiters`).
 //!
-//! When a handle of a linked chain goes and the chain outlives it, [`sweep`] walks the links
-//! out of it (waiters and listed targets) and compares each chain's reference count with the
-//! links it found pointing at it: a chain with more references than links is held from
-//! outside, and so is everything it links to. If the chain the handle belonged to is not among
-//! those, nothing outside can reach it: the walk takes the steps, waiters and cancellers out
-//! of every chain that nothing outside reaches (the circle breaks), marks them [`COLLECTED`],
-//! and drops what it took, which frees them. Everything a step holds is dropped; no step runs,
-//! as with Twisted's collector.
+//! When a handle of a marked chain goes and the chain outlives it, [`sweep`] walks the links
+//! out of it: waiters, the targets of queued links, the task awaiting a chain and back (the task's future
+//! holds the chain's tail), a task to its own Deferred. It compares each chain's (or task's)
+//! reference count with the links it found pointing at it: one with more references than links
+//! is held from outside, and so is everything it links to or can cancel (a chain waiting on
+//! another can cancel it; a task's Deferred, the task). If the chain the handle belonged to is
+//! not held, nothing outside can reach it: the walk takes the steps, waiters and cancellers out
+//! of every chain that is not held (the circle breaks), marks them [`COLLECTED`], and drops
+//! what it took, which frees them, and the tasks only they held. Everything a step holds is
+//! dropped; no step runs, as with Twisted's collector.
 //!
 //! Only one walk runs at a time (two at once would each count the other's references as
 //! outside ones); a walk takes the locks of the chains it frees together, which no other code
-//! does, so there is no lock order to get wrong. A chain being run is left alone: whoever runs
-//! it lets go of it afterwards, and that is checked in turn.
+//! does, so there is no lock order to get wrong. A walk that meets a running chain, or finds
+//! its chain held, lists its chain under the chain that stopped it ([`STALLED`]): when a
+//! handle of that one goes (whoever runs a chain lets go of it afterwards), the walk is made
+//! again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use super::awaiters::{self, Awaiting};
 use super::dispose::{Garbage, dispose};
 use super::steps::Steps;
-use super::{AWAITED, COLLECTED, Chain, LINKED, STALLED, Slot, State, Waiter};
+use super::{AWAITED, COLLECTED, Chain, LINKED, Outcome, RunStep, STALLED, Slot, State, Waiter};
 use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
+use crate::value::Value;
 
-/// The `chain_deferred` links not yet taken, by the address of their source chain: each link's
-/// id and its target. The link's step holds the target; this only lists it. An entry goes when
-/// the step runs or is dropped, or with its source chain.
-static LINKS: Mutex<Option<HashMap<usize, Vec<Link>>>> = Mutex::new(None);
+/// Hashes the keys of the walk's side tables, addresses, which are unique already: a
+/// multiplication spreads them over the table's buckets (SipHash would cost more than the rest
+/// of a lookup).
+#[derive(Clone, Copy, Default)]
+pub(super) struct ByAddress;
 
-/// A listed link: its id, and its target.
-type Link = (u64, Weak<Chain>);
+impl std::hash::BuildHasher for ByAddress {
+    type Hasher = AddressHasher;
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
 
-/// Ids for links, unique so that a link dropped after its source chain cannot remove an entry
-/// of a new chain at the same address.
-static IDS: AtomicU64 = AtomicU64::new(1);
+#[derive(Default)]
+pub(super) struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
 
 /// One walk at a time, see the module docs.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -72,60 +103,18 @@ thread_local! {
     static WALKING: RefCell<Option<Vec<Arc<Chain>>>> = const { RefCell::new(None) };
 }
 
-/// What a `chain_deferred` step holds: the chain it fires, listed in [`LINKS`] under the source
-/// chain until the step runs or is dropped.
-pub(super) struct FireLink {
-    source: usize,
-    id: u64,
-    target: Option<Arc<Chain>>,
-}
+/// A `chain_deferred` step: fires its target with the result that reaches it. The engine can
+/// see the target, which is how a walk follows these links.
+pub(super) struct FireStep(pub(super) Arc<Chain>);
 
-impl FireLink {
-    /// The link from `source` to `target`, listed and marked.
-    pub(super) fn new(source: &Arc<Chain>, target: Arc<Chain>) -> FireLink {
-        mark_linked(source);
-        mark_linked(&target);
-        let id = IDS.fetch_add(1, Ordering::Relaxed);
-        LINKS
-            .lock()
-            .get_or_insert_with(HashMap::new)
-            .entry(source.addr())
-            .or_default()
-            .push((id, Arc::downgrade(&target)));
-        FireLink { source: source.addr(), id, target: Some(target) }
+impl RunStep for FireStep {
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
+        Outcome::Fire(self.0, input, None)
     }
 
-    /// The target, to fire: the link is no longer listed.
-    pub(super) fn take(mut self) -> Arc<Chain> {
-        unlist(self.source, self.id);
-        self.target.take().expect("a link holds its target until taken")
+    fn fires(&self) -> Option<&Arc<Chain>> {
+        Some(&self.0)
     }
-}
-
-impl Drop for FireLink {
-    fn drop(&mut self) {
-        if let Some(target) = self.target.take() {
-            unlist(self.source, self.id);
-            dropping(&target);
-        }
-    }
-}
-
-fn unlist(source: usize, id: u64) {
-    let mut links = LINKS.lock();
-    let Some(map) = links.as_mut() else { return };
-    if let Some(list) = map.get_mut(&source) {
-        list.retain(|(i, _)| *i != id);
-        if list.is_empty() {
-            map.remove(&source);
-        }
-    }
-}
-
-/// Forgets the links of a chain being dropped; its steps, which hold the targets, go after it.
-pub(super) fn forget(source: usize) {
-    let gone = LINKS.lock().as_mut().and_then(|map| map.remove(&source));
-    drop(gone);
 }
 
 /// Marks `chain`, and every chain waiting on it, directly or through others, [`LINKED`].
@@ -256,6 +245,11 @@ pub(super) fn contained(garbage: Garbage) {
 /// Runs [`sweep`] from `chain`, `extra` of whose references are the caller's (about to go),
 /// and then from every chain whose handle went while it ran.
 fn walk(chain: &Arc<Chain>, extra: usize, going: Option<&Arc<Chain>>) {
+    if !links_out(chain) {
+        // Nothing to walk to, so no circle through it (the usual case for a handle of the
+        // last chain of a `chain_deferred` line).
+        return;
+    }
     let first = WALKING.try_with(|w| {
         let mut w = w.borrow_mut();
         match w.as_mut() {
@@ -297,6 +291,16 @@ fn walk(chain: &Arc<Chain>, extra: usize, going: Option<&Arc<Chain>>) {
         }
         next = WALKING.with(|w| w.borrow_mut().as_mut().and_then(Vec::pop)).map(|c| (c, 0, None));
     }
+}
+
+/// Whether a walk from `chain` would go anywhere: a waiter, a task awaiting it, a chain it waits
+/// on, a task it belongs to, or a queued link.
+fn links_out(chain: &Arc<Chain>) -> bool {
+    let st = chain.state.lock();
+    let out = st.waiter.is_some()
+        || matches!(&st.slot, Slot::Waiting(_))
+        || matches!(&st.slot, Slot::Pending(Some(canceller)) if canceller.task().is_some());
+    out || st.steps.fire_targets().next().is_some()
 }
 
 /// What the walk reaches: chains, and the tasks of this crate that await them.
@@ -344,18 +348,30 @@ const FOR_NOTHING: usize = usize::MAX - 1;
 #[derive(Default)]
 struct Nodes {
     nodes: Vec<Node>,
-    index: HashMap<usize, usize>,
+    /// By address, once there are too many to search.
+    index: HashMap<usize, usize, ByAddress>,
 }
 
 impl Nodes {
     /// The node of `item`, added if new.
     fn node(&mut self, item: Item) -> usize {
+        const SEARCHED: usize = 16;
         let addr = item.addr();
-        if let Some(&j) = self.index.get(&addr) {
+        let found = if self.nodes.len() <= SEARCHED {
+            self.nodes.iter().position(|n| n.item.addr() == addr)
+        } else {
+            if self.index.is_empty() {
+                self.index.extend(self.nodes.iter().enumerate().map(|(j, n)| (n.item.addr(), j)));
+            }
+            self.index.get(&addr).copied()
+        };
+        if let Some(j) = found {
             return j;
         }
         let j = self.nodes.len();
-        self.index.insert(addr, j);
+        if !self.index.is_empty() {
+            self.index.insert(addr, j);
+        }
         self.nodes.push(Node {
             item,
             count: 0,
@@ -407,7 +423,12 @@ struct Freed {
 impl Freed {
     fn drop_all(self) {
         for garbage in self.taken {
-            contained(garbage);
+            deferring(|| {
+                for target in garbage._steps.fire_targets() {
+                    dropping(target);
+                }
+                contained(garbage);
+            });
         }
         drop(self.chains);
         for outer in self.waiters {
@@ -475,14 +496,7 @@ fn sweep(
                     // resolvers cannot).
                     count = FOR_NOTHING;
                 }
-                if chain.marks() & LINKED != 0 {
-                    let links = LINKS.lock();
-                    if let Some(list) = links.as_ref().and_then(|map| map.get(&chain.addr())) {
-                        out.extend(
-                            list.iter().filter_map(|(_, target)| target.upgrade()).map(Item::Chain),
-                        );
-                    }
-                }
+                out.extend(st.steps.fire_targets().cloned().map(Item::Chain));
                 drop(st);
                 if let Some(task) = awaited_by {
                     // The waker links to the task, and the task's future to this chain.
@@ -571,11 +585,12 @@ fn sweep(
         }
     }
     if nodes[0].held {
-        // Looked at again when a handle of a chain that holds it from outside goes.
+        // Looked at again when a handle of a chain that holds it from outside goes (its own
+        // handles going are looked at anyway).
         let root = Arc::downgrade(nodes[0].item.chain());
-        for k in reaching(nodes, 0) {
+        for k in reaching(nodes, 0).into_iter().skip_while(|&k| k == 0) {
             if let Item::Chain(chain) = &nodes[k].item {
-                if nodes[k].count > nodes[k].links_in {
+                if k != 0 && nodes[k].count > nodes[k].links_in {
                     awaiters::stall(chain, vec![root.clone()]);
                 }
             }

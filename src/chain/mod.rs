@@ -62,7 +62,25 @@ use self::steps::Steps;
 pub(crate) use self::tail::Tail;
 
 /// One step: gets the current result, returns what comes next.
-pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
+pub(crate) type StepFn = Box<dyn RunStep>;
+
+/// What the step queue holds: any closure, or a `chain_deferred` link, whose target the engine
+/// can see (see `cycles`).
+pub(crate) trait RunStep: Send {
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome;
+
+    /// The chain this step fires, if it is a `chain_deferred` link.
+    fn fires(&self) -> Option<&Arc<Chain>> {
+        None
+    }
+}
+
+impl<F: FnOnce(Result<Value, Failure>) -> Outcome + Send> RunStep for F {
+    #[inline]
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
+        (*self)(input)
+    }
+}
 
 /// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
 /// returns decides what the engine does next (see [`Cancelled`]).
@@ -550,7 +568,8 @@ impl Chain {
                         // awaiting it.
                         awaiters::retry_stalled(self, false);
                     }
-                    if stuck {
+                    if stuck || marks & LINKED != 0 {
+                        // The task may close a circle through this chain.
                         cycles::look_at(self);
                     }
                     return None;
@@ -638,9 +657,6 @@ impl Drop for Chain {
     fn drop(&mut self) {
         let marks = self.marks();
         let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
-        if marks & LINKED != 0 {
-            cycles::forget(self.addr());
-        }
         if marks & STALLED != 0 {
             awaiters::forget(self.addr());
         }
@@ -667,6 +683,10 @@ impl Drop for Chain {
             if let Some(Waiter::Chain(outer)) = &garbage._waiter {
                 // The chain that waited on this one loses its way to a result.
                 dropping(outer);
+            }
+            // And the chains its `chain_deferred` links would have fired lose a firer.
+            for target in garbage._steps.fire_targets() {
+                dropping(target);
             }
             dispose(garbage);
         });

@@ -28,7 +28,10 @@ pub(super) enum Work {
 /// Runs one step, turning a panic into a failure.
 #[inline]
 pub(super) fn call(step: StepFn, input: Result<Value, Failure>) -> Outcome {
-    call_inline(step, input)
+    match catch_unwind(AssertUnwindSafe(move || step.run(input))) {
+        Ok(outcome) => outcome,
+        Err(payload) => Outcome::Failure(Failure::from_panic(payload)),
+    }
 }
 
 /// [`call`] for a step that was never boxed.

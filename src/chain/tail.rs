@@ -3,7 +3,7 @@
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 
-use super::cycles::{FireLink, mark_linked, release};
+use super::cycles::{FireStep, mark_linked, release};
 use super::run::call_inline;
 use super::{Chain, LINKED, Outcome, Peek, Slot, Waiter};
 use crate::debug;
@@ -103,11 +103,11 @@ impl Tail {
     pub(crate) fn push_fire(self, target: Arc<Chain>) -> Tail {
         match self {
             Tail::Chain(source) => {
-                // Listed, so that a circle of such links can be found and freed.
-                let link = FireLink::new(&source, target);
-                Tail::Chain(source).push(move |input: Result<Value, Failure>| {
-                    Outcome::Fire(link.take(), input, None)
-                })
+                // Marked, so that a circle of such links can be found and freed.
+                mark_linked(&source);
+                mark_linked(&target);
+                source.push(Box::new(FireStep(target)));
+                Tail::Chain(source)
             }
             // Fired already and nobody else holds it: the step runs now.
             ready => {

@@ -222,6 +222,37 @@ fn a_circle_with_a_failure_in_it_is_reported_once_when_freed() {
 }
 
 #[test]
+fn a_panic_in_a_destructor_of_a_freed_circle_is_reported_not_unwound() {
+    struct Boom;
+    impl Drop for Boom {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("boom in a freed circle");
+            }
+        }
+    }
+    let counter = DropCounter::new();
+    let ((), reports) = capture_unhandled(|| {
+        let (a, fire_a) = Deferred::<u8>::new();
+        let (b, fire_b) = Deferred::<u8>::new();
+        let token = counter.token();
+        let boom = Boom;
+        let a = a.map(move |n| {
+            let _keep = (&boom, &token);
+            n
+        });
+        let a = a.chain_deferred(&fire_b);
+        let b = b.chain_deferred(&fire_a);
+        drop((a, fire_a, b));
+        // The last handle: the circle is freed here, and the panic must not unwind out of it.
+        drop(fire_b);
+    });
+    assert_eq!(counter.alive(), 0);
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].failure().to_string().contains("boom in a freed circle"));
+}
+
+#[test]
 fn a_long_chain_deferred_line_closed_into_a_circle_is_freed_on_a_small_stack() {
     on_small_stack(|| {
         let counter = DropCounter::new();
