@@ -191,19 +191,21 @@ impl<T: Send + 'static> Deferred<T> {
     }
 
     #[inline]
-    pub(crate) fn into_tail(mut self) -> Tail {
+    pub(crate) fn into_tail(self) -> Tail {
         self.take_tail()
     }
 
-    /// Moves the tail out, leaving a placeholder that owns nothing for `Drop` to find.
+    /// Moves the tail out. `Deferred` has a `Drop` (for the tail it holds when dropped), so the
+    /// tail cannot be moved out of it; the emptied shell is forgotten instead of dropped, which
+    /// costs nothing (it owns nothing else).
     #[inline]
-    fn take_tail(&mut self) -> Tail {
-        std::mem::replace(&mut self.tail, Tail::Value(Value::UNIT))
+    fn take_tail(self) -> Tail {
+        let mut shell = std::mem::ManuallyDrop::new(self);
+        std::mem::replace(&mut shell.tail, Tail::Value(Value::UNIT))
     }
-
     /// The shared chain behind this Deferred, for the crate's own combinators.
     #[allow(dead_code)]
-    pub(crate) fn into_chain(mut self) -> Arc<Chain> {
+    pub(crate) fn into_chain(self) -> Arc<Chain> {
         self.take_tail().into_chain()
     }
 
@@ -211,7 +213,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// their own Deferred from a member's step without recursion (`Outcome::Fire`).
     #[inline]
     pub(crate) fn push_outcome(
-        mut self,
+        self,
         step: impl FnOnce(Result<T, Failure>) -> Outcome + Send + 'static,
     ) -> Tail {
         self.take_tail()
@@ -275,7 +277,7 @@ impl<T: Send + 'static> Deferred<T> {
 
     #[inline]
     fn then<U: Send + 'static>(
-        mut self,
+        self,
         step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     ) -> Deferred<U> {
         Deferred::from_tail(self.take_tail().push(step))
@@ -400,7 +402,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(deferreds::testing::success_result_of(b), 42);
     /// deferreds::testing::success_result_of(a);
     /// ```
-    pub fn chain_deferred(mut self, other: &Resolver<T>) -> Deferred<()> {
+    pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
         Deferred::from_tail(self.take_tail().push_fire(other.chain.clone()))
     }
 
@@ -482,7 +484,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// r.callback(3).unwrap();
     /// assert_eq!(d.try_result().ok().unwrap().unwrap(), 3);
     /// ```
-    pub fn try_result(mut self) -> Result<Result<T, Failure>, Deferred<T>> {
+    pub fn try_result(self) -> Result<Result<T, Failure>, Deferred<T>> {
         match self.take_tail().take() {
             Ok(result) => Ok(result.map(Value::take::<T>)),
             Err(tail) => Err(Deferred::from_tail(tail)),
