@@ -336,10 +336,15 @@ struct Node {
     links_in: usize,
     /// The nodes it links to.
     out: Vec<usize>,
+    /// References not counted in `count`: the caller's, or a poll's under way.
+    discount: usize,
     held: bool,
     /// Its references do not matter: see [`FOR_NOTHING`].
     settled_only_by_cancel: bool,
 }
+
+/// The count of a task whose first poll has not made its Deferred yet: held, whatever links in.
+const HELD: usize = usize::MAX;
 
 /// The count of a chain that nothing but a cancellation from the task awaiting it can settle.
 const FOR_NOTHING: usize = usize::MAX - 1;
@@ -377,6 +382,7 @@ impl Nodes {
             count: 0,
             links_in: 0,
             out: Vec::new(),
+            discount: 0,
             held: false,
             settled_only_by_cancel: false,
         });
@@ -459,8 +465,9 @@ fn sweep(
     graph.node(Item::Chain(root));
     let mut i = 0;
     while i < graph.nodes.len() {
-        // Less the walk's two references (in `nodes`, and the one taken here).
-        let (count, out) = match &graph.nodes[i].item {
+        // Less the walk's two references (in `nodes`, and the one taken here), and the
+        // `discount` the caller accounts for.
+        let (count, discount, out) = match &graph.nodes[i].item {
             Item::Chain(chain) => {
                 let chain = chain.clone();
                 let st = chain.state.lock();
@@ -471,8 +478,8 @@ fn sweep(
                     awaiters::stall(&chain, vec![root]);
                     return None;
                 }
-                let mut count =
-                    (Arc::strong_count(&chain) - 2).checked_sub(usize::from(is_going(&chain)))?;
+                let discount = usize::from(is_going(&chain)) + if i == 0 { extra } else { 0 };
+                let mut count = (Arc::strong_count(&chain) - 2).checked_sub(discount)?;
                 let mut out = Vec::new();
                 // A chain it waits on can be cancelled through it: not a reference, but a way
                 // in from outside.
@@ -508,14 +515,14 @@ fn sweep(
                     let j = graph.node(reached);
                     graph.nodes[i].out.push(j);
                 }
-                (count, out)
+                (count, discount, out)
             }
             Item::Task(task) => {
                 let task = task.clone();
                 // A poll under way on this thread holds two more (its caller's, and its waker).
                 let polled_here = awaiters::polled_here(&task);
-                let count =
-                    (Arc::strong_count(&task) - 2).saturating_sub(if polled_here { 2 } else { 0 });
+                let discount = if polled_here { 2 } else { 0 };
+                let count = (Arc::strong_count(&task) - 2).saturating_sub(discount);
                 // What it awaits links back to it (found from there).
                 for chain in task.awaited() {
                     graph.node(Item::Chain(chain));
@@ -527,7 +534,7 @@ fn sweep(
                         let d = graph.node(Item::Chain(deferred));
                         graph.link(i, d);
                         graph.nodes[d].out.push(i);
-                        (count, Vec::new())
+                        (count, discount, Vec::new())
                     }
                     None => {
                         // Its first poll is under way: the Deferred it is about to make will be
@@ -535,19 +542,13 @@ fn sweep(
                         if polled_here {
                             awaiters::kept_in_poll(graph.nodes[0].item.chain());
                         }
-                        (usize::MAX, Vec::new())
+                        (HELD, discount, Vec::new())
                     }
                 }
             }
         };
-        let count = if i == 0 && count != FOR_NOTHING { count.checked_sub(extra)? } else { count };
         graph.nodes[i].count = count;
-        if count == usize::MAX {
-            // Held for sure (see above); nothing to read.
-            graph.nodes[i].count = usize::MAX;
-            i += 1;
-            continue;
-        }
+        graph.nodes[i].discount = discount;
         for item in out {
             // A second reference to a node already there goes here, before its count is read.
             let j = graph.node(item);
@@ -588,9 +589,9 @@ fn sweep(
         // Looked at again when a handle of a chain that holds it from outside goes (its own
         // handles going are looked at anyway).
         let root = Arc::downgrade(nodes[0].item.chain());
-        for k in reaching(nodes, 0).into_iter().skip_while(|&k| k == 0) {
+        for k in reaching(nodes, 0).into_iter().filter(|&k| k != 0) {
             if let Item::Chain(chain) = &nodes[k].item {
-                if k != 0 && nodes[k].count > nodes[k].links_in {
+                if nodes[k].count > nodes[k].links_in {
                     awaiters::stall(chain, vec![root.clone()]);
                 }
             }
@@ -612,8 +613,7 @@ fn sweep(
     let mut guards: Vec<MutexGuard<'_, State>> = Vec::with_capacity(free.len());
     for &(k, chain) in &free {
         guards.push(chain.state.lock());
-        let extra = if k == 0 { extra } else { 0 };
-        let expected = nodes[k].count + 1 + extra + usize::from(is_going(chain));
+        let expected = nodes[k].count + 1 + nodes[k].discount;
         let changed = if nodes[k].settled_only_by_cancel {
             !awaiters::waits_on_nothing(guards.last().expect("just pushed"))
         } else {
@@ -625,7 +625,7 @@ fn sweep(
     }
     for node in nodes.iter().filter(|n| !n.held) {
         if let Item::Task(task) = &node.item {
-            if Arc::strong_count(task) != node.count + 1 {
+            if Arc::strong_count(task) != node.count + 1 + node.discount {
                 return None;
             }
         }
