@@ -184,6 +184,8 @@ enum Cancel {
 
 struct Task<F: Future> {
     state: Mutex<State<F>>,
+    /// The task itself, for the wakers it leaves in chains (see `chain::awaiters`).
+    me: Weak<dyn Awaiting>,
     convert: fn(F::Output) -> Result<Value, Failure>,
     on_cancel: OnCancel,
     created: &'static Location<'static>,
@@ -318,7 +320,7 @@ fn start<F>(
 where
     F: Future + Send + 'static,
 {
-    let task = Arc::new(Task {
+    let task = Arc::new_cyclic(|me: &Weak<Task<F>>| Task {
         state: Mutex::new(State {
             run: Run::Scheduled,
             future: Some(Box::pin(future)),
@@ -327,6 +329,7 @@ where
             cause: 0,
             awaited: Vec::new(),
         }),
+        me: me.clone(),
         convert,
         on_cancel,
         created,
@@ -370,8 +373,7 @@ where
     fn poll_loop(self: &Arc<Self>, first: bool) -> Option<Tail> {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
-        // Which task the wakers this poll leaves in chains belong to (see `chain::awaiters`).
-        let me: Weak<dyn Awaiting> = Arc::downgrade(self) as Weak<dyn Awaiting>;
+
         // The Deferred, if this call made it.
         let mut made: Option<Arc<Chain>> = None;
         // Cancelling polls in a row that found nothing to cancel (see `MAX_ARMED_POLLS`).
@@ -410,7 +412,9 @@ where
             st.run = Run::Polling;
             drop(st);
 
-            let ((poll, recorded), kept) = polling(&me, || {
+            // The task's wakers left in chains in this poll are recorded as its own (see
+            // `chain::awaiters`).
+            let ((poll, recorded), scope) = polling(&self.me, || {
                 with_armed(armed, cause, || {
                     catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
                 })
@@ -439,13 +443,22 @@ where
             if let Some(chain) = &made {
                 // Chains that can never fire kept this task's waker while it had no Deferred:
                 // whether they still need to is up to whoever gets the Deferred.
-                kept_for(chain, kept);
+                kept_for(chain, scope.kept);
             }
             st = self.state.lock();
             if new_chain.is_some() {
                 st.chain = new_chain;
             }
             st.future = Some(future);
+            if !scope.awaited.is_empty() {
+                // Those gone are let go of as others come.
+                st.awaited.retain(|c| c.strong_count() > 0);
+                for chain in scope.awaited {
+                    if !st.awaited.iter().any(|c| c.ptr_eq(&chain)) {
+                        st.awaited.push(chain);
+                    }
+                }
+            }
             // Whether to poll again at once, without waiting for a wake.
             let mut again = false;
             if armed.is_some() && recorded.cancelled == 0 && st.cancel == Cancel::None {
@@ -612,15 +625,6 @@ where
 {
     fn deferred(&self) -> Option<Arc<Chain>> {
         self.state.lock().chain.clone()
-    }
-
-    fn awaits(&self, chain: &Arc<Chain>) {
-        let mut st = self.state.lock();
-        // Those gone, or no longer holding the waker, are let go of as others come.
-        st.awaited.retain(|c| c.strong_count() > 0);
-        if !st.awaited.iter().any(|c| std::ptr::eq(c.as_ptr(), Arc::as_ptr(chain))) {
-            st.awaited.push(Arc::downgrade(chain));
-        }
     }
 
     fn awaited(&self) -> Vec<Arc<Chain>> {

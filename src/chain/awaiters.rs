@@ -10,9 +10,9 @@
 //! the `DeferredFuture`), and the task to its own Deferred.
 //!
 //! Another executor's task is opaque, and its future may still drop its await (which cancels
-//! the chain): the chain is left alone, but a waker it can never wake (it is pending and only
-//! the awaiting future holds it, or it waits on a chain that was freed unfired) is let go of
-//! ([`let_go_of_waker`]).
+//! the chain): the chain is left alone, but a poll does not leave its waker in a chain that can
+//! never wake it (it is pending and only the awaiting future holds it, or it waits on a chain
+//! that was freed unfired; see `Chain::poll_take`).
 //!
 //! A walk that finds its chain held from outside lists it under each chain that holds it so
 //! ([`STALLED`], [`STALLED_ON`]); when a handle of one of those goes, or a task comes to await
@@ -28,18 +28,13 @@ use std::task::Waker;
 
 use parking_lot::Mutex;
 
-use super::cycles::{ByAddress, contained};
-use super::dispose::Garbage;
-use super::steps::Steps;
+use super::cycles::ByAddress;
 use super::{Chain, STALLED, Slot, State, Waiter};
 
 /// A task of this crate, as a chain's awaiter sees it.
 pub(crate) trait Awaiting: Send + Sync {
     /// The task's own Deferred, once it has one and until it fires it.
     fn deferred(&self) -> Option<Arc<Chain>>;
-
-    /// Records that the task's waker was left in `chain`.
-    fn awaits(&self, chain: &Arc<Chain>);
 
     /// The chains the task's waker was left in (some may have let go of it since).
     fn awaited(&self) -> Vec<Arc<Chain>>;
@@ -55,6 +50,12 @@ pub(crate) struct Awaiter {
 impl Awaiter {
     pub(super) fn new(waker: &Waker) -> Box<Awaiter> {
         Box::new(Awaiter { waker: waker.clone(), task: task_of(waker) })
+    }
+
+    /// Whether the waker is that of a task of this crate.
+    #[inline]
+    pub(super) fn is_ours(&self) -> bool {
+        self.task.is_some()
     }
 
     /// The task this waker polls, if it is one of this crate's and still there.
@@ -80,7 +81,17 @@ impl Awaiter {
 /// before the task had a Deferred to watch.
 struct Polling {
     task: Weak<dyn Awaiting>,
-    kept: Vec<Weak<Chain>>,
+    scope: PollScope,
+}
+
+/// What a poll of a task recorded, for the task to keep once it has its lock back.
+#[derive(Default)]
+pub(crate) struct PollScope {
+    /// Stuck chains that kept the task's waker only because the task had no Deferred yet: see
+    /// [`kept_for`].
+    pub(crate) kept: Vec<Weak<Chain>>,
+    /// Chains the poll left the task's waker in: the task lists them for the walk.
+    pub(crate) awaited: Vec<Weak<Chain>>,
 }
 
 thread_local! {
@@ -94,14 +105,10 @@ static STALLED_ON: Mutex<Option<HashMap<usize, Stalled, ByAddress>>> = Mutex::ne
 /// The chains listed under one chain, by address (each once).
 type Stalled = HashMap<usize, Weak<Chain>, ByAddress>;
 
-/// Runs `poll` as a poll of `task` on this thread. Returns what it returned, and the stuck
-/// chains that kept the task's waker only because the task had no Deferred yet: the caller
-/// hands them to [`kept_for`] once it has made one.
-pub(crate) fn polling<R>(
-    task: &Weak<dyn Awaiting>,
-    poll: impl FnOnce() -> R,
-) -> (R, Vec<Weak<Chain>>) {
-    let mine = Polling { task: task.clone(), kept: Vec::new() };
+/// Runs `poll` as a poll of `task` on this thread. Returns what it returned, and what the poll
+/// recorded (see [`PollScope`]).
+pub(crate) fn polling<R>(task: &Weak<dyn Awaiting>, poll: impl FnOnce() -> R) -> (R, PollScope) {
+    let mine = Polling { task: task.clone(), scope: PollScope::default() };
     let outer = POLLING.try_with(|p| p.replace(Some(mine))).ok().flatten();
     /// Puts the enclosing task's scope back (nested tasks poll inside polls).
     struct Restore(Option<Option<Polling>>);
@@ -116,7 +123,7 @@ pub(crate) fn polling<R>(
     let result = poll();
     let outer = restore.0.take().expect("restored once");
     let mine = POLLING.try_with(|p| p.replace(outer)).ok().flatten();
-    (result, mine.map(|m| m.kept).unwrap_or_default())
+    (result, mine.map(|m| m.scope).unwrap_or_default())
 }
 
 /// The task polled on this thread, if `waker` is its own.
@@ -155,7 +162,7 @@ pub(super) fn polled_here(task: &Arc<dyn Awaiting>) -> bool {
 pub(super) fn kept_in_poll(chain: &Arc<Chain>) {
     let _ = POLLING.try_with(|p| {
         if let Some(polling) = p.borrow_mut().as_mut() {
-            polling.kept.push(Arc::downgrade(chain));
+            polling.scope.kept.push(Arc::downgrade(chain));
         }
     });
 }
@@ -199,24 +206,6 @@ pub(super) fn can_only_be_cancelled(chain: &Arc<Chain>, st: &State, holds: usize
     }
 }
 
-/// Lets go of the waker of another executor's task in a chain that only the future awaiting
-/// it can settle, by cancelling it (one reference for that future's tail, one for the caller's,
-/// which is going): the chain never wakes it. Also from `poll_take` (`holds` 1), which then
-/// leaves it out.
-pub(super) fn let_go_of_waker(chain: &Arc<Chain>) {
-    let mut st = chain.state.lock();
-    let waker = match &st.waiter {
-        Some(Waiter::Task(awaiter))
-            if awaiter.task.is_none() && can_only_be_cancelled(chain, &st, 2) =>
-        {
-            st.waiter.take()
-        }
-        _ => return,
-    };
-    drop(st);
-    contained(Garbage { _slot: Slot::Empty, _steps: Steps::Empty, _waiter: waker });
-}
-
 /// Whether `waker` belongs to a task of this crate being polled on this thread.
 pub(super) fn is_ours(waker: &Waker) -> bool {
     task_of(waker).is_some()
@@ -236,9 +225,11 @@ pub(super) fn on_circle_with_task(chain: &Arc<Chain>) -> bool {
         && (Arc::strong_count(chain) <= 2 || waits_on_nothing(&st))
 }
 
-/// Tells the task a waker of which was just left in `chain` (if it is a task of this crate).
-pub(super) fn note(chain: &Arc<Chain>, awaiter_task: Option<Arc<dyn Awaiting>>) {
-    if let Some(task) = awaiter_task {
-        task.awaits(chain);
-    }
+/// Records that the waker of the task polled on this thread was just left in `chain`.
+pub(super) fn note(chain: &Arc<Chain>) {
+    let _ = POLLING.try_with(|p| {
+        if let Some(polling) = p.borrow_mut().as_mut() {
+            polling.scope.awaited.push(Arc::downgrade(chain));
+        }
+    });
 }

@@ -182,14 +182,11 @@ fn look_again(chain: &Arc<Chain>) {
     recheck(chain, None);
 }
 
-/// Looks at `chain` (one reference to it is the caller's to let go of): lets go of a waker it
-/// can never wake, and frees the circle it may be on. `going`: a chain a reference of which is
+/// Looks at `chain` (one reference to it is the caller's to let go of): frees the circle it may
+/// be on. `going`: a chain a reference of which is
 /// going as well.
 pub(super) fn recheck(chain: &Arc<Chain>, going: Option<&Arc<Chain>>) {
     let marks = chain.marks();
-    if marks & AWAITED != 0 {
-        awaiters::let_go_of_waker(chain);
-    }
     if marks & LINKED != 0 || (marks & AWAITED != 0 && awaiters::on_circle_with_task(chain)) {
         walk(chain, 1, going);
     }

@@ -176,7 +176,7 @@ const DEBUG: u8 = 1;
 /// The chain was one end of a `chain_deferred` link, or waits on a chain marked so: it may be
 /// on a circle of the engine's own links (see `cycles`).
 const LINKED: u8 = 2;
-/// A task (or any executor's waker) awaited the chain.
+/// A task of this crate awaited the chain.
 const AWAITED: u8 = 4;
 /// Freed as part of a circle nothing outside could reach: it has no steps and no waiter left.
 const COLLECTED: u8 = 8;
@@ -531,13 +531,6 @@ impl Chain {
                 drop((old, new));
                 return Some(result);
             }
-            if let Some(Waiter::Task(w)) = &st.waiter {
-                if w.will_wake(waker) {
-                    drop(st);
-                    drop(new);
-                    return None;
-                }
-            }
             // Only the caller, through its tail, can still settle the chain, by cancelling it.
             // Another executor's waker would never be woken: it is left out. A task of this
             // crate may still be reached through its own Deferred: its waker goes in, and the
@@ -552,17 +545,27 @@ impl Chain {
                 drop((old, new));
                 return None;
             }
+            if let Some(Waiter::Task(w)) = &st.waiter {
+                if w.will_wake(waker) {
+                    drop(st);
+                    drop(new);
+                    return None;
+                }
+            }
             match new.take() {
                 Some(new) => {
-                    let task = new.task();
+                    let ours = new.is_ours();
                     let old = st.waiter.replace(Waiter::Task(new));
                     let marks = self.marks();
-                    if marks & AWAITED == 0 {
+                    if ours && marks & AWAITED == 0 {
+                        // Only a task of this crate can close a circle through its waker.
                         self.marks.fetch_or(AWAITED, Ordering::Relaxed);
                     }
                     drop(st);
                     drop(old);
-                    awaiters::note(self, task);
+                    if ours {
+                        awaiters::note(self);
+                    }
                     if marks & STALLED != 0 {
                         // What a handle of this chain kept reachable may now depend on the task
                         // awaiting it.

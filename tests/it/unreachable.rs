@@ -423,18 +423,23 @@ impl Wake for CountingWaker {
 }
 
 #[test]
-fn a_foreign_executors_waker_on_a_deferred_nobody_can_fire_is_let_go() {
+fn a_poll_leaves_no_foreign_waker_in_a_deferred_nobody_can_fire() {
     let counting = Arc::new(CountingWaker(AtomicUsize::new(0)));
     let waker = Waker::from(counting.clone());
+    let mut cx = Context::from_waker(&waker);
+
+    // While the resolver is there, the Deferred keeps the waker, to wake it.
     let (d, fire) = Deferred::<u8>::new();
     let mut future = d.into_future();
-    assert!(Pin::new(&mut future).poll(&mut Context::from_waker(&waker)).is_pending());
-    drop(waker);
-    assert_eq!(Arc::strong_count(&counting), 2, "the Deferred holds the waker");
+    assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
+    assert_eq!(Arc::strong_count(&counting), 3, "the Deferred holds the waker");
+    // Once nothing can fire it, a poll takes the waker out (it would never be woken) and
+    // leaves none.
     drop(fire);
-    assert_eq!(Arc::strong_count(&counting), 1, "nothing can fire it: the waker is let go");
-    assert_eq!(counting.0.load(Ordering::SeqCst), 0, "and not woken");
-    // The future is still pending and can still be dropped (which cancels, silently).
+    assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
+    assert_eq!(Arc::strong_count(&counting), 2);
+    assert_eq!(counting.0.load(Ordering::SeqCst), 0, "and it was not woken");
+    // The future can still be dropped (which cancels the Deferred, silently).
     let ((), reports) = capture_unhandled(|| drop(future));
     assert!(reports.is_empty());
 }
