@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail};
+use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail, dropping};
 use crate::contain;
 use crate::error::{AlreadyCalledError, DeferredValueError, NotPausedError};
 use crate::failure::Failure;
@@ -221,13 +221,21 @@ impl<T: Send + 'static> Deferred<T> {
 
     #[inline]
     pub(crate) fn into_tail(self) -> Tail {
-        self.tail
+        self.take_tail()
     }
 
+    /// Moves the tail out. `Deferred` has a `Drop` (for the tail it holds when dropped), so the
+    /// tail cannot be moved out of it; the emptied shell is forgotten instead of dropped, which
+    /// costs nothing (it owns nothing else).
+    #[inline]
+    fn take_tail(self) -> Tail {
+        let mut shell = std::mem::ManuallyDrop::new(self);
+        std::mem::replace(&mut shell.tail, Tail::Value(Value::UNIT))
+    }
     /// The shared chain behind this Deferred, for the crate's own combinators.
     #[allow(dead_code)]
     pub(crate) fn into_chain(self) -> Arc<Chain> {
-        self.tail.into_chain()
+        self.take_tail().into_chain()
     }
 
     /// Adds a step that returns the engine's [`Outcome`] itself: how the combinators fire
@@ -237,7 +245,8 @@ impl<T: Send + 'static> Deferred<T> {
         self,
         step: impl FnOnce(Result<T, Failure>) -> Outcome + Send + 'static,
     ) -> Tail {
-        self.tail.push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
+        self.take_tail()
+            .push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
     }
 
     /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
@@ -303,7 +312,7 @@ impl<T: Send + 'static> Deferred<T> {
         self,
         step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     ) -> Deferred<U> {
-        Deferred::from_tail(self.tail.push(step))
+        Deferred::from_tail(self.take_tail().push(step))
     }
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
@@ -479,8 +488,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// deferreds::testing::success_result_of(a);
     /// ```
     pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
-        let target = other.chain.clone();
-        self.then(move |input: Result<Value, Failure>| Outcome::Fire(target, input, None))
+        Deferred::from_tail(self.take_tail().push_fire(other.chain.clone()))
     }
 
     /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses
@@ -580,7 +588,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// }
     /// ```
     pub fn try_result(self) -> TryResult<T> {
-        match self.tail.take() {
+        match self.take_tail().take() {
             Ok(Ok(value)) => TryResult::Value(value.take::<T>()),
             Ok(Err(failure)) => TryResult::Failure(failure),
             Err(tail) => TryResult::Pending(Deferred::from_tail(tail)),
@@ -719,6 +727,24 @@ impl<T: Send + 'static> Resolver<T> {
     /// [`Deferred::unpause`] from the firing side.
     pub fn unpause(&self) -> Result<(), NotPausedError> {
         self.chain.unpause()
+    }
+}
+
+impl<T> Drop for Deferred<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Tail::Chain(chain) = &self.tail {
+            // A circle of `chain_deferred` links may have lost its last outside handle.
+            dropping(chain);
+        }
+    }
+}
+
+impl<T> Drop for Resolver<T> {
+    #[inline]
+    fn drop(&mut self) {
+        // The chain may have lost its last way to be fired (see `chain::cycles`).
+        dropping(&self.chain);
     }
 }
 

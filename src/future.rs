@@ -189,6 +189,7 @@ impl<T> Drop for DeferredFuture<T> {
         } else {
             cancel();
         }
+        crate::chain::dropping(&chain);
     }
 }
 

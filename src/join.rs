@@ -114,6 +114,7 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
         let join = join.clone();
         let tail = input.push_outcome(move |result| join.record(index, result));
         members.push(tail.downgrade());
+        tail.dismiss();
         // A tail that is just a result (the input had fired) is dropped here; if it holds a
         // failure the join did not consume, that reports it, as the member's own chain would.
     }
@@ -150,6 +151,16 @@ fn canceller<T: Send + 'static>(join: Weak<Join<T>>) -> Canceller {
         // Every member is gone without firing: nothing can settle the join any more.
         None => Cancelled::Fail,
     })
+}
+
+impl<T> Drop for Join<T> {
+    fn drop(&mut self) {
+        // Every member went unfired: nothing will fire the join's Deferred now (see
+        // `chain::cycles`).
+        if let Some(target) = self.state.get_mut().target.take() {
+            crate::chain::dropping(&target);
+        }
+    }
 }
 
 fn cancel_all(members: Vec<Option<Weak<Chain>>>) {

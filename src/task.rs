@@ -54,7 +54,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use parking_lot::Mutex;
 
-use crate::chain::{Cancelled, Canceller, Chain, Tail};
+use crate::chain::{Awaiting, CancelFn, Cancelled, Canceller, Chain, Tail, kept_for, polling};
 use crate::contain;
 use crate::deferred::Deferred;
 use crate::error::CancelledError;
@@ -188,6 +188,8 @@ enum Cancel {
 
 struct Task<F: Future> {
     state: Mutex<State<F>>,
+    /// The task itself, for the wakers it leaves in chains (see `chain::awaiters`).
+    me: Weak<dyn Awaiting>,
     convert: fn(F::Output) -> Result<Value, Failure>,
     on_cancel: OnCancel,
     created: &'static Location<'static>,
@@ -205,6 +207,8 @@ struct State<F: Future> {
     cancel: Cancel,
     /// The cause of the last cancellation this task was asked to deliver, or 0.
     cause: u64,
+    /// Chains this task's waker was left in, for the engine's walk (see `chain::cycles`).
+    awaited: Vec<Weak<Chain>>,
 }
 
 impl<F: Future> Drop for State<F> {
@@ -333,14 +337,16 @@ fn start<F>(
 where
     F: Future + Send + 'static,
 {
-    let task = Arc::new(Task {
+    let task = Arc::new_cyclic(|me: &Weak<Task<F>>| Task {
         state: Mutex::new(State {
             run: Run::Scheduled,
             future: Some(Box::pin(future)),
             chain: None,
             cancel: Cancel::None,
             cause: 0,
+            awaited: Vec::new(),
         }),
+        me: me.clone(),
         convert,
         on_cancel,
         created,
@@ -384,6 +390,7 @@ where
     fn poll_loop(self: &Arc<Self>, first: bool) -> Option<Tail> {
         let waker = Waker::from(self.clone());
         let mut cx = Context::from_waker(&waker);
+
         // The Deferred, if this call made it.
         let mut made: Option<Arc<Chain>> = None;
         // Cancelling polls in a row that found nothing to cancel (see `MAX_ARMED_POLLS`).
@@ -402,6 +409,7 @@ where
                     (true, Some(chain)) => {
                         let failure = panicked.unwrap_or_else(|| Failure::new(CancelledError));
                         let _ = chain.fire(Err(failure), self.created);
+                        crate::chain::dropping(&chain);
                     }
                     // The engine fails the Deferred with `CancelledError`: a panic in the
                     // future's destructor has nowhere to go but the report.
@@ -421,8 +429,12 @@ where
             st.run = Run::Polling;
             drop(st);
 
-            let (poll, recorded) = with_armed(armed, cause, || {
-                catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+            // The task's wakers left in chains in this poll are recorded as its own (see
+            // `chain::awaiters`).
+            let ((poll, recorded), scope) = polling(&self.me, || {
+                with_armed(armed, cause, || {
+                    catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+                })
             });
             let output = match poll {
                 Ok(Poll::Pending) => None,
@@ -445,11 +457,25 @@ where
             } else {
                 None
             };
+            if let Some(chain) = &made {
+                // Chains that can never fire kept this task's waker while it had no Deferred:
+                // whether they still need to is up to whoever gets the Deferred.
+                kept_for(chain, scope.kept);
+            }
             st = self.state.lock();
             if new_chain.is_some() {
                 st.chain = new_chain;
             }
             st.future = Some(future);
+            if !scope.awaited.is_empty() {
+                // Those gone are let go of as others come.
+                st.awaited.retain(|c| c.strong_count() > 0);
+                for chain in scope.awaited {
+                    if !st.awaited.iter().any(|c| c.ptr_eq(&chain)) {
+                        st.awaited.push(chain);
+                    }
+                }
+            }
             // Whether to poll again at once, without waiting for a wake.
             let mut again = false;
             if armed.is_some() && recorded.cancelled == 0 && st.cancel == Cancel::None {
@@ -511,6 +537,9 @@ where
                 // If the Deferred was cancelled meanwhile (`from_future`), the cancellation
                 // stands and the output is discarded.
                 let _ = chain.fire(output, self.created);
+                // The task's hold on its Deferred goes: what that left may only be held by the
+                // engine's links (see `chain::cycles`).
+                crate::chain::dropping(&chain);
                 None
             }
             None => Some(output),
@@ -555,17 +584,43 @@ where
     }
 }
 
+impl<F: Future> Drop for Task<F> {
+    fn drop(&mut self) {
+        // A task freed unfinished will never fire its Deferred: whatever awaits that Deferred
+        // may be left with nothing to wake it (see `chain::cycles`).
+        if let Some(chain) = self.state.get_mut().chain.take() {
+            crate::chain::dropping(&chain);
+        }
+    }
+}
+
 /// The canceller for a task's Deferred. It holds the task weakly: a task is kept alive by the
 /// wakers it gave out, not by its Deferred, so that dropping every waker frees it.
 fn canceller<F>(task: Weak<Task<F>>) -> Canceller
 where
     F: Future + Send + 'static,
 {
-    Box::new(move |_chain: &Arc<Chain>| match task.upgrade() {
-        Some(task) => task.cancel(),
-        // Nothing can wake the future any more, so it was dropped: it can only fail.
-        None => Cancelled::Fail,
-    })
+    Box::new(TaskCanceller(task))
+}
+
+/// A task's canceller; the engine can ask it which task it cancels (see `chain::cycles`).
+struct TaskCanceller<F: Future>(Weak<Task<F>>);
+
+impl<F> CancelFn for TaskCanceller<F>
+where
+    F: Future + Send + 'static,
+{
+    fn cancel(self: Box<Self>, _chain: &Arc<Chain>) -> Cancelled {
+        match self.0.upgrade() {
+            Some(task) => task.cancel(),
+            // Nothing can wake the future any more, so it was dropped: it can only fail.
+            None => Cancelled::Fail,
+        }
+    }
+
+    fn task(&self) -> Option<Weak<dyn Awaiting>> {
+        Some(self.0.clone())
+    }
 }
 
 /// Reports a panic from a future's destructor that cannot be the task's failure, as a
@@ -579,6 +634,19 @@ fn report_lost(panic: Option<Failure>) {
 /// Drops a future, turning a panic in its destructor into a failure.
 fn drop_future<F>(future: Option<F>) -> Option<Failure> {
     catch_unwind(AssertUnwindSafe(move || drop(future))).err().map(Failure::from_panic)
+}
+
+impl<F> Awaiting for Task<F>
+where
+    F: Future + Send + 'static,
+{
+    fn deferred(&self) -> Option<Arc<Chain>> {
+        self.state.lock().chain.clone()
+    }
+
+    fn awaited(&self) -> Vec<Arc<Chain>> {
+        self.state.lock().awaited.iter().filter_map(Weak::upgrade).collect()
+    }
 }
 
 impl<F> Runnable for Task<F>

@@ -141,7 +141,7 @@ impl Chain {
                                 != 0;
                         drop(st);
                         let outer = IN_CANCELLER.with(|c| c.replace(current.addr()));
-                        let outcome = catch_unwind(AssertUnwindSafe(|| canceller(&current)));
+                        let outcome = catch_unwind(AssertUnwindSafe(|| canceller.cancel(&current)));
                         return current.conclude_cancel(
                             outcome,
                             outer,

@@ -47,24 +47,63 @@ use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
+mod awaiters;
 mod cancel;
+mod cycles;
 mod dispose;
 mod run;
 mod steps;
 mod tail;
 
+use self::awaiters::Awaiter;
+pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
 pub(crate) use self::cancel::Cascade;
+pub(crate) use self::cycles::dropping;
 use self::dispose::{Garbage, dispose};
 use self::run::{Work, call, call_inline, drive};
 use self::steps::Steps;
 pub(crate) use self::tail::Tail;
 
 /// One step: gets the current result, returns what comes next.
-pub(crate) type StepFn = Box<dyn FnOnce(Result<Value, Failure>) -> Outcome + Send>;
+pub(crate) type StepFn = Box<dyn RunStep>;
+
+/// What the step queue holds: any closure, or a `chain_deferred` link, whose target the engine
+/// can see (see `cycles`).
+pub(crate) trait RunStep: Send {
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome;
+
+    /// The chain this step fires, if it is a `chain_deferred` link.
+    fn fires(&self) -> Option<&Arc<Chain>> {
+        None
+    }
+}
+
+impl<F: FnOnce(Result<Value, Failure>) -> Outcome + Send> RunStep for F {
+    #[inline]
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
+        (*self)(input)
+    }
+}
 
 /// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
 /// returns decides what the engine does next (see [`Cancelled`]).
-pub(crate) type Canceller = Box<dyn FnOnce(&Arc<Chain>) -> Cancelled + Send>;
+pub(crate) type Canceller = Box<dyn CancelFn>;
+
+/// What a [`Canceller`] is: any closure, or a task's, which the engine can ask for its task.
+pub(crate) trait CancelFn: Send {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled;
+
+    /// The task of this crate the cancellation goes to, for the engine's walk (see `cycles`).
+    fn task(&self) -> Option<Weak<dyn Awaiting>> {
+        None
+    }
+}
+
+impl<F: FnOnce(&Arc<Chain>) -> Cancelled + Send> CancelFn for F {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled {
+        (*self)(chain)
+    }
+}
 
 /// What a canceller did, and so what [`Chain::cancel`] does once it has returned.
 pub(crate) enum Cancelled {
@@ -130,8 +169,10 @@ pub(crate) struct Chain {
     /// it on another thread. Under the lock, like `running`; and `PROMISED`, which is set
     /// without it (every change of this byte is a read-modify-write for that reason).
     cancelling: AtomicU8,
-    /// Debug mode was on when the chain was made: it has an entry in the debug table.
-    debug: bool,
+    /// What the chain has been part of, for what has to be checked when its handles go: see
+    /// [`DEBUG`], [`LINKED`], [`AWAITED`], [`COLLECTED`] and [`STALLED`]. Bits are only ever
+    /// set.
+    marks: AtomicU8,
 }
 
 /// Bits of [`Chain::cancelling`].
@@ -142,6 +183,20 @@ const CANCELLED: u8 = 4;
 /// Somebody has committed to fire this pending chain and is about to (see
 /// [`Chain::promise_fire`]). Never cleared: once the chain is fired it no longer matters.
 const PROMISED: u8 = 8;
+
+/// Bits of [`Chain::marks`]. Debug mode was on when the chain was made: it has an entry in the
+/// debug table. Set at creation only.
+const DEBUG: u8 = 1;
+/// The chain was one end of a `chain_deferred` link, or waits on a chain marked so: it may be
+/// on a circle of the engine's own links (see `cycles`).
+const LINKED: u8 = 2;
+/// A task of this crate awaited the chain.
+const AWAITED: u8 = 4;
+/// Freed as part of a circle nothing outside could reach: it has no steps and no waiter left.
+const COLLECTED: u8 = 8;
+/// A handle of this chain holds chains that would be freed without it: they are looked at
+/// again when one goes (see `awaiters`).
+const STALLED: u8 = 16;
 
 thread_local! {
     /// The address of the chain whose canceller this thread is running, or 0.
@@ -197,7 +252,7 @@ impl From<Result<Value, Failure>> for Slot {
 enum Waiter {
     Chain(Arc<Chain>),
     /// Boxed to keep the chain small: a waker is two words.
-    Task(Box<Waker>),
+    Task(Box<Awaiter>),
 }
 
 /// What a fire did.
@@ -231,7 +286,7 @@ impl Chain {
             running: AtomicBool::new(false),
             grace: AtomicBool::new(false),
             cancelling: AtomicU8::new(0),
-            debug,
+            marks: AtomicU8::new(if debug { DEBUG } else { 0 }),
         })
     }
 
@@ -260,7 +315,7 @@ impl Chain {
         created: &'static Location<'static>,
     ) -> Arc<Chain> {
         let chain = Chain::with_slot(result.into(), created);
-        if chain.debug {
+        if chain.is_debug() {
             debug::fired_at(chain.addr(), created);
         }
         chain
@@ -277,7 +332,17 @@ impl Chain {
     }
 
     fn describe(&self) -> Option<String> {
-        if self.debug { debug::describe(self.addr()) } else { None }
+        if self.is_debug() { debug::describe(self.addr()) } else { None }
+    }
+
+    #[inline]
+    fn marks(&self) -> u8 {
+        self.marks.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn is_debug(&self) -> bool {
+        self.marks() & DEBUG != 0
     }
 
     #[inline]
@@ -354,7 +419,7 @@ impl Chain {
             }
             let canceller = canceller.take();
             st.slot = result.into();
-            if self.debug {
+            if self.is_debug() {
                 debug::fired_at(self.addr(), at);
             }
             let fired = match self.claim(&mut st) {
@@ -483,9 +548,9 @@ impl Chain {
     }
 
     /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
-    pub(crate) fn poll_take(&self, waker: &Waker) -> Option<Result<Value, Failure>> {
+    pub(crate) fn poll_take(self: &Arc<Self>, waker: &Waker) -> Option<Result<Value, Failure>> {
         let mut st = self.state.lock();
-        let mut new = None;
+        let mut new: Option<Box<Awaiter>> = None;
         loop {
             if self.settled(&st) {
                 let old = st.waiter.take();
@@ -499,6 +564,22 @@ impl Chain {
                 }
                 return Some(result);
             }
+            // Only the caller, through its tail, can still settle the chain, by cancelling it.
+            // Another executor's waker would never be woken: it is left out. A task of this
+            // crate may still be reached through its own Deferred: its waker goes in, and the
+            // chain is looked at as a circle with the task.
+            let stuck = awaiters::can_only_be_cancelled(self, &st, 1);
+            if stuck && !awaiters::is_ours(waker) {
+                let old = match st.waiter {
+                    Some(Waiter::Task(_)) => st.waiter.take(),
+                    _ => None,
+                };
+                drop(st);
+                if old.is_some() || new.is_some() {
+                    contain::drop_reporting((old, new));
+                }
+                return None;
+            }
             if let Some(Waiter::Task(w)) = &st.waiter {
                 if w.will_wake(waker) {
                     drop(st);
@@ -510,10 +591,28 @@ impl Chain {
             }
             match new.take() {
                 Some(new) => {
+                    let ours = new.is_ours();
                     let old = st.waiter.replace(Waiter::Task(new));
+                    let marks = self.marks();
+                    if ours && marks & AWAITED == 0 {
+                        // Only a task of this crate can close a circle through its waker.
+                        self.marks.fetch_or(AWAITED, Ordering::Relaxed);
+                    }
                     drop(st);
                     if let Some(old) = old {
                         contain::drop_reporting(old);
+                    }
+                    if ours {
+                        awaiters::note(self);
+                    }
+                    if marks & STALLED != 0 {
+                        // What a handle of this chain kept reachable may now depend on the task
+                        // awaiting it.
+                        awaiters::retry_stalled(self, false);
+                    }
+                    if stuck || marks & LINKED != 0 {
+                        // The task may close a circle through this chain.
+                        cycles::look_at(self);
                     }
                     return None;
                 }
@@ -521,7 +620,7 @@ impl Chain {
                     // Cloning a waker runs the executor's code: not under the lock. The state
                     // is looked at again afterwards.
                     drop(st);
-                    new = Some(Box::new(waker.clone()));
+                    new = Some(Awaiter::new(waker));
                     st = self.state.lock();
                 }
             }
@@ -638,7 +737,11 @@ impl Chain {
 
 impl Drop for Chain {
     fn drop(&mut self) {
-        let debug = if self.debug { debug::forget(self.addr()) } else { None };
+        let marks = self.marks();
+        let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
+        if marks & STALLED != 0 {
+            awaiters::forget(self.addr());
+        }
         let st = self.state.get_mut();
         if let Slot::Err(failure) = &st.slot {
             unhandled::report(UnhandledFailure::new(failure.clone(), debug));
@@ -658,7 +761,17 @@ impl Drop for Chain {
             _steps: std::mem::replace(&mut st.steps, Steps::Empty),
             _waiter: st.waiter.take(),
         };
-        dispose(garbage);
+        cycles::deferring(|| {
+            if let Some(Waiter::Chain(outer)) = &garbage._waiter {
+                // The chain that waited on this one loses its way to a result.
+                dropping(outer);
+            }
+            // And the chains its `chain_deferred` links would have fired lose a firer.
+            for target in garbage._steps.fire_targets() {
+                dropping(target);
+            }
+            dispose(garbage);
+        });
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::Arc;
-use std::task::Waker;
 
+use super::awaiters::Awaiter;
+use super::cycles::{dropping, mark_linked};
 use super::steps::Batch;
-use super::{Chain, Fired, Outcome, Slot, StepFn, Waiter};
+use super::{AWAITED, Chain, Fired, LINKED, Outcome, STALLED, Slot, StepFn, Waiter};
 use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
@@ -20,7 +21,7 @@ pub(super) enum Work {
     /// Give the result to the chain waiting on this one.
     Deliver(Arc<Chain>, Result<Value, Failure>),
     /// Wake the task awaiting this chain.
-    Wake(Box<Waker>),
+    Wake(Box<Awaiter>),
     /// Nothing to do; ownership was released.
     Idle,
 }
@@ -28,7 +29,10 @@ pub(super) enum Work {
 /// Runs one step, turning a panic into a failure.
 #[inline]
 pub(super) fn call(step: StepFn, input: Result<Value, Failure>) -> Outcome {
-    call_inline(step, input)
+    match catch_unwind(AssertUnwindSafe(move || step.run(input))) {
+        Ok(outcome) => outcome,
+        Err(payload) => Outcome::Failure(Failure::from_panic(payload)),
+    }
 }
 
 /// [`call`] for a step that was never boxed.
@@ -57,6 +61,13 @@ pub(super) fn attach(inner: &Arc<Chain>, outer: &Arc<Chain>) -> Attach {
         return Attach::Stolen(st.slot.take_ready());
     }
     st.waiter = Some(Waiter::Chain(outer.clone()));
+    // Read under the lock that set the waiter: a `chain_deferred` marking `inner` meanwhile
+    // sees the waiter, or this sees the mark.
+    let linked = inner.marks() & LINKED != 0;
+    drop(st);
+    if linked {
+        mark_linked(outer);
+    }
     Attach::Registered
 }
 
@@ -140,6 +151,14 @@ impl std::ops::Deref for Cur<'_> {
     }
 }
 
+/// Lets go of the chain a trampoline was on, through [`release`].
+#[inline]
+fn let_go(cur: Cur<'_>) {
+    if let Cur::Owned(chain) = cur {
+        release(chain);
+    }
+}
+
 impl Cur<'_> {
     pub(super) fn into_owned(self) -> Arc<Chain> {
         match self {
@@ -153,8 +172,11 @@ impl Cur<'_> {
 /// be that chain's last handle. Dropping it then drops what it still owns, its result and any
 /// steps, which is user code; the trampoline may still own other runs (its `parents`, the
 /// current chain), so a panic there must not unwind out of it: it is reported instead.
+///
+/// A chain it owned may also be left held only by the engine's links (see `cycles`).
 #[inline]
 fn release(chain: Arc<Chain>) {
+    dropping(&chain);
     contain::drop_reporting(chain);
 }
 
@@ -212,7 +234,8 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                                 Settled::Store(then)
                             }
                             Err((err, rejected)) => {
-                                contain::drop_reporting((rejected, target));
+                                contain::drop_reporting(rejected);
+                                release(target);
                                 Settled::Store(Slot::Err(Failure::new(err)))
                             }
                         }
@@ -272,8 +295,16 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         drop(st);
                         // The chain let go of here has handed its result on and has no steps
                         // left: nothing of the user's goes with it, so no boundary is needed
-                        // on this path, which every level of a tower takes.
-                        current = Cur::Owned(outer);
+                        // on this path, which every level of a tower takes, unless the engine's
+                        // own links may hold it (`dropping` may then free a circle).
+                        match std::mem::replace(&mut current, Cur::Owned(outer)) {
+                            Cur::Owned(done)
+                                if done.marks() & (LINKED | AWAITED | STALLED) != 0 =>
+                            {
+                                release(done)
+                            }
+                            done => drop(done),
+                        }
                         next
                     }
                     None => {
@@ -286,25 +317,19 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 }
             }
             Work::Wake(waker) => {
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || waker.wake())) {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(move || (*waker).wake())) {
                     contain::keep_first(&mut panic, payload);
                 }
                 Work::Idle
             }
             Work::Idle => match parents.pop() {
                 Some(parent) => {
-                    // The chain this run fired may keep its result, and this may be its last
-                    // handle.
-                    if let Cur::Owned(fired) = std::mem::replace(&mut current, Cur::Owned(parent)) {
-                        release(fired);
-                    }
+                    let_go(std::mem::replace(&mut current, Cur::Owned(parent)));
                     let mut st = current.state.lock();
                     current.next_work(&mut st)
                 }
                 None => {
-                    if let Cur::Owned(last) = current {
-                        release(last);
-                    }
+                    let_go(current);
                     match panic {
                         Some(payload) => resume_unwind(payload),
                         None => return,

@@ -1,6 +1,8 @@
 //! The step queue: room for one step inline, a vector beyond that.
 
-use super::StepFn;
+use std::sync::Arc;
+
+use super::{Chain, StepFn};
 
 /// The step queue, with room for one step inline: most chains that wait hold one callback,
 /// and a `Vec` would allocate room for four.
@@ -35,6 +37,16 @@ impl Steps {
                 *self = Steps::Many(v);
             }
         }
+    }
+
+    /// The chains the `chain_deferred` links among the steps fire.
+    pub(super) fn fire_targets(&self) -> impl Iterator<Item = &Arc<Chain>> {
+        let steps: &[StepFn] = match self {
+            Steps::Empty => &[],
+            Steps::One(step) => std::slice::from_ref(step),
+            Steps::Many(v) => v,
+        };
+        steps.iter().filter_map(|step| step.fires())
     }
 
     /// Takes every step out, to be run as one batch.

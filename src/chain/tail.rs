@@ -3,8 +3,9 @@
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 
+use super::cycles::{FireStep, mark_linked, release};
 use super::run::call_inline;
-use super::{Chain, Outcome, Peek, Slot, Waiter};
+use super::{Chain, LINKED, Outcome, Peek, Slot, Waiter};
 use crate::contain;
 use crate::debug;
 use crate::error::NotPausedError;
@@ -99,6 +100,30 @@ impl Tail {
         }
     }
 
+    /// Adds a `chain_deferred` step: fires `target` with the result that reaches it.
+    pub(crate) fn push_fire(self, target: Arc<Chain>) -> Tail {
+        match self {
+            Tail::Chain(source) => {
+                // Marked, so that a circle of such links can be found and freed.
+                mark_linked(&source);
+                mark_linked(&target);
+                source.push(Box::new(FireStep(target)));
+                Tail::Chain(source)
+            }
+            // Fired already and nobody else holds it: the step runs now.
+            ready => {
+                ready.push(move |input: Result<Value, Failure>| Outcome::Fire(target, input, None))
+            }
+        }
+    }
+
+    /// Tells the engine that a tail the crate took over goes here (see `cycles`).
+    pub(crate) fn dismiss(self) {
+        if let Tail::Chain(chain) = &self {
+            super::dropping(chain);
+        }
+    }
+
     /// The tail that a waiting or firing step leaves, when no chain existed yet.
     #[cold]
     fn settle(outcome: Outcome) -> Tail {
@@ -115,6 +140,13 @@ impl Tail {
                 let outer =
                     Chain::with_slot(Slot::Waiting(Arc::downgrade(&inner)), Location::caller());
                 st.waiter = Some(Waiter::Chain(outer.clone()));
+                let linked = inner.marks() & LINKED != 0;
+                drop(st);
+                if linked {
+                    mark_linked(&outer);
+                }
+                // The tail the step returned goes now (see `cycles`).
+                release(inner);
                 Tail::Chain(outer)
             }
             Outcome::Fire(target, result, then) => {

@@ -52,3 +52,4 @@ mod twisted_async;
 #[cfg(feature = "reactor")]
 mod twisted_task;
 mod unhandled;
+mod unreachable;

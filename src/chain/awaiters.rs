@@ -1,0 +1,235 @@
+//! Wakers left in chains that can never wake them, and the tasks they keep.
+//!
+//! An awaited chain holds the awaiting task's waker, and an `ensure_deferred` or `from_future`
+//! task is kept alive by the wakers it gave out, while its future holds the awaited chain's
+//! tail: the two keep each other alive. While the chain can still fire, or something outside
+//! can still cancel the task's own Deferred (which the future takes at its `.await`, and may
+//! recover from, as a Twisted coroutine does), that is right. Once neither is possible, the
+//! pair is a circle that only the engine's links hold, and `cycles` frees it like the others:
+//! its walk links a chain to the task awaiting it (the waker) and back (the task's future holds
+//! the `DeferredFuture`), and the task to its own Deferred.
+//!
+//! Another executor's task is opaque, and its future may still drop its await (which cancels
+//! the chain): the chain is left alone, but a poll does not leave its waker in a chain that can
+//! never wake it (it is pending and only the awaiting future holds it, or it waits on a chain
+//! that was freed unfired; see `Chain::poll_take`).
+//!
+//! A walk that finds its chain held from outside lists it under each chain that holds it so
+//! ([`STALLED`], [`STALLED_ON`]); when a handle of one of those goes, or a task comes to await
+//! it, the listed chains are looked at again ([`retry_stalled`]). A task's first poll has no
+//! Deferred yet to list them under: they wait in the poll's scope until the task makes it
+//! ([`kept_for`]).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::task::Waker;
+
+use parking_lot::Mutex;
+
+use super::cycles::ByAddress;
+use super::{Chain, STALLED, Slot, State, Waiter};
+
+/// A task of this crate, as a chain's awaiter sees it.
+pub(crate) trait Awaiting: Send + Sync {
+    /// The task's own Deferred, once it has one and until it fires it.
+    fn deferred(&self) -> Option<Arc<Chain>>;
+
+    /// The chains the task's waker was left in (some may have let go of it since).
+    fn awaited(&self) -> Vec<Arc<Chain>>;
+}
+
+/// What waits for a chain's result in its waiter slot: a waker, and, when the waker is that
+/// of a task of this crate polled on this thread when it was left, the task.
+pub(crate) struct Awaiter {
+    waker: Waker,
+    task: Option<Weak<dyn Awaiting>>,
+}
+
+impl Awaiter {
+    pub(super) fn new(waker: &Waker) -> Box<Awaiter> {
+        Box::new(Awaiter { waker: waker.clone(), task: task_of(waker) })
+    }
+
+    /// Whether the waker is that of a task of this crate.
+    #[inline]
+    pub(super) fn is_ours(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// The task this waker polls, if it is one of this crate's and still there.
+    pub(super) fn task(&self) -> Option<Arc<dyn Awaiting>> {
+        self.task.as_ref()?.upgrade()
+    }
+
+    #[inline]
+    pub(super) fn will_wake(&self, waker: &Waker) -> bool {
+        self.waker.will_wake(waker)
+    }
+
+    /// Wakes the waker (the box goes: the engine's `Work::Wake` holds the awaiter boxed).
+    #[inline]
+    pub(super) fn wake(self) {
+        let Awaiter { waker, task } = self;
+        drop(task);
+        waker.wake();
+    }
+}
+
+/// The task being polled on this thread, and the stuck chains its poll kept its waker in
+/// before the task had a Deferred to watch.
+struct Polling {
+    task: Weak<dyn Awaiting>,
+    scope: PollScope,
+}
+
+/// What a poll of a task recorded, for the task to keep once it has its lock back.
+#[derive(Default)]
+pub(crate) struct PollScope {
+    /// Stuck chains that kept the task's waker only because the task had no Deferred yet: see
+    /// [`kept_for`].
+    pub(crate) kept: Vec<Weak<Chain>>,
+    /// Chains the poll left the task's waker in: the task lists them for the walk.
+    pub(crate) awaited: Vec<Weak<Chain>>,
+}
+
+thread_local! {
+    static POLLING: RefCell<Option<Polling>> = const { RefCell::new(None) };
+}
+
+/// Chains to look at again when a handle of the chain at this address goes, by their own
+/// address.
+static STALLED_ON: Mutex<Option<HashMap<usize, Stalled, ByAddress>>> = Mutex::new(None);
+
+/// The chains listed under one chain, by address (each once).
+type Stalled = HashMap<usize, Weak<Chain>, ByAddress>;
+
+/// Runs `poll` as a poll of `task` on this thread. Returns what it returned, and what the poll
+/// recorded (see [`PollScope`]).
+pub(crate) fn polling<R>(task: &Weak<dyn Awaiting>, poll: impl FnOnce() -> R) -> (R, PollScope) {
+    let mine = Polling { task: task.clone(), scope: PollScope::default() };
+    let outer = POLLING.try_with(|p| p.replace(Some(mine))).ok().flatten();
+    /// Puts the enclosing task's scope back (nested tasks poll inside polls).
+    struct Restore(Option<Option<Polling>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(outer) = self.0.take() {
+                let _ = POLLING.try_with(|p| *p.borrow_mut() = outer);
+            }
+        }
+    }
+    let mut restore = Restore(Some(outer));
+    let result = poll();
+    let outer = restore.0.take().expect("restored once");
+    let mine = POLLING.try_with(|p| p.replace(outer)).ok().flatten();
+    (result, mine.map(|m| m.scope).unwrap_or_default())
+}
+
+/// The task polled on this thread, if `waker` is its own.
+fn task_of(waker: &Waker) -> Option<Weak<dyn Awaiting>> {
+    POLLING
+        .try_with(|p| {
+            let p = p.borrow();
+            let polling = p.as_ref()?;
+            (Weak::as_ptr(&polling.task) as *const () == waker.data()).then(|| polling.task.clone())
+        })
+        .ok()
+        .flatten()
+}
+
+/// A task made its Deferred after its first poll kept wakers in the stuck chains `kept`:
+/// they are looked at again when a handle of that Deferred goes.
+pub(crate) fn kept_for(deferred: &Arc<Chain>, kept: Vec<Weak<Chain>>) {
+    if !kept.is_empty() {
+        stall(deferred, kept);
+    }
+}
+
+/// Whether `task` is being polled on this thread.
+pub(super) fn polled_here(task: &Arc<dyn Awaiting>) -> bool {
+    POLLING
+        .try_with(|p| {
+            p.borrow().as_ref().is_some_and(|p| {
+                Weak::as_ptr(&p.task) as *const () == Arc::as_ptr(task) as *const ()
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Lists `chain` to be looked at again when a handle of the Deferred the task being polled on
+/// this thread is about to make goes.
+pub(super) fn kept_in_poll(chain: &Arc<Chain>) {
+    let _ = POLLING.try_with(|p| {
+        if let Some(polling) = p.borrow_mut().as_mut() {
+            polling.scope.kept.push(Arc::downgrade(chain));
+        }
+    });
+}
+
+/// Lists the chains `stuck` to be looked at again when a handle of `on` goes.
+pub(super) fn stall(on: &Arc<Chain>, stuck: Vec<Weak<Chain>>) {
+    let mut map = STALLED_ON.lock();
+    let listed = map.get_or_insert_with(HashMap::default).entry(on.addr()).or_default();
+    // Each once: a chain looked at often must not make the list grow.
+    listed.extend(stuck.into_iter().map(|c| (c.as_ptr() as usize, c)));
+    drop(map);
+    on.marks.fetch_or(STALLED, Ordering::Relaxed);
+}
+
+/// Looks again at the stuck chains that keep wakers because of `chain`: a handle of it is
+/// about to go (`going`), or a task now awaits it, and what keeps it reachable is that task's.
+pub(super) fn retry_stalled(chain: &Arc<Chain>, going: bool) {
+    let stuck = STALLED_ON.lock().as_mut().and_then(|map| map.remove(&chain.addr()));
+    for stuck in stuck.into_iter().flatten().filter_map(|(_, c)| c.upgrade()) {
+        // The upgrade is the caller's reference `recheck` counts out.
+        super::cycles::recheck(&stuck, going.then_some(chain));
+    }
+}
+
+/// Forgets what a chain being dropped kept stalled; its stuck chains are left to their own
+/// handles.
+pub(super) fn forget(chain: usize) {
+    let gone = STALLED_ON.lock().as_mut().and_then(|map| map.remove(&chain));
+    drop(gone);
+}
+
+/// Whether only whoever holds `holds` of the chain's references (the tail of an awaiting
+/// future) can still settle it, and only by cancelling it: it is pending and nothing else
+/// holds it (no resolver, no link, no task or combinator that would fire it), or it waits on a
+/// chain that was freed unfired.
+pub(super) fn can_only_be_cancelled(chain: &Arc<Chain>, st: &State, holds: usize) -> bool {
+    match &st.slot {
+        Slot::Pending(_) => Arc::strong_count(chain) <= holds,
+        Slot::Waiting(inner) => inner.strong_count() == 0,
+        _ => false,
+    }
+}
+
+/// Whether `waker` belongs to a task of this crate being polled on this thread.
+pub(super) fn is_ours(waker: &Waker) -> bool {
+    task_of(waker).is_some()
+}
+
+/// Whether the chain waits on a chain that was freed unfired.
+pub(super) fn waits_on_nothing(st: &State) -> bool {
+    matches!(&st.slot, Slot::Waiting(inner) if inner.strong_count() == 0)
+}
+
+/// Whether `chain` (one reference to it the caller's) may be on a circle with the task of this
+/// crate that awaits it: that task's future holds its tail, and nothing else that could fire
+/// it holds it, unless it waits on a chain freed unfired.
+pub(super) fn on_circle_with_task(chain: &Arc<Chain>) -> bool {
+    let st = chain.state.lock();
+    matches!(&st.waiter, Some(Waiter::Task(awaiter)) if awaiter.task.is_some())
+        && (Arc::strong_count(chain) <= 2 || waits_on_nothing(&st))
+}
+
+/// Records that the waker of the task polled on this thread was just left in `chain`.
+pub(super) fn note(chain: &Arc<Chain>) {
+    let _ = POLLING.try_with(|p| {
+        if let Some(polling) = p.borrow_mut().as_mut() {
+            polling.scope.awaited.push(Arc::downgrade(chain));
+        }
+    });
+}

@@ -1,0 +1,651 @@
+//! Freeing what only the engine's own links hold.
+//!
+//! Reference counts free a chain when its last handle goes, but two of the engine's links are
+//! strong and can close a circle:
+//!
+//! - a `chain_deferred` step holds the chain it fires, which is how a chain nobody else holds
+//!   still runs its steps when the source fires it;
+//! - a chain that another waits on holds that outer chain as its waiter.
+//!
+//! `a.chain_deferred(&fire_b)` with `b.chain_deferred(&fire_a)`, or a chain waiting on an inner
+//! chain it also `chain_deferred`s into, is such a circle. While someone outside can still fire
+//! or cancel a chain on it, it runs as in Twisted. Once nobody can, Twisted's garbage collector
+//! frees it without running anything; here [`dropping`] does the same, deterministically, when
+//! the last handle from outside goes.
+//!
+//! # Finding a circle
+//!
+//! A `chain_deferred` step is a [`FireStep`], whose target the engine can see in the step queue
+//! (other steps are opaque closures). Both ends of a link, and every chain that waits on one of
+//! them (directly or through others), are marked [`LINKED`]: only those can be on such a circle, so only their
+//! handles pay for the check, and chains that never meet `chain_deferred` pay nothing. Chains
+//! a task awaits are marked [`AWAITED`] and take part the same way once nothing but the task
+//! holds them (see `awaiters`).
+//!
+//! When a handle of a marked chain goes and the chain outlives it, [`sweep`] walks the links
+//! out of it: waiters, the targets of queued links, the task awaiting a chain and back (the task's future
+//! holds the chain's tail), a task to its own Deferred. It compares each chain's (or task's)
+//! reference count with the links it found pointing at it: one with more references than links
+//! is held from outside, and so is everything it links to or can cancel (a chain waiting on
+//! another can cancel it; a task's Deferred, the task). If the chain the handle belonged to is
+//! not held, nothing outside can reach it: the walk takes the steps, waiters and cancellers out
+//! of every chain that is not held (the circle breaks), marks them [`COLLECTED`], and drops
+//! what it took, which frees them, and the tasks only they held. Everything a step holds is
+//! dropped; no step runs, as with Twisted's collector.
+//!
+//! Only one walk runs at a time (two at once would each count the other's references as
+//! outside ones); a walk takes the locks of the chains it frees together, which no other code
+//! does, so there is no lock order to get wrong. A walk that meets a running chain, or finds
+//! its chain held, lists its chain under the chain that stopped it ([`STALLED`]): when a
+//! handle of that one goes (whoever runs a chain lets go of it afterwards), the walk is made
+//! again.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use super::awaiters::{self, Awaiting};
+use super::dispose::{Garbage, dispose};
+use super::steps::Steps;
+use super::{AWAITED, COLLECTED, Chain, LINKED, Outcome, RunStep, STALLED, Slot, State, Waiter};
+use crate::failure::Failure;
+use crate::unhandled::{self, UnhandledFailure};
+use crate::value::Value;
+
+/// Hashes the keys of the walk's side tables, addresses, which are unique already: a
+/// multiplication spreads them over the table's buckets (SipHash would cost more than the rest
+/// of a lookup).
+#[derive(Clone, Copy, Default)]
+pub(super) struct ByAddress;
+
+impl std::hash::BuildHasher for ByAddress {
+    type Hasher = AddressHasher;
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+#[derive(Default)]
+pub(super) struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// One walk at a time, see the module docs.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// `Some` while this thread drops what a chain owned: see [`deferring`].
+    static DEFERRED: RefCell<Option<Vec<Arc<Chain>>>> = const { RefCell::new(None) };
+    /// `Some` while this thread walks: chains whose handles go meanwhile (freeing a circle drops
+    /// steps, which drop handles) wait here for their own walk.
+    static WALKING: RefCell<Option<Vec<Arc<Chain>>>> = const { RefCell::new(None) };
+}
+
+/// A `chain_deferred` step: fires its target with the result that reaches it. The engine can
+/// see the target, which is how a walk follows these links.
+pub(super) struct FireStep(pub(super) Arc<Chain>);
+
+impl RunStep for FireStep {
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
+        Outcome::Fire(self.0, input, None)
+    }
+
+    fn fires(&self) -> Option<&Arc<Chain>> {
+        Some(&self.0)
+    }
+}
+
+/// Marks `chain`, and every chain waiting on it, directly or through others, [`LINKED`].
+pub(super) fn mark_linked(chain: &Arc<Chain>) {
+    if chain.marks() & LINKED != 0 {
+        return;
+    }
+    let mut next = Some(chain.clone());
+    while let Some(current) = next.take() {
+        // Under the lock: an outer chain that starts waiting reads the mark under the same
+        // lock after it set itself as the waiter, so one of the two marks it.
+        let st = current.state.lock();
+        if current.marks.fetch_or(LINKED, Ordering::Relaxed) & LINKED == 0 {
+            if let Some(Waiter::Chain(outer)) = &st.waiter {
+                next = Some(outer.clone());
+            }
+        }
+        drop(st);
+    }
+}
+
+/// A handle to `chain` from outside the engine's links (a resolver, a tail, a link being
+/// dropped, a chain delivering nothing, a task) is about to go. Frees what only the engine's
+/// links then hold, and lets go of wakers nothing can wake; see the module docs here and in
+/// `awaiters`.
+#[inline]
+pub(crate) fn dropping(chain: &Arc<Chain>) {
+    if chain.marks() & (LINKED | AWAITED | STALLED) != 0 {
+        dropping_marked(chain);
+    }
+}
+
+/// [`dropping`], then drops it: for references the engine itself lets go of.
+#[inline]
+pub(super) fn release(chain: Arc<Chain>) {
+    dropping(&chain);
+}
+
+#[cold]
+fn dropping_marked(chain: &Arc<Chain>) {
+    // A chain that goes with this handle is freed by its reference count.
+    if Arc::strong_count(chain) <= 1 {
+        return;
+    }
+    // While a chain's drop lets go of what it owned, what is let go of is looked at once all
+    // of it is gone: until then, references from the chain being dropped look like outside
+    // ones.
+    let queued = DEFERRED.try_with(|d| match d.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(chain.clone());
+            true
+        }
+        None => false,
+    });
+    if queued == Ok(false) {
+        look_again(chain);
+    }
+}
+
+/// Looks at a marked chain one of whose references (the caller's) is about to go.
+fn look_again(chain: &Arc<Chain>) {
+    if chain.marks() & STALLED != 0 {
+        awaiters::retry_stalled(chain, true);
+    }
+    recheck(chain, None);
+}
+
+/// Looks at `chain` (one reference to it is the caller's to let go of): frees the circle it may
+/// be on. `going`: a chain a reference of which is
+/// going as well.
+pub(super) fn recheck(chain: &Arc<Chain>, going: Option<&Arc<Chain>>) {
+    let marks = chain.marks();
+    if marks & LINKED != 0 || (marks & AWAITED != 0 && awaiters::on_circle_with_task(chain)) {
+        walk(chain, 1, going);
+    }
+}
+
+/// Looks at a chain that a task has just started awaiting, when only that task can settle it.
+pub(super) fn look_at(chain: &Arc<Chain>) {
+    walk(chain, 0, None);
+}
+
+/// Runs `drop_owned`, the drop of what a chain owned, and then looks at the marked chains it
+/// let go of (see [`dropping`]), unless an enclosing call does.
+pub(super) fn deferring(drop_owned: impl FnOnce()) {
+    let first = DEFERRED.try_with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_some() {
+            false
+        } else {
+            *d = Some(Vec::new());
+            true
+        }
+    });
+    if first != Ok(true) {
+        drop_owned();
+        return;
+    }
+    /// Stops deferring, also if a destructor unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let rest = DEFERRED.try_with(|d| d.borrow_mut().take()).ok().flatten();
+            drop(rest);
+        }
+    }
+    let _reset = Reset;
+    drop_owned();
+    while let Some(chain) = DEFERRED.with(|d| d.borrow_mut().as_mut().and_then(Vec::pop)) {
+        // The queued reference is the one going now.
+        if Arc::strong_count(&chain) > 1 {
+            look_again(&chain);
+        }
+    }
+}
+
+/// Drops `garbage` iteratively; a panic in a destructor (a step's capture, a future) is
+/// reported instead of unwinding into the drop of whatever handle started this.
+pub(super) fn contained(garbage: Garbage) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| dispose(garbage))) {
+        unhandled::report(UnhandledFailure::new(Failure::from_panic(payload), None));
+    }
+}
+
+/// Runs [`sweep`] from `chain`, `extra` of whose references are the caller's (about to go),
+/// and then from every chain whose handle went while it ran.
+fn walk(chain: &Arc<Chain>, extra: usize, going: Option<&Arc<Chain>>) {
+    if !links_out(chain) {
+        // Nothing to walk to, so no circle through it (the usual case for a handle of the
+        // last chain of a `chain_deferred` line).
+        return;
+    }
+    let first = WALKING.try_with(|w| {
+        let mut w = w.borrow_mut();
+        match w.as_mut() {
+            Some(queue) => {
+                queue.push(chain.clone());
+                false
+            }
+            None => {
+                *w = Some(Vec::new());
+                true
+            }
+        }
+    });
+    // `Err`: the thread is exiting; its circles are left to the process's end.
+    if first != Ok(true) {
+        return;
+    }
+    /// Ends the walk even if a destructor panics.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let rest = WALKING.try_with(|w| w.borrow_mut().take()).ok().flatten();
+            drop(rest);
+        }
+    }
+    let _reset = Reset;
+    // Chains queued meanwhile are looked at once their handles have gone.
+    let mut next = Some((chain.clone(), extra, going));
+    while let Some((root, extra, going)) = next.take() {
+        // What the walk holds goes after the lock: a task let go of may run destructors.
+        let mut graph = Nodes::default();
+        let freed = {
+            let _one = ONE_AT_A_TIME.lock();
+            sweep(root, extra, going, &mut graph)
+        };
+        drop(graph);
+        if let Some(freed) = freed {
+            freed.drop_all();
+        }
+        next = WALKING.with(|w| w.borrow_mut().as_mut().and_then(Vec::pop)).map(|c| (c, 0, None));
+    }
+}
+
+/// Whether a walk from `chain` would go anywhere: a waiter, a task awaiting it, a chain it waits
+/// on, a task it belongs to, or a queued link.
+fn links_out(chain: &Arc<Chain>) -> bool {
+    let st = chain.state.lock();
+    let out = st.waiter.is_some()
+        || matches!(&st.slot, Slot::Waiting(_))
+        || matches!(&st.slot, Slot::Pending(Some(canceller)) if canceller.task().is_some());
+    out || st.steps.fire_targets().next().is_some()
+}
+
+/// What the walk reaches: chains, and the tasks of this crate that await them.
+enum Item {
+    Chain(Arc<Chain>),
+    /// Held by the wakers it left in the chains it awaits; holds its own Deferred, and (through
+    /// its future) the tails of the chains it awaits.
+    Task(Arc<dyn Awaiting>),
+}
+
+impl Item {
+    fn chain(&self) -> &Arc<Chain> {
+        match self {
+            Item::Chain(chain) => chain,
+            Item::Task(_) => unreachable!("the walk starts from a chain"),
+        }
+    }
+
+    fn addr(&self) -> usize {
+        match self {
+            Item::Chain(chain) => chain.addr(),
+            Item::Task(task) => Arc::as_ptr(task) as *const () as usize,
+        }
+    }
+}
+
+/// A chain or task the walk reached.
+struct Node {
+    item: Item,
+    /// Its reference count when the walk read it, less the walk's own reference.
+    count: usize,
+    /// Links into it from what the walk read.
+    links_in: usize,
+    /// The nodes it links to.
+    out: Vec<usize>,
+    /// References not counted in `count`: the caller's, or a poll's under way.
+    discount: usize,
+    held: bool,
+    /// Its references do not matter: see [`FOR_NOTHING`].
+    settled_only_by_cancel: bool,
+}
+
+/// The count of a task whose first poll has not made its Deferred yet: held, whatever links in.
+const HELD: usize = usize::MAX;
+
+/// The count of a chain that nothing but a cancellation from the task awaiting it can settle.
+const FOR_NOTHING: usize = usize::MAX - 1;
+
+/// The nodes of a walk, by address.
+#[derive(Default)]
+struct Nodes {
+    nodes: Vec<Node>,
+    /// By address, once there are too many to search.
+    index: HashMap<usize, usize, ByAddress>,
+}
+
+impl Nodes {
+    /// The node of `item`, added if new.
+    fn node(&mut self, item: Item) -> usize {
+        const SEARCHED: usize = 16;
+        let addr = item.addr();
+        let found = if self.nodes.len() <= SEARCHED {
+            self.nodes.iter().position(|n| n.item.addr() == addr)
+        } else {
+            if self.index.is_empty() {
+                self.index.extend(self.nodes.iter().enumerate().map(|(j, n)| (n.item.addr(), j)));
+            }
+            self.index.get(&addr).copied()
+        };
+        if let Some(j) = found {
+            return j;
+        }
+        let j = self.nodes.len();
+        if !self.index.is_empty() {
+            self.index.insert(addr, j);
+        }
+        self.nodes.push(Node {
+            item,
+            count: 0,
+            links_in: 0,
+            out: Vec::new(),
+            discount: 0,
+            held: false,
+            settled_only_by_cancel: false,
+        });
+        j
+    }
+
+    fn link(&mut self, from: usize, to: usize) {
+        self.nodes[to].links_in += 1;
+        self.nodes[from].out.push(to);
+    }
+}
+
+/// The nodes from which `to` can be reached, `to` included.
+fn reaching(nodes: &[Node], to: usize) -> Vec<usize> {
+    let mut into: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        for &j in &node.out {
+            into[j].push(i);
+        }
+    }
+    let mut seen = vec![false; nodes.len()];
+    seen[to] = true;
+    let mut stack = vec![to];
+    while let Some(j) = stack.pop() {
+        for &i in &into[j] {
+            if !seen[i] {
+                seen[i] = true;
+                stack.push(i);
+            }
+        }
+    }
+    (0..nodes.len()).filter(|&i| seen[i]).collect()
+}
+
+/// What a walk took out of the chains it freed.
+struct Freed {
+    taken: Vec<Garbage>,
+    /// The outer chains they had as waiters, which may live on: dropped once the freed chains
+    /// are gone, so that the outer ones see it.
+    waiters: Vec<Arc<Chain>>,
+    chains: Vec<Arc<Chain>>,
+}
+
+impl Freed {
+    fn drop_all(self) {
+        for garbage in self.taken {
+            deferring(|| {
+                for target in garbage._steps.fire_targets() {
+                    dropping(target);
+                }
+                contained(garbage);
+            });
+        }
+        drop(self.chains);
+        for outer in self.waiters {
+            dropping(&outer);
+            contained(Garbage {
+                _slot: Slot::Empty,
+                _steps: Steps::Empty,
+                _waiter: Some(Waiter::Chain(outer)),
+            });
+        }
+    }
+}
+
+/// Frees what nothing outside reaches among the chains `root` links to; `None` if `root` is
+/// reached from outside or something is changing under the walk. `extra`: references to `root`
+/// the caller holds beside the walk's own.
+///
+/// A chain awaited by a task of this crate links to the task (its waker), and the task links
+/// to its own Deferred and back to the chain: the `DeferredFuture` that awaits the chain is
+/// taken to be the task's, as it is for an `.await` in the task's future.
+fn sweep(
+    root: Arc<Chain>,
+    extra: usize,
+    going: Option<&Arc<Chain>>,
+    graph: &mut Nodes,
+) -> Option<Freed> {
+    let is_going = |chain: &Arc<Chain>| going.is_some_and(|g| Arc::ptr_eq(g, chain));
+    graph.node(Item::Chain(root));
+    let mut i = 0;
+    while i < graph.nodes.len() {
+        // Less the walk's two references (in `nodes`, and the one taken here), and the
+        // `discount` the caller accounts for.
+        let (count, discount, out) = match &graph.nodes[i].item {
+            Item::Chain(chain) => {
+                let chain = chain.clone();
+                let st = chain.state.lock();
+                if chain.is_running() {
+                    // Someone is running it: looked at again when they let go of it.
+                    drop(st);
+                    let root = Arc::downgrade(graph.nodes[0].item.chain());
+                    awaiters::stall(&chain, vec![root]);
+                    return None;
+                }
+                let discount = usize::from(is_going(&chain)) + if i == 0 { extra } else { 0 };
+                let mut count = (Arc::strong_count(&chain) - 2).checked_sub(discount)?;
+                let mut out = Vec::new();
+                // A chain it waits on can be cancelled through it: not a reference, but a way
+                // in from outside.
+                let reaches = match &st.slot {
+                    Slot::Waiting(inner) => inner.upgrade().map(Item::Chain),
+                    // A task's Deferred: its canceller hands cancellations to the task.
+                    Slot::Pending(Some(canceller)) => {
+                        canceller.task().and_then(|t| t.upgrade()).map(Item::Task)
+                    }
+                    _ => None,
+                };
+                let mut awaited_by = None;
+                match &st.waiter {
+                    Some(Waiter::Chain(outer)) => out.push(Item::Chain(outer.clone())),
+                    Some(Waiter::Task(awaiter)) => awaited_by = awaiter.task(),
+                    None => {}
+                }
+                if awaited_by.is_some() && awaiters::waits_on_nothing(&st) {
+                    // Awaited, and waiting on a chain freed unfired: only a cancellation from
+                    // the task can settle it, whatever else holds it (a fired chain's
+                    // resolvers cannot).
+                    count = FOR_NOTHING;
+                }
+                out.extend(st.steps.fire_targets().cloned().map(Item::Chain));
+                drop(st);
+                if let Some(task) = awaited_by {
+                    // The waker links to the task, and the task's future to this chain.
+                    let t = graph.node(Item::Task(task));
+                    graph.link(i, t);
+                    graph.link(t, i);
+                }
+                if let Some(reached) = reaches {
+                    let j = graph.node(reached);
+                    graph.nodes[i].out.push(j);
+                }
+                (count, discount, out)
+            }
+            Item::Task(task) => {
+                let task = task.clone();
+                // A poll under way on this thread holds two more (its caller's, and its waker).
+                let polled_here = awaiters::polled_here(&task);
+                let discount = if polled_here { 2 } else { 0 };
+                let count = (Arc::strong_count(&task) - 2).saturating_sub(discount);
+                // What it awaits links back to it (found from there).
+                for chain in task.awaited() {
+                    graph.node(Item::Chain(chain));
+                }
+                match task.deferred() {
+                    Some(deferred) => {
+                        // The task holds its Deferred, and a cancellation of the Deferred
+                        // reaches the task.
+                        let d = graph.node(Item::Chain(deferred));
+                        graph.link(i, d);
+                        graph.nodes[d].out.push(i);
+                        (count, discount, Vec::new())
+                    }
+                    None => {
+                        // Its first poll is under way: the Deferred it is about to make will be
+                        // the caller's. Looked at again when the caller lets go of it.
+                        if polled_here {
+                            awaiters::kept_in_poll(graph.nodes[0].item.chain());
+                        }
+                        (HELD, discount, Vec::new())
+                    }
+                }
+            }
+        };
+        graph.nodes[i].count = count;
+        graph.nodes[i].discount = discount;
+        for item in out {
+            // A second reference to a node already there goes here, before its count is read.
+            let j = graph.node(item);
+            graph.link(i, j);
+        }
+        i += 1;
+    }
+    let nodes = &mut graph.nodes;
+
+    // Held from outside: more references than links in. Everything they link to is held too.
+    let mut stack = Vec::new();
+    for (i, node) in nodes.iter_mut().enumerate() {
+        if node.count == FOR_NOTHING {
+            // See above: held by nothing that counts.
+            node.count = node.links_in;
+            node.settled_only_by_cancel = true;
+            continue;
+        }
+        if node.count < node.links_in {
+            // A link the walk counted has gone meanwhile.
+            return None;
+        }
+        if node.count > node.links_in {
+            node.held = true;
+            stack.push(i);
+        }
+    }
+    while let Some(i) = stack.pop() {
+        for k in 0..nodes[i].out.len() {
+            let j = nodes[i].out[k];
+            if !nodes[j].held {
+                nodes[j].held = true;
+                stack.push(j);
+            }
+        }
+    }
+    if nodes[0].held {
+        // Looked at again when a handle of a chain that holds it from outside goes (its own
+        // handles going are looked at anyway).
+        let root = Arc::downgrade(nodes[0].item.chain());
+        for k in reaching(nodes, 0).into_iter().filter(|&k| k != 0) {
+            if let Item::Chain(chain) = &nodes[k].item {
+                if nodes[k].count > nodes[k].links_in {
+                    awaiters::stall(chain, vec![root.clone()]);
+                }
+            }
+        }
+        return None;
+    }
+
+    // Free the chains among the rest, all at once: under all their locks, nothing has changed
+    // since. The tasks among them go when the wakers taken from those chains do.
+    let free: Vec<(usize, &Arc<Chain>)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !n.held)
+        .filter_map(|(k, n)| match &n.item {
+            Item::Chain(chain) => Some((k, chain)),
+            Item::Task(_) => None,
+        })
+        .collect();
+    let mut guards: Vec<MutexGuard<'_, State>> = Vec::with_capacity(free.len());
+    for &(k, chain) in &free {
+        guards.push(chain.state.lock());
+        let expected = nodes[k].count + 1 + nodes[k].discount;
+        let changed = if nodes[k].settled_only_by_cancel {
+            !awaiters::waits_on_nothing(guards.last().expect("just pushed"))
+        } else {
+            Arc::strong_count(chain) != expected
+        };
+        if chain.is_running() || changed {
+            return None;
+        }
+    }
+    for node in nodes.iter().filter(|n| !n.held) {
+        if let Item::Task(task) = &node.item {
+            if Arc::strong_count(task) != node.count + 1 + node.discount {
+                return None;
+            }
+        }
+    }
+    let mut freed = Freed { taken: Vec::new(), waiters: Vec::new(), chains: Vec::new() };
+    for (&(_, chain), mut st) in free.iter().zip(guards) {
+        chain.marks.fetch_or(COLLECTED, Ordering::Relaxed);
+        let canceller = match &mut st.slot {
+            Slot::Pending(canceller) => canceller.take(),
+            _ => None,
+        };
+        let steps = std::mem::replace(&mut st.steps, Steps::Empty);
+        match st.waiter.take() {
+            Some(Waiter::Chain(outer)) => freed.waiters.push(outer),
+            other => freed.taken.push(Garbage {
+                _slot: Slot::Empty,
+                _steps: Steps::Empty,
+                _waiter: other,
+            }),
+        }
+        freed.taken.push(Garbage { _slot: Slot::Pending(canceller), _steps: steps, _waiter: None });
+        drop(st);
+        freed.chains.push(chain.clone());
+    }
+    Some(freed)
+}
