@@ -381,6 +381,42 @@ mod tests {
     }
 
     #[test]
+    fn a_destructor_that_panics_in_the_drop_loop_reaches_the_dropper_after_the_rest_was_dropped() {
+        #[derive(Debug)]
+        struct Boom(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+        impl fmt::Display for Boom {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("boom")
+            }
+        }
+        impl Error for Boom {}
+        impl Drop for Boom {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if !std::thread::panicking() {
+                    panic!("an error's destructor");
+                }
+            }
+        }
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let boom = |inner: Vec<Failure>| {
+            let group = Failure::new(FailureGroup { failures: inner });
+            Failure::new(FailureGroup {
+                failures: vec![group, Failure::new(Boom(dropped.clone()))],
+            })
+        };
+        // The loop drops the queued errors last in, first out: the `Boom` beside the group first,
+        // and the group's members after its panic.
+        let top = boom(vec![Failure::new(Boom(dropped.clone())), nest(3, Failure::msg("x"))]);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(top)));
+        assert!(unwound.is_err());
+        assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 2, "every error went");
+        assert_eq!(state(), 0, "the loop is over");
+        drop(nest(3, Failure::msg("after")));
+        assert_eq!(state(), 0);
+    }
+
+    #[test]
     fn a_failure_dropped_while_failures_are_being_dropped_waits_for_the_loop() {
         #[derive(Debug)]
         struct Log(&'static str, std::sync::Arc<parking_lot::Mutex<Vec<&'static str>>>);
