@@ -107,7 +107,8 @@ pub struct Failure {
 }
 
 struct Inner {
-    error: ErrorSlot,
+    /// `None` only once it was taken out, as the failure is unwrapped or dropped.
+    error: Option<BoxedError>,
     type_name: &'static str,
     location: &'static Location<'static>,
     /// Unresolved until a traceback asks for it; resolving needs `&mut`, hence the lock. Boxed:
@@ -115,15 +116,16 @@ struct Inner {
     backtrace: Option<Box<Mutex<backtrace::Backtrace>>>,
 }
 
-/// A failure's error, which may hold failures nested to any depth: it is dropped through the
-/// iterative drop (see `nested.rs`). `None` only once it was taken out, as the failure is
-/// unwrapped.
-struct ErrorSlot(Option<BoxedError>);
-
-impl Drop for ErrorSlot {
+impl Drop for Inner {
+    /// The error may hold failures nested to any depth: it goes through the iterative drop
+    /// (see `nested.rs`). Both fields are emptied here, so that the drop a plain failure pays
+    /// for stays small enough to be inlined.
     #[inline]
     fn drop(&mut self) {
-        match self.0.take() {
+        if let Some(backtrace) = self.backtrace.take() {
+            drop_backtrace(backtrace);
+        }
+        match self.error.take() {
             // A value of size zero owns nothing, and so no failure: the usual drop will do
             // (`CancelledError` is one).
             Some(error) if std::mem::size_of_val(&*error) == 0 => drop(error),
@@ -133,9 +135,15 @@ impl Drop for ErrorSlot {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn drop_backtrace(backtrace: Box<Mutex<backtrace::Backtrace>>) {
+    drop(backtrace);
+}
+
 impl Inner {
     fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
-        match &self.error.0 {
+        match &self.error {
             Some(error) => error.as_ref(),
             None => unreachable!("a failure's error is taken out only as it goes"),
         }
@@ -143,7 +151,7 @@ impl Inner {
 
     /// The error, as the failure is unwrapped.
     fn take_error(&mut self) -> BoxedError {
-        self.error.0.take().expect("taken once")
+        self.error.take().expect("taken once")
     }
 }
 
@@ -214,14 +222,7 @@ impl Failure {
     ) -> Failure {
         let backtrace =
             capture_enabled().then(|| Box::new(Mutex::new(backtrace::Backtrace::new_unresolved())));
-        Failure {
-            inner: Arc::new(Inner {
-                error: ErrorSlot(Some(error)),
-                type_name,
-                location,
-                backtrace,
-            }),
-        }
+        Failure { inner: Arc::new(Inner { error: Some(error), type_name, location, backtrace }) }
     }
 
     /// Wraps an error, recording where this call was made.
@@ -1098,7 +1099,7 @@ mod tests {
         } else {
             Failure {
                 inner: Arc::new(Inner {
-                    error: ErrorSlot(Some(Box::new(fmt::Error))),
+                    error: Some(Box::new(fmt::Error)),
                     type_name: "core::fmt::Error",
                     location: Location::caller(),
                     backtrace: Some(Box::new(Mutex::new(backtrace::Backtrace::new_unresolved()))),
@@ -1118,7 +1119,7 @@ mod tests {
     fn a_verbose_traceback_shows_every_frame_and_the_source_lines() {
         let f = Failure {
             inner: Arc::new(Inner {
-                error: ErrorSlot(Some(Box::new(Outer(io::Error::other("disk on fire"))))),
+                error: Some(Box::new(Outer(io::Error::other("disk on fire")))),
                 type_name: "deferreds::failure::tests::Outer",
                 location: Location::caller(),
                 backtrace: Some(Box::new(Mutex::new(backtrace::Backtrace::new_unresolved()))),

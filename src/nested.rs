@@ -63,7 +63,7 @@ fn set_state(state: u8) {
 }
 
 /// Drops a failure's error without recursing into the failures it holds.
-#[inline]
+#[inline(never)]
 pub(crate) fn drop_error(error: BoxedError) {
     if state() & DROPPING != 0 {
         queue(error);
