@@ -44,7 +44,7 @@ const QUEUED: u8 = 2;
 const SPILLING: u8 = 4;
 
 thread_local! {
-    /// The drop loop's flags, in one cell: a plain failure's drop reads it once and writes it
+    /// The drop loop's flags, in one cell: a plain failure's drop reads it twice and writes it
     /// twice.
     static STATE: Cell<u8> = const { Cell::new(0) };
     /// The queue, while this thread's thread-locals last.
@@ -99,7 +99,6 @@ fn drain() {
     while let Some(next) = pop() {
         drop(next);
     }
-    set_state(state() & !QUEUED);
 }
 
 #[cold]
