@@ -177,6 +177,22 @@ fn e_cancel_gather10() -> bool {
     matches!(d.try_result(), deferreds::TryResult::Failure(_))
 }
 
+/// Creating a plain failure and dropping it: the cost every errback path pays.
+fn f_failure_new_drop() {
+    drop(black_box(Failure::new(black_box(Oops))));
+}
+
+/// The same with a message, whose error owns a `String`.
+fn f_failure_msg_drop() {
+    drop(black_box(Failure::msg(black_box("oops"))));
+}
+
+/// A failure wrapping another, as a combinator's `FirstError` does, dropped.
+fn f_failure_nested_drop() {
+    let inner = Failure::new(black_box(Oops));
+    drop(black_box(Failure::new(deferreds::FirstError { index: 0, failure: inner })));
+}
+
 fn scenarios(c: &mut Criterion) {
     Failure::set_backtrace_capture(false);
     assert_eq!(a_new_add_fire_read(), 10);
@@ -208,6 +224,12 @@ fn scenarios(c: &mut Criterion) {
     g.bench_function("cancel_no_canceller", |b| b.iter(e_cancel_no_canceller));
     g.bench_function("cancel_with_canceller", |b| b.iter(e_cancel_with_canceller));
     g.bench_function("cancel_gather10", |b| b.iter(e_cancel_gather10));
+    g.finish();
+
+    let mut g = c.benchmark_group("f_failure");
+    g.bench_function("new_drop", |b| b.iter(f_failure_new_drop));
+    g.bench_function("msg_drop", |b| b.iter(f_failure_msg_drop));
+    g.bench_function("nested_drop", |b| b.iter(f_failure_nested_drop));
     g.finish();
 
     // Throughput in levels, so that criterion also prints the cost per level.

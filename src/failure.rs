@@ -9,6 +9,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
+use crate::nested::{self, BoxedError};
+
 /// The error half of a chain: any error, a panic, or a message, with the place it was raised.
 ///
 /// A `Failure` is what Twisted's `Failure` is to an exception: it wraps the error that stopped a
@@ -57,6 +59,33 @@ use parking_lot::Mutex;
 /// assert!(err.source().unwrap().is::<deferreds::MessageError>());
 /// ```
 ///
+/// # Nested failures
+///
+/// A failure's error may hold other failures: a combinator's does
+/// ([`FirstError`](crate::FirstError), [`FailureGroup`](crate::FailureGroup)), and so may an
+/// error type of the program's own. A tower of combinators that fails level by level makes a
+/// failure nested once per level, as deep as the tower. Such a failure is dropped at constant
+/// stack depth however deep it is, and formatting it shows the first 16 levels: below them,
+/// a failure that has others nested in it is written as `... and N more levels`, N counting
+/// it and every level under it (along the deepest nesting). This holds for every way the
+/// crate formats a failure (its `Display` and `Debug`, [`error_message`](Failure::error_message),
+/// the tracebacks, the unhandled-failure report, the `Debug` of a Deferred holding it), and
+/// for any error type that formats the failures it holds with their own `Display` or `Debug`.
+/// A traceback's `Caused by:` lines stop after 16 in the same way.
+///
+/// ```
+/// use deferreds::{Failure, FirstError};
+///
+/// let mut failure = Failure::msg("connection refused");
+/// for _ in 0..100_000 {
+///     failure = Failure::new(FirstError { index: 0, failure });
+/// }
+/// let text = failure.to_string();
+/// assert!(text.starts_with("input 0 failed first: input 0 failed first: "));
+/// assert!(text.ends_with("input 0 failed first: ... and 99985 more levels"));
+/// drop(failure); // no recursion
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -78,11 +107,52 @@ pub struct Failure {
 }
 
 struct Inner {
-    error: Box<dyn Error + Send + Sync + 'static>,
+    /// `None` only once it was taken out, as the failure is unwrapped or dropped.
+    error: Option<BoxedError>,
     type_name: &'static str,
     location: &'static Location<'static>,
-    /// Unresolved until a traceback asks for it; resolving needs `&mut`, hence the lock.
-    backtrace: Option<Mutex<backtrace::Backtrace>>,
+    /// Unresolved until a traceback asks for it; resolving needs `&mut`, hence the lock. Boxed:
+    /// most failures have none, and then it costs one word.
+    backtrace: Option<Box<Mutex<backtrace::Backtrace>>>,
+}
+
+impl Drop for Inner {
+    /// The error may hold failures nested to any depth: it goes through the iterative drop
+    /// (see `nested.rs`). Both fields are emptied here, so that the drop a plain failure pays
+    /// for stays small enough to be inlined.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(backtrace) = self.backtrace.take() {
+            drop_backtrace(backtrace);
+        }
+        match self.error.take() {
+            // A value of size zero owns nothing, and so no failure: the usual drop will do
+            // (`CancelledError` is one).
+            Some(error) if std::mem::size_of_val(&*error) == 0 => drop(error),
+            Some(error) => nested::drop_error(error),
+            None => {}
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_backtrace(backtrace: Box<Mutex<backtrace::Backtrace>>) {
+    drop(backtrace);
+}
+
+impl Inner {
+    fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        match &self.error {
+            Some(error) => error.as_ref(),
+            None => unreachable!("a failure's error is taken out only as it goes"),
+        }
+    }
+
+    /// The error, as the failure is unwrapped.
+    fn take_error(&mut self) -> BoxedError {
+        self.error.take().expect("taken once")
+    }
 }
 
 /// The error a panicking callback, errback, canceller or future turns into.
@@ -151,8 +221,8 @@ impl Failure {
         location: &'static Location<'static>,
     ) -> Failure {
         let backtrace =
-            capture_enabled().then(|| Mutex::new(backtrace::Backtrace::new_unresolved()));
-        Failure { inner: Arc::new(Inner { error, type_name, location, backtrace }) }
+            capture_enabled().then(|| Box::new(Mutex::new(backtrace::Backtrace::new_unresolved())));
+        Failure { inner: Arc::new(Inner { error: Some(error), type_name, location, backtrace }) }
     }
 
     /// Wraps an error, recording where this call was made.
@@ -252,14 +322,14 @@ impl Failure {
     /// ```
     pub fn downcast<E: Error + Send + Sync + 'static>(self) -> Result<E, Failure> {
         #[cfg(feature = "anyhow")]
-        if self.inner.error.is::<crate::anyhow::FromAnyhow>() {
+        if self.inner.error().is::<crate::anyhow::FromAnyhow>() {
             return crate::anyhow::downcast(self);
         }
-        if !self.inner.error.is::<E>() {
+        if !self.inner.error().is::<E>() {
             return Err(self);
         }
         match Arc::try_unwrap(self.inner) {
-            Ok(inner) => match inner.error.downcast::<E>() {
+            Ok(mut inner) => match inner.take_error().downcast::<E>() {
                 Ok(error) => Ok(*error),
                 Err(_) => unreachable!("the error was checked to be an E"),
             },
@@ -331,10 +401,10 @@ impl Failure {
     /// ```
     pub fn check_any<S: ErrorTypes>(&self) -> Option<ErrorType> {
         #[cfg(feature = "anyhow")]
-        if let Some(from) = self.inner.error.downcast_ref::<crate::anyhow::FromAnyhow>() {
+        if let Some(from) = self.inner.error().downcast_ref::<crate::anyhow::FromAnyhow>() {
             return from.0.chain().find_map(S::first_match);
         }
-        S::first_match(self.inner.error.as_ref())
+        S::first_match(self.inner.error())
     }
 
     /// Handles the failure if it wraps an `E`; otherwise hands it back to be re-raised.
@@ -369,20 +439,21 @@ impl Failure {
     /// The wrapped error as an `E`, if that is its type.
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
         #[cfg(feature = "anyhow")]
-        if let Some(from) = self.inner.error.downcast_ref::<crate::anyhow::FromAnyhow>() {
+        if let Some(from) = self.inner.error().downcast_ref::<crate::anyhow::FromAnyhow>() {
             return from.0.chain().find_map(|e| e.downcast_ref::<E>());
         }
-        self.inner.error.downcast_ref::<E>()
+        self.inner.error().downcast_ref::<E>()
     }
 
     /// The wrapped error.
     pub fn as_error(&self) -> &(dyn Error + Send + Sync + 'static) {
-        self.inner.error.as_ref()
+        self.inner.error()
     }
 
-    /// The error's message (Twisted's `getErrorMessage`): its `Display` output.
+    /// The error's message (Twisted's `getErrorMessage`): its `Display` output, which is also
+    /// the failure's.
     pub fn error_message(&self) -> String {
-        self.inner.error.to_string()
+        self.to_string()
     }
 
     /// The wrapped error's type name, as `std::any::type_name` spells it.
@@ -398,6 +469,11 @@ impl Failure {
     /// Whether a backtrace was captured when the failure was created.
     pub fn has_backtrace(&self) -> bool {
         self.inner.backtrace.is_some()
+    }
+
+    /// Where the shared error lives: the same for a failure and its clones.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     /// `true` if both failures share one error (one is a clone of the other).
@@ -453,12 +529,8 @@ impl Failure {
         }
         let loc = self.inner.location;
         let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
-        let mut source = self.inner.error.source();
-        while let Some(cause) = source {
-            let _ = writeln!(out, "Caused by: {cause}");
-            source = cause.source();
-        }
-        let _ = writeln!(out, "{}: {}", self.inner.type_name, self.inner.error);
+        nested::write_causes(&mut out, self.as_error());
+        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
         out
     }
 
@@ -470,7 +542,7 @@ impl Failure {
     /// ```
     pub fn brief_traceback(&self) -> String {
         use fmt::Write as _;
-        let mut out = format!("Traceback: {}: {}\n", self.inner.type_name, self.inner.error);
+        let mut out = format!("Traceback: {}: {self}\n", self.inner.type_name);
         for f in self.frames() {
             match (&f.file, f.line) {
                 (Some(file), Some(line)) => {
@@ -537,7 +609,7 @@ impl Failure {
     fn verbose_traceback(&self) -> String {
         use fmt::Write as _;
         let mut sources = SourceLines::default();
-        let mut out = format!("*--- Failure: {}: {} ---\n", self.inner.type_name, self.inner.error);
+        let mut out = format!("*--- Failure: {}: {self} ---\n", self.inner.type_name);
         match &self.inner.backtrace {
             Some(bt) => {
                 out.push_str("Traceback (most recent call last, every frame):\n");
@@ -565,12 +637,8 @@ impl Failure {
         if let Some(text) = sources.line(loc.file(), loc.line()) {
             let _ = writeln!(out, "    {text}");
         }
-        let mut source = self.inner.error.source();
-        while let Some(cause) = source {
-            let _ = writeln!(out, "Caused by: {cause}");
-            source = cause.source();
-        }
-        let _ = writeln!(out, "{}: {}", self.inner.type_name, self.inner.error);
+        nested::write_causes(&mut out, self.as_error());
+        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
         out.push_str("*--- End of Failure ---\n");
         out
     }
@@ -879,21 +947,26 @@ impl Failure {
     #[cfg(feature = "anyhow")]
     pub(crate) fn into_inner_error(self) -> Result<Box<dyn Error + Send + Sync>, Failure> {
         match Arc::try_unwrap(self.inner) {
-            Ok(inner) => Ok(inner.error),
+            Ok(mut inner) => Ok(inner.take_error()),
             Err(inner) => Err(Failure { inner }),
         }
     }
 }
 
 impl fmt::Display for Failure {
+    /// The error's message; below the first 16 levels of nested failures, a count of the
+    /// levels left out (see [`Failure`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner.error, f)
+        nested::show(self, f, |f| fmt::Display::fmt(self.inner.error(), f))
     }
 }
 
 impl fmt::Debug for Failure {
+    /// `<Failure type: message>`, the message as [`Display`](fmt::Display) shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<Failure {}: {}>", self.inner.type_name, self.inner.error)
+        nested::show(self, f, |f| {
+            write!(f, "<Failure {}: {}>", self.inner.type_name, self.inner.error())
+        })
     }
 }
 
@@ -1026,10 +1099,10 @@ mod tests {
         } else {
             Failure {
                 inner: Arc::new(Inner {
-                    error: Box::new(fmt::Error),
+                    error: Some(Box::new(fmt::Error)),
                     type_name: "core::fmt::Error",
                     location: Location::caller(),
-                    backtrace: Some(Mutex::new(backtrace::Backtrace::new_unresolved())),
+                    backtrace: Some(Box::new(Mutex::new(backtrace::Backtrace::new_unresolved()))),
                 }),
             }
         };
@@ -1046,10 +1119,10 @@ mod tests {
     fn a_verbose_traceback_shows_every_frame_and_the_source_lines() {
         let f = Failure {
             inner: Arc::new(Inner {
-                error: Box::new(Outer(io::Error::other("disk on fire"))),
+                error: Some(Box::new(Outer(io::Error::other("disk on fire")))),
                 type_name: "deferreds::failure::tests::Outer",
                 location: Location::caller(),
-                backtrace: Some(Mutex::new(backtrace::Backtrace::new_unresolved())),
+                backtrace: Some(Box::new(Mutex::new(backtrace::Backtrace::new_unresolved()))),
             }),
         };
         let verbose = f.traceback_with(TracebackDetail::Verbose);
@@ -1057,8 +1130,9 @@ mod tests {
         // The test's own frame, with its source line read from this file.
         assert!(verbose.contains("a_verbose_traceback_shows_every_frame_and_the_source_lines"));
         assert!(
-            verbose
-                .contains("backtrace: Some(Mutex::new(backtrace::Backtrace::new_unresolved())),"),
+            verbose.contains(
+                "backtrace: Some(Box::new(Mutex::new(backtrace::Backtrace::new_unresolved()))),"
+            ),
             "{verbose}"
         );
         // Frames the default traceback leaves out: the standard library's (the test harness

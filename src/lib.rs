@@ -213,6 +213,7 @@ mod gather;
 mod join;
 mod list;
 mod lock;
+mod nested;
 mod passthru;
 #[cfg(feature = "proptest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]

@@ -46,6 +46,7 @@ use ::tokio::sync::Notify;
 use ::tokio::task::AbortHandle;
 use ::tokio::time::Instant;
 
+use crate::contain;
 use crate::error::CancelledError;
 use crate::failure::Failure;
 use crate::reactor::{DelayedCall, InvalidDelayError, Seconds, Time, TimerQueue, WeakTime};
@@ -181,7 +182,10 @@ async fn drive(shared: Weak<Shared>, wake: Arc<Notify>, origin: Instant) {
         run_due(&time.queue);
         let next = time.queue.next_due();
         // Not held while asleep: the last handle may go meanwhile, and wakes us when it does.
-        drop(time);
+        // This may be the last handle itself (a call dropped the others): the calls still
+        // pending go with it, and their destructors are user code, which must not end this
+        // task in a panic tokio would swallow.
+        contain::drop_reporting(time);
         let deadline = next.and_then(|secs| {
             Duration::try_from_secs_f64(secs).ok().and_then(|d| origin.checked_add(d))
         });
@@ -198,7 +202,7 @@ async fn drive(shared: Weak<Shared>, wake: Arc<Notify>, origin: Instant) {
 /// Runs the calls that are due; a panic in one is reported, and the rest still run.
 fn run_due(queue: &TimerQueue) {
     while let Err(payload) = catch_unwind(AssertUnwindSafe(|| queue.run_due())) {
-        unhandled::report(UnhandledFailure::new(Failure::from_panic(payload), None));
+        report_panic(payload);
     }
 }
 
@@ -241,7 +245,9 @@ impl fmt::Debug for TokioTime {
 /// This is how a Deferred-based program starts work that needs the runtime (tokio sockets,
 /// timers, channels): the future is polled on the runtime's threads, like any task, and the
 /// Deferred's callbacks run on the thread that finishes it. A panic in the future becomes a
-/// [`PanicError`](crate::PanicError) failure. [`cancel`](Deferred::cancel) aborts the task,
+/// [`PanicError`](crate::PanicError) failure, and so does a panic in its destructor once it has
+/// its output; a future dropped unfinished (aborted, or the runtime shut down) that panics in
+/// its destructor is reported through the [unhandled-failure hook](crate::set_unhandled_hook). [`cancel`](Deferred::cancel) aborts the task,
 /// which stops at its next `.await`, and fails the Deferred with [`CancelledError`] at once
 /// (unless the output got there first); so do a timeout through
 /// [`add_timeout`](Deferred::add_timeout) and dropping the future that awaits the Deferred. A
@@ -304,10 +310,12 @@ where
             task.abort();
         }
     });
-    // Made out here, so that a task dropped before its first poll fires it too.
+    // Made out here, so that a task dropped before its first poll fires it too, and contains
+    // the future's destructor then.
     let mut output = Output { resolver: Some(resolver) };
+    let future = CatchUnwind(Some(Box::pin(future)));
     let join = handle.spawn(async move {
-        let result = CatchUnwind(Box::pin(future)).await;
+        let result = future.await;
         output.fire(result.map_err(Failure::from_panic));
     });
     let _ = task.set(join.abort_handle());
@@ -335,18 +343,49 @@ impl<T: Send + 'static> Drop for Output<T> {
     }
 }
 
-/// A future whose panic becomes its output.
-struct CatchUnwind<F>(Pin<Box<F>>);
+/// A future whose panic becomes its output, and whose destructor is contained: dropped once it
+/// is done, a panic there becomes the output of a future that succeeded (as a returning
+/// coroutine's frame goes before its result is handed on), and is reported otherwise; dropped
+/// before it is done (the task was aborted, or the runtime shut down), it is reported. Tokio
+/// would swallow it.
+struct CatchUnwind<F>(Option<Pin<Box<F>>>);
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let future = self.0.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(payload)),
+        let Some(future) = self.0.as_mut() else { return Poll::Pending };
+        let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        if polled.as_ref().is_ok_and(Poll::is_pending) {
+            return Poll::Pending;
+        }
+        let future = self.0.take();
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(future)));
+        Poll::Ready(match (polled, dropped) {
+            (Ok(Poll::Ready(output)), Ok(())) => Ok(output),
+            (Ok(Poll::Ready(output)), Err(panic)) => {
+                contain::drop_reporting(output);
+                Err(panic)
+            }
+            (Err(panic), dropped) => {
+                if let Err(late) = dropped {
+                    report_panic(late);
+                }
+                Err(panic)
+            }
+            (Ok(Poll::Pending), _) => unreachable!("returned above"),
+        })
+    }
+}
+
+impl<F> Drop for CatchUnwind<F> {
+    fn drop(&mut self) {
+        if let Some(future) = self.0.take() {
+            contain::drop_reporting(future);
         }
     }
+}
+
+fn report_panic(payload: Box<dyn std::any::Any + Send>) {
+    unhandled::report(UnhandledFailure::new(Failure::from_panic(payload), None));
 }

@@ -129,6 +129,20 @@ fn a_step_whose_value_is_a_deferred_is_reported_in_debug_mode_and_the_chain_goes
 }
 
 #[test]
+fn a_hook_that_panics_on_a_deferred_value_report_leaves_the_chain_with_its_value() {
+    with_debugging(|| {
+        deferreds::set_unhandled_hook(|report| {
+            if report.failure().check::<deferreds::DeferredValueError>() {
+                panic!("the hook panicked");
+            }
+        });
+        let d = succeed(1u8).map(|n| succeed(n + 1));
+        deferreds::reset_unhandled_hook();
+        assert_eq!(success_result_of(success_result_of(d)), 2);
+    });
+}
+
+#[test]
 fn a_deferred_value_is_not_reported_outside_debug_mode_nor_when_the_step_waits() {
     let _serial = SERIAL.lock();
     let (d, reports) = capture_unhandled(|| succeed(1u8).add_callback(|n| Ok(succeed(n))));

@@ -21,6 +21,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::ThreadPoolError;
 use super::queue::Timers;
+use crate::contain;
 
 /// What runs on the reactor thread once a piece of work is done or given up.
 pub(super) type Delivery = Box<dyn FnOnce() + Send + 'static>;
@@ -53,6 +54,8 @@ struct State {
     threads: usize,
     idle: usize,
     stopped: bool,
+    /// The reactor is gone: nobody will run the deliveries of work still in flight.
+    abandoned: bool,
     handles: Vec<JoinHandle<()>>,
     started: usize,
 }
@@ -74,6 +77,7 @@ impl Pool {
                     threads: 0,
                     idle: 0,
                     stopped: false,
+                    abandoned: false,
                     handles: Vec::new(),
                     started: 0,
                 }),
@@ -150,10 +154,12 @@ impl Pool {
 impl Drop for Pool {
     /// The reactor is gone without stopping the pool (it never ran): the workers exit once
     /// idle, and queued work is dropped undelivered, like every other call handed to a
-    /// reactor that never runs. Nobody waits for the workers.
+    /// reactor that never runs. Nobody waits for the workers; work they finish afterwards is
+    /// dropped by them.
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
         st.stopped = true;
+        st.abandoned = true;
         let queued: Vec<Job> = st.queue.drain(..).collect();
         let finished = std::mem::take(&mut st.finished);
         drop(st);
@@ -199,11 +205,21 @@ fn work(shared: &Shared) {
         // must not take the worker (and the pool's count of threads) down with it.
         let delivery = catch_unwind(AssertUnwindSafe(|| job(Ok(()))));
         st = shared.state.lock();
-        if let Ok(delivery) = delivery {
-            st.finished.push(delivery);
-            drop(st);
-            shared.timers.wake();
-            st = shared.state.lock();
+        match delivery {
+            Ok(delivery) if st.abandoned => {
+                // Nobody will run it: the work's result and the Deferred's resolver go here,
+                // on the worker, and their destructors are user code.
+                drop(st);
+                contain::drop_reporting(delivery);
+                st = shared.state.lock();
+            }
+            Ok(delivery) => {
+                st.finished.push(delivery);
+                drop(st);
+                shared.timers.wake();
+                st = shared.state.lock();
+            }
+            Err(_) => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`react`]: run a reactor for as long as `main`'s Deferred takes (Twisted's `task.react`),
 //! and turn its result into a process exit status.
 
+use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use parking_lot::Mutex;
 use super::error::StoppedEarlyError;
 use super::event_loop::Reactor;
 use super::events::{Phase, SystemEvent};
-use crate::{Deferred, Failure};
+use crate::{Deferred, Failure, contain};
 
 /// Calls `main` with a new [`Reactor`], runs the reactor until the Deferred `main` returns
 /// fires, stops it, and returns that Deferred's result (Twisted's `task.react`).
@@ -99,7 +100,10 @@ impl Reactor {
         }
         // Stopped by someone else: nothing will run the Deferred's callbacks any more.
         watched.cancel();
-        drop(result.lock().take());
+        // What the cancellation left is not returned. Its destructor is user code, which must
+        // not take the `StoppedEarlyError` with it: a panic there is reported.
+        let discarded = result.lock().take();
+        contain::drop_reporting(discarded);
         Err(Failure::new(StoppedEarlyError))
     }
 }
@@ -152,11 +156,21 @@ pub fn exit_code<T>(result: Result<T, Failure>) -> ExitCode {
     ExitCode::from(exit_status(&result))
 }
 
-/// What [`exit_code`] prints for `result`: nothing for a value or an [`Exit`].
+/// What [`exit_code`] prints for `result`: nothing for a value or an [`Exit`]. The error's
+/// `Display` is user code; if it panics, the text says so, and the status is still returned.
 fn write_failure<T>(out: &mut impl Write, result: &Result<T, Failure>) -> std::io::Result<()> {
+    /// A failure's traceback, as `Display`.
+    struct Traceback<'a>(&'a Failure);
+    impl fmt::Display for Traceback<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&self.0.traceback())
+        }
+    }
     match result {
         Err(failure) if !failure.check::<Exit>() => {
-            write!(out, "main function encountered error\n{}", failure.traceback())
+            let traceback = contain::format_contained(&Traceback(failure))
+                .unwrap_or_else(|panic| contain::unprintable(failure, &panic));
+            write!(out, "main function encountered error\n{traceback}")
         }
         _ => Ok(()),
     }
@@ -179,5 +193,25 @@ mod tests {
         assert!(text.ends_with("deferreds::failure::MessageError: no poem\n"), "{text}");
         assert_eq!(printed(&Ok::<_, Failure>(1)), "");
         assert_eq!(printed::<()>(&Err(Failure::new(Exit(2)))), "");
+    }
+
+    #[derive(Debug)]
+    struct BadDisplay;
+
+    impl fmt::Display for BadDisplay {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("no words")
+        }
+    }
+
+    impl std::error::Error for BadDisplay {}
+
+    #[test]
+    fn a_failure_whose_display_panics_is_printed_as_such_with_exit_status_one() {
+        let result = Err::<(), _>(Failure::new(BadDisplay));
+        let text = printed(&result);
+        assert!(text.starts_with("main function encountered error\n"), "{text}");
+        assert!(text.contains("BadDisplay: <formatting this error panicked: no words>"), "{text}");
+        assert_eq!(exit_code(result), ExitCode::from(1));
     }
 }

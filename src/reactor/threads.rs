@@ -5,10 +5,18 @@ use super::error::ThreadPoolError;
 use super::event_loop::Reactor;
 use super::events::ReactorFailure;
 use super::pool::{Delivery, Job, catching};
-use crate::{Deferred, Failure};
+use crate::{Deferred, Failure, contain};
 
 /// The context of a panic in [`Reactor::call_in_thread`] work, as the failure handler sees it.
 const IN_THREAD: &str = "while calling in thread";
+
+/// Drops work that will never run (the pool stopped first, or could start no thread). Its
+/// captures are user code, and a panic in their destructor must not keep the work's failure
+/// from being delivered, nor unwind out of the reactor's shutdown: it is reported.
+#[track_caller]
+fn drop_unrun<F>(work: F) {
+    contain::drop_unused(work);
+}
 
 impl Reactor {
     /// Runs `work` on the reactor's thread pool, and fires the returned Deferred with its
@@ -57,7 +65,7 @@ impl Reactor {
             let outcome = match fate {
                 Ok(()) => catching(work),
                 Err(error) => {
-                    drop(work);
+                    drop_unrun(work);
                     Err(Failure::new(error))
                 }
             };
@@ -104,7 +112,7 @@ impl Reactor {
                     Ok(())
                 }),
                 Err(error) => {
-                    drop(work);
+                    drop_unrun(work);
                     Err(Failure::new(error))
                 }
             };

@@ -16,9 +16,17 @@
 //! The share holds the source chain weakly and the relay holds the share strongly: while the
 //! source can still fire, the share lives; once it cannot, nothing keeps the share but its
 //! handles. Observers' cancellers hold the share weakly for the same reason.
+//!
+//! The same line, cancelled from its far end, would nest one cancel per share: an observer's
+//! canceller that leaves nobody wanting the result cancels the source, an observer of the share
+//! before. So it hands the source to the engine's cancellation loop instead
+//! ([`Cancelled::Cascade`]), as the combinators do with their inputs.
+//!
+//! `T::clone`, run once per observer, is user code: a panic in it fails that observer alone.
 
 mod report;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
@@ -27,7 +35,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::chain::{Cancelled, Chain, Outcome, Tail};
+use crate::chain::{Cancelled, Cascade, Chain, Outcome, Tail};
+use crate::contain;
 use crate::deferred::Deferred;
 use crate::failure::Failure;
 use crate::value::Value;
@@ -228,13 +237,13 @@ trait Fire {
 impl<T: Clone + Send + Sync + 'static> Fire for Batch<T> {
     fn fire_next(&mut self) -> bool {
         let Some(observer) = self.observers.next() else { return false };
-        let result = clone_result(&self.result);
-        if let Err(failure) = &result {
-            report::delivered(failure);
-        }
+        let result = clone_for_observer(&self.result);
         // Nobody else can fire an observer: it has no resolver outside the share, and a cancel
         // that finds it out of the line leaves it pending for this fire.
         let _ = observer.fire(result.map(Value::new), Location::caller());
+        // This may be the observer's last handle (its Deferred was dropped): what its chain
+        // owns is user code, and has no chain left to fail.
+        contain::drop_reporting(observer);
         !self.observers.as_slice().is_empty()
     }
 }
@@ -263,33 +272,23 @@ fn hand_out(batch: Box<dyn Fire>) {
             }
         }
     });
-    let Some(mut batch) = batch else { return };
+    let Some(batch) = batch else { return };
+    let mut panic = None;
     if nested.is_err() {
         // The thread is exiting and its storage is gone: fire in place.
-        while batch.fire_next() {}
-        return;
-    }
-    let mut panic = None;
-    loop {
-        match catch_unwind(AssertUnwindSafe(|| batch.fire_next())) {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(payload) => {
-                panic.get_or_insert(payload);
-                continue;
-            }
-        }
-        let next = HANDING_OUT.with(|queue| {
-            let mut queue = queue.borrow_mut();
-            let next = queue.as_mut().and_then(VecDeque::pop_front);
-            if next.is_none() {
-                *queue = None;
-            }
-            next
-        });
-        match next {
-            Some(next) => batch = next,
-            None => break,
+        fire_all(batch, &mut panic);
+    } else {
+        let mut next = Some(batch);
+        while let Some(batch) = next {
+            fire_all(batch, &mut panic);
+            next = HANDING_OUT.with(|queue| {
+                let mut queue = queue.borrow_mut();
+                let next = queue.as_mut().and_then(VecDeque::pop_front);
+                if next.is_none() {
+                    *queue = None;
+                }
+                next
+            });
         }
     }
     if let Some(payload) = panic {
@@ -297,10 +296,31 @@ fn hand_out(batch: Box<dyn Fire>) {
     }
 }
 
-fn clone_result<T: Clone>(result: &Result<T, Failure>) -> Result<T, Failure> {
+/// Fires every observer of `batch`, even if a fire unwinds (keeping the first panic in
+/// `panic`), then drops the batch. Nothing unwinds out of it: the caller's loop must go on to
+/// the next batch, and end.
+fn fire_all(mut batch: Box<dyn Fire>, panic: &mut Option<Box<dyn Any + Send>>) {
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| batch.fire_next())) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(payload) => contain::keep_first(panic, payload),
+        }
+    }
+    // The batch holds the last reference to the result once the share is gone, and `T`'s
+    // destructor (or the error's) is user code.
+    contain::drop_reporting(batch);
+}
+
+/// A clone of the shared result for one observer. `T::clone` is user code: a panic in it is
+/// that observer's failure.
+fn clone_for_observer<T: Clone>(result: &Result<T, Failure>) -> Result<T, Failure> {
     match result {
-        Ok(value) => Ok(value.clone()),
-        Err(failure) => Err(failure.clone()),
+        Ok(value) => catch_unwind(AssertUnwindSafe(|| value.clone())).map_err(Failure::from_panic),
+        Err(failure) => {
+            report::delivered(failure);
+            Err(failure.clone())
+        }
     }
 }
 
@@ -319,10 +339,7 @@ impl<T: Clone + Send + Sync + 'static> SharedDeferred<T> {
         let mut st = self.share.state.lock();
         if let Some(result) = st.result.clone() {
             drop(st);
-            let result = clone_result(&result);
-            if let Err(failure) = &result {
-                report::delivered(failure);
-            }
+            let result = clone_for_observer(&result);
             return Deferred::from_tail(Tail::ready(result.map(Value::new), at));
         }
         let ticket = st.waiting.next_ticket();
@@ -390,6 +407,10 @@ impl<T> SharedDeferred<T> {
 impl<T> Share<T> {
     /// The canceller of the observer with `ticket`: leave the line, and cancel the source if
     /// that left nobody who could still want the result.
+    ///
+    /// The source is handed to the engine to cancel ([`Cancelled::Cascade`]) rather than
+    /// cancelled here: it may be an observer of another share, whose canceller may do the same,
+    /// and a line of shares cancelled from its far end would recurse once per share.
     fn leave(&self, ticket: u64) -> Cancelled {
         let mut st = self.state.lock();
         let removed = st.waiting.remove(ticket);
@@ -399,12 +420,29 @@ impl<T> Share<T> {
         }
         drop(st);
         let answer = left(removed);
-        if abandon {
-            if let Some(source) = self.source.as_ref().and_then(Weak::upgrade) {
-                source.cancel(Location::caller());
+        match (abandon, &self.source) {
+            (true, Some(source)) => {
+                Cancelled::Cascade(Box::new(Abandon { source: Some(source.clone()), answer }))
             }
+            _ => answer,
         }
-        answer
+    }
+}
+
+/// An observer's canceller that found nobody left who wants the result, under way: the engine
+/// cancels the source, then the canceller answers as it would have.
+struct Abandon {
+    source: Option<Weak<Chain>>,
+    answer: Cancelled,
+}
+
+impl Cascade for Abandon {
+    fn members(&mut self) -> Vec<Option<Weak<Chain>>> {
+        vec![self.source.take()]
+    }
+
+    fn then(self: Box<Self>) -> Cancelled {
+        self.answer
     }
 }
 

@@ -711,6 +711,186 @@ fn debug_of_a_failed_deferred_formats_the_error_outside_the_chains_lock() {
     assert!(failure_result_of(d.map(|n| n + 1)).check::<BadDisplay>());
 }
 
+// --- shared results --------------------------------------------------------------------
+
+/// A value whose `clone` panics on the `panic_at`th clone made of it (counted from 1).
+#[derive(Debug)]
+struct CloneBomb {
+    clones: Arc<AtomicUsize>,
+    panic_at: usize,
+}
+
+impl Clone for CloneBomb {
+    fn clone(&self) -> Self {
+        let n = self.clones.fetch_add(1, SeqCst) + 1;
+        if n == self.panic_at {
+            panic!("clone {n}");
+        }
+        CloneBomb { clones: self.clones.clone(), panic_at: self.panic_at }
+    }
+}
+
+#[test]
+fn a_panic_cloning_a_shared_value_for_one_observer_fails_that_observer_and_the_others_get_it() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let (d, r) = Deferred::new();
+    let shared = d.share();
+    let observers: Vec<_> = (0..3).map(|_| shared.observe()).collect();
+    r.callback(CloneBomb { clones: clones.clone(), panic_at: 2 }).unwrap();
+    let mut observers = observers.into_iter();
+    assert_eq!(success_result_of(observers.next().unwrap()).panic_at, 2);
+    assert!(is_panic(&failure_result_of(observers.next().unwrap()), "clone 2"));
+    assert_eq!(success_result_of(observers.next().unwrap()).panic_at, 2);
+    // The share goes on: a later observer gets its own clone.
+    assert_eq!(success_result_of(shared.observe()).panic_at, 2);
+    assert_eq!(clones.load(SeqCst), 4);
+}
+
+#[test]
+fn a_panic_cloning_a_shared_value_for_an_observer_made_later_fails_that_observer() {
+    let clones = Arc::new(AtomicUsize::new(0));
+    let shared = succeed(CloneBomb { clones: clones.clone(), panic_at: 1 }).share();
+    assert!(is_panic(&failure_result_of(shared.observe()), "clone 1"));
+    assert_eq!(success_result_of(shared.observe()).panic_at, 1);
+}
+
+/// A value whose original panics when dropped, and whose clones do not.
+#[derive(Debug)]
+struct Original(bool);
+
+impl Clone for Original {
+    fn clone(&self) -> Self {
+        Original(false)
+    }
+}
+
+impl Drop for Original {
+    fn drop(&mut self) {
+        if self.0 && !std::thread::panicking() {
+            panic!("the original");
+        }
+    }
+}
+
+#[test]
+fn a_shared_result_whose_drop_panics_once_its_share_is_gone_does_not_strand_the_observers_behind_it()
+ {
+    let ((), reports) = capture_unhandled(|| {
+        // Two shares with one observer each and no handle left: once their sources fire, the
+        // observers they hand out hold the last reference to the original value.
+        let share = |d: Deferred<Original>| {
+            let shared = d.share();
+            shared.observe()
+        };
+        let (b, fire_b) = Deferred::new();
+        let (c, fire_c) = Deferred::new();
+        let (b, c) = (share(b), share(c));
+        // Fired from an observer of a third share, so that theirs are handed out after it,
+        // in one loop.
+        let (a, fire_a) = Deferred::<u8>::new();
+        let a = a.share().observe().map(move |n| {
+            fire_b.callback(Original(true)).unwrap();
+            fire_c.callback(Original(true)).unwrap();
+            n
+        });
+        fire_a.callback(1).unwrap();
+        assert_eq!(success_result_of(a), 1);
+        assert!(!success_result_of(b).0, "a clone");
+        assert!(!success_result_of(c).0, "a clone");
+        // The thread still hands out shared results.
+        let (d, fire_d) = Deferred::<u8>::new();
+        let d = d.share().observe();
+        fire_d.callback(7).unwrap();
+        assert_eq!(success_result_of(d), 7);
+    });
+    assert_eq!(panics(&reports), ["the original", "the original"]);
+}
+
+#[test]
+fn an_observer_let_go_of_by_its_share_reports_a_panic_in_what_its_chain_owned() {
+    let ((), reports) = capture_unhandled(|| {
+        let (d, r) = Deferred::<u8>::new();
+        let shared = d.share();
+        let (dropped, kept) =
+            (shared.observe().map(|_| Boom("left on the observer")), shared.observe());
+        // Only the share holds the first observer now; its last step's value panics when the
+        // share lets go of it. That is reported there and then, not made the failure of the
+        // source's chain (reported only once its resolver goes).
+        drop(dropped);
+        let ((), during) = capture_unhandled(|| r.callback(3).unwrap());
+        assert_eq!(panics(&during), ["left on the observer"]);
+        assert_eq!(success_result_of(kept), 3);
+        assert_eq!(success_result_of(shared.observe()), 3);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+// --- `{:?}` of a Deferred's value --------------------------------------------------------
+
+/// A value whose `Debug` panics.
+struct BadDebug(u8);
+
+impl fmt::Debug for BadDebug {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("Debug panicked")
+    }
+}
+
+#[test]
+fn debug_of_a_deferreds_value_panicking_reaches_the_caller_and_the_value_stays_in_the_chain() {
+    let (d, r) = Deferred::<BadDebug>::new();
+    r.callback(BadDebug(4)).unwrap();
+    let formatted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| format!("{d:?}")));
+    assert!(formatted.is_err());
+    // The value went back, and the chain is not left running ("running callbacks"): a step
+    // added now runs on it.
+    assert!(format!("{r:?}").ends_with(" current result: a boxed value>"), "{r:?}");
+    assert_eq!(success_result_of(d.map(|v| v.0 + 1)), 5);
+    // An inline result (a Deferred made by `succeed`) likewise.
+    let d = succeed(BadDebug(6));
+    let formatted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| format!("{d:?}")));
+    assert!(formatted.is_err());
+    assert_eq!(success_result_of(d.map(|v| v.0)), 6);
+}
+
+// --- `and_then` ----------------------------------------------------------------------------
+
+#[test]
+fn and_then_fails_its_step_with_a_panic_and_reports_a_panic_in_its_unused_closure() {
+    let d = succeed(1).and_then(|_| -> Result<Deferred<u8>, Failure> { panic!("in and_then") });
+    assert!(is_panic(&failure_result_of(d), "in and_then"));
+    let ((), reports) = capture_unhandled(|| {
+        let boom = Boom("and_then's captures");
+        let d = fail::<u8>(Failure::msg("passes")).and_then(move |n| {
+            let _ = &boom;
+            Ok(succeed(n))
+        });
+        assert_eq!(failure_result_of(d).error_message(), "passes");
+    });
+    assert_eq!(panics(&reports), ["and_then's captures"]);
+}
+
+// --- conversions of failures -----------------------------------------------------------------
+
+/// An error type with a conversion into a boxed error of its own, which panics.
+struct Unconvertible;
+
+impl From<Unconvertible> for Box<dyn std::error::Error + Send + Sync> {
+    fn from(_: Unconvertible) -> Self {
+        panic!("no conversion")
+    }
+}
+
+#[test]
+fn a_panic_in_a_conversion_into_failure_is_the_callers_and_fails_the_step_it_runs_in() {
+    use deferreds::IntoFailure;
+    let d = succeed(()).add_callback(|()| Err::<u8, _>(Unconvertible).into_failure());
+    assert!(is_panic(&failure_result_of(d), "no conversion"));
+    // Out of a step, it reaches the caller of `into_failure`; the crate holds nothing then.
+    let converted = std::panic::catch_unwind(|| Err::<u8, _>(Unconvertible).into_failure());
+    assert!(converted.is_err());
+}
+
 #[cfg(feature = "reactor")]
 mod reactor {
     use std::sync::Arc;
@@ -914,5 +1094,278 @@ mod reactor {
         assert!(dropped.is_err(), "and the drop of the clock");
         assert_eq!(counter.alive(), 0);
         assert!(kept.cancelled());
+    }
+
+    // --- the thread pool ---
+
+    #[test]
+    fn work_that_never_runs_fails_with_stopped_even_if_its_closure_panics_when_dropped() {
+        use deferreds::reactor::ThreadPoolError;
+        use deferreds::testing::failure_result_of;
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let reactor = Reactor::new();
+        reactor.suggest_thread_pool_size(1).unwrap();
+        let (started, has_started) = mpsc::channel::<()>();
+        let in_flight = reactor.defer_to_thread(move || {
+            started.send(()).unwrap();
+            // Still running when the reactor stops: the work behind it stays queued.
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(1)
+        });
+        has_started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let boom = Boom("queued work");
+        let queued = reactor.defer_to_thread(move || {
+            let _ = &boom;
+            Ok(2)
+        });
+        let boom = Boom("a queued call");
+        reactor.call_in_thread(move || {
+            let _ = &boom;
+        });
+        let stopped = Arc::new(Mutex::new(Vec::new()));
+        let s = stopped.clone();
+        reactor.set_failure_handler(move |report: &ReactorFailure| {
+            s.lock().push(report.failure().downcast_ref::<ThreadPoolError>().cloned());
+        });
+        let r = reactor.clone();
+        reactor.call_when_running(move || r.stop().unwrap());
+        let (ran, reports) = capture_unhandled(|| reactor.run());
+        ran.unwrap();
+        assert_eq!(success_result_of(in_flight), 1);
+        assert_eq!(failure_result_of(queued).downcast_ref(), Some(&ThreadPoolError::Stopped));
+        assert_eq!(*stopped.lock(), [Some(ThreadPoolError::Stopped)], "the call's failure");
+        assert_eq!(panics(&reports), ["queued work", "a queued call"]);
+        // Work handed over afterwards is refused the same way.
+        let boom = Boom("late work");
+        let (late, reports) = capture_unhandled(|| {
+            reactor.defer_to_thread(move || {
+                let _ = &boom;
+                Ok(3)
+            })
+        });
+        assert_eq!(failure_result_of(late).downcast_ref(), Some(&ThreadPoolError::Stopped));
+        assert_eq!(panics(&reports), ["late work"]);
+    }
+
+    #[test]
+    fn a_panic_delivering_a_threads_result_is_reported_to_the_failure_handler_and_the_loop_goes_on()
+    {
+        use std::future::{Future, IntoFuture};
+        use std::task::{Context, Poll, Waker};
+
+        let reactor = Reactor::new();
+        reactor.suggest_thread_pool_size(1).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        reactor.set_failure_handler(move |report: &ReactorFailure| {
+            s.lock().push((report.context(), report.failure().error_message()));
+        });
+        // Awaited by a task whose waker panics: the delivery's fire wakes it.
+        let mut awaited = Box::pin(reactor.defer_to_thread(|| Ok(5)).into_future());
+        let waker = Waker::from(Arc::new(super::PanickingWaker));
+        assert!(awaited.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        let r = reactor.clone();
+        let after = reactor.defer_to_thread(|| Ok(())).map(move |()| r.stop().unwrap());
+        reactor.run().unwrap();
+        assert_eq!(
+            *seen.lock(),
+            [("while delivering a thread's result", "a waker panicked".to_owned())]
+        );
+        success_result_of(after);
+        let polled = awaited.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(polled, Poll::Ready(Ok(5))));
+    }
+
+    #[test]
+    fn a_result_finished_after_its_reactor_was_dropped_is_reported_when_its_drop_panics() {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        let _hook = crate::support::HOOK.lock();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        // The worker drops it, on its own thread: the report goes to the hook.
+        deferreds::set_unhandled_hook(move |report| {
+            let message = report.failure().error_message();
+            if message == "a result nobody delivers" {
+                s.lock().push(message);
+            }
+        });
+        let reactor = Reactor::new();
+        let (started, has_started) = mpsc::channel::<()>();
+        let (go, wait) = mpsc::channel::<()>();
+        let d = reactor.defer_to_thread(move || {
+            started.send(()).unwrap();
+            wait.recv().unwrap();
+            Ok(Boom("a result nobody delivers"))
+        });
+        has_started.recv_timeout(Duration::from_secs(10)).unwrap();
+        drop(reactor);
+        go.send(()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        deferreds::reset_unhandled_hook();
+        assert_eq!(*seen.lock(), ["a result nobody delivers"]);
+        assert!(!d.called(), "nothing delivers it");
+    }
+
+    #[test]
+    fn a_reactor_dropped_without_running_drops_its_queued_work_and_passes_a_panic_on() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let counter = DropCounter::new();
+        let reactor = Reactor::new();
+        reactor.suggest_thread_pool_size(1).unwrap();
+        let (started, has_started) = mpsc::channel::<()>();
+        let (go, wait) = mpsc::channel::<()>();
+        let _in_flight = reactor.defer_to_thread(move || {
+            started.send(()).unwrap();
+            wait.recv().unwrap();
+            Ok(())
+        });
+        has_started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let boom = Boom("queued work");
+        let _a = reactor.defer_to_thread(move || {
+            let _ = &boom;
+            Ok(())
+        });
+        let token = counter.token();
+        let _b = reactor.defer_to_thread(move || {
+            drop(token);
+            Ok(())
+        });
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(reactor)));
+        assert!(dropped.is_err(), "the caller's drop, as for any collection of closures");
+        assert_eq!(counter.alive(), 0, "the work queued behind it was dropped too");
+        go.send(()).unwrap();
+    }
+
+    // --- react ---
+
+    #[test]
+    fn a_panic_in_reacts_main_reaches_the_caller_and_leaves_the_reactor_able_to_run() {
+        let reactor = Reactor::new();
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            reactor.react(|_| -> Deferred<u8> { panic!("in main") })
+        }));
+        assert!(out.is_err());
+        assert_eq!(reactor.react(|_| deferreds::succeed(3)).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_result_react_discards_when_stopped_early_is_reported_if_its_drop_panics() {
+        use deferreds::reactor::{StoppedEarlyError, react};
+
+        let (result, reports) = capture_unhandled(|| {
+            react(|reactor| {
+                let r = reactor.clone();
+                reactor.call_later(0.0, move || r.stop().unwrap()).unwrap();
+                // Cancelled when the reactor stops first: the canceller fires with a value
+                // that `react` does not return.
+                let (d, _fire) = Deferred::with_canceller(|fire: &deferreds::Resolver<Boom>| {
+                    fire.callback(Boom("discarded")).unwrap()
+                });
+                d
+            })
+        });
+        assert!(result.unwrap_err().check::<StoppedEarlyError>());
+        assert_eq!(panics(&reports), ["discarded"]);
+    }
+
+    #[test]
+    fn exit_code_says_that_formatting_the_error_panicked_and_still_returns_one() {
+        use std::process::ExitCode;
+
+        let code = deferreds::reactor::exit_code(Err::<(), _>(Failure::new(BadDisplay)));
+        assert_eq!(code, ExitCode::from(1));
+    }
+}
+
+#[cfg(feature = "tokio")]
+mod tokio {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use deferreds::CancelledError;
+    use deferreds::reactor::Time;
+    use deferreds::testing::{capture_unhandled, failure_result_of};
+    use deferreds::tokio::{TokioTime, spawn};
+
+    use super::{Boom, is_panic, panics};
+
+    fn runtime() -> ::tokio::runtime::Runtime {
+        ::tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+    }
+
+    /// A future that is ready at once, or never, and panics when dropped.
+    struct Ends(bool, #[allow(dead_code)] Boom);
+
+    impl Future for Ends {
+        type Output = u8;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<u8> {
+            if self.0 { Poll::Ready(5) } else { Poll::Pending }
+        }
+    }
+
+    #[test]
+    fn a_spawned_future_that_panics_when_dropped_after_its_output_fails_with_the_panic() {
+        let failure = runtime().block_on(async {
+            spawn(Ends(true, Boom("the future's destructor"))).await.unwrap_err()
+        });
+        // Not the `CancelledError` of a task that ended without output.
+        assert!(is_panic(&failure, "the future's destructor"), "{failure:?}");
+    }
+
+    #[test]
+    fn an_aborted_spawned_future_that_panics_when_dropped_is_reported() {
+        let ((), reports) = capture_unhandled(|| {
+            runtime().block_on(async {
+                let polled = spawn(Ends(false, Boom("an aborted future")));
+                ::tokio::task::yield_now().await; // polled once
+                polled.cancel();
+                let unpolled = spawn(Ends(false, Boom("a future never polled")));
+                unpolled.cancel();
+                for _ in 0..4 {
+                    ::tokio::task::yield_now().await; // the runtime drops both
+                }
+                assert!(failure_result_of(polled).check::<CancelledError>());
+                assert!(failure_result_of(unpolled).check::<CancelledError>());
+            })
+        });
+        assert_eq!(panics(&reports), ["an aborted future", "a future never polled"]);
+    }
+
+    #[test]
+    fn tokio_time_dropped_by_its_own_task_reports_a_panic_in_a_pending_closure() {
+        let ((), reports) = capture_unhandled(|| {
+            runtime().block_on(async {
+                let time = TokioTime::new();
+                let boom = Boom("a pending call's closure");
+                time.call_later(3600.0, move || {
+                    let _ = &boom;
+                })
+                .unwrap();
+                // The only other handle is this call's: once it has run, the task that runs
+                // the calls holds the last one, and drops it.
+                let (done, ran) = ::tokio::sync::oneshot::channel();
+                let last = time.clone();
+                time.call_later(0.0, move || {
+                    drop(last);
+                    let _ = done.send(());
+                })
+                .unwrap();
+                drop(time);
+                ran.await.unwrap();
+                ::tokio::task::yield_now().await;
+            })
+        });
+        assert_eq!(panics(&reports), ["a pending call's closure"]);
     }
 }

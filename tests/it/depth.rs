@@ -1,11 +1,13 @@
-//! Depth: cancelling towers of nested combinators and blocks, and dropping deep towers at thread
-//! exit, at constant stack depth.
+//! Depth: cancelling towers of nested combinators and blocks, dropping deep towers at thread
+//! exit, and reading, formatting and dropping failures nested as deep as the towers, at
+//! constant stack depth.
 //!
 //! Every tower here runs on a thread with a 256 KiB stack, so one stack frame per level would
 //! overflow it. The thread-exit tests run in a child process (this test binary, re-run with
 //! [`CHILD`] set), so that an overflow fails the test instead of aborting the suite.
 
 use std::cell::RefCell;
+use std::error::Error;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use deferreds::testing::{DropCounter, capture_unhandled, failure_result_of};
 use deferreds::{
     CancelledError, Deferred, DeferredList, Failure, FailureGroup, FirstError, Resolver,
-    ensure_deferred, gather_results, race, succeed,
+    TracebackDetail, ensure_deferred, fail, gather_results, race, succeed,
 };
 
 const LEVELS: u64 = 100_000;
@@ -276,9 +278,10 @@ enum First {
 /// something in the user's thread-local for the thread's exit to drop.
 fn at_thread_exit(first: First, touch_user: fn(), fill: impl FnOnce() + Send + 'static) {
     // Dropping a two-level pending tower first uses the crate's thread-locals for iterative
-    // drops; a block, those for running tasks.
+    // drops of chains; a nested failure, those of failures; a block, those for running tasks.
     let touch_crate = || {
         drop(pending_tower(2, &DropCounter::new()));
+        drop(Failure::new(FirstError { index: 0, failure: Failure::msg("nested") }));
         drop(ensure_deferred(async { Ok::<_, Failure>(()) }));
     };
     on_small_stack(move || {
@@ -417,4 +420,256 @@ fn a_tower_cancelled_at_thread_exit_before_the_crate_was_used_runs_on_a_256k_sta
         "a_tower_cancelled_at_thread_exit_before_the_crate_was_used_runs_on_a_256k_stack",
         || cancel_tower_at_thread_exit(First::UserOnly),
     );
+}
+
+/// How many levels of nested failures a formatted failure shows (documented on `Failure`).
+const SHOWN: usize = 16;
+
+/// A tower of `LEVELS` levels, each made by `level` over the one below, over a pending leaf
+/// with no canceller: cancelled from the top without recovery, so that every level fails with
+/// a failure wrapping the one below. Returns the top's failure, after checking that it is
+/// nested as deep as the tower by walking it with `below`; every other handle is dropped.
+fn failing_tower(
+    level: fn(Deferred<u64>, &mut Vec<Resolver<u64>>) -> Deferred<u64>,
+    below: fn(&Failure) -> &Failure,
+) -> Failure {
+    let (leaf, fire) = Deferred::<u64>::new();
+    let mut resolvers = vec![fire];
+    let mut top = leaf;
+    for _ in 0..LEVELS {
+        top = level(top, &mut resolvers);
+    }
+    top.cancel();
+    let failure = failure_result_of(top);
+    drop(resolvers);
+    let mut innermost = &failure;
+    for _ in 0..LEVELS {
+        innermost = below(innermost);
+    }
+    assert!(innermost.check::<CancelledError>(), "the leaf's own failure is at the bottom");
+    failure
+}
+
+fn gather_level(below: Deferred<u64>, _: &mut Vec<Resolver<u64>>) -> Deferred<u64> {
+    gather_results(vec![below]).map(|v| v[0] + 1)
+}
+
+fn list_level(below: Deferred<u64>, _: &mut Vec<Resolver<u64>>) -> Deferred<u64> {
+    DeferredList::new(vec![below])
+        .fire_on_one_errback(true)
+        .consume_errors(true)
+        .into_deferred()
+        .add_callback(|results| Ok::<_, Failure>(results.into_iter().next().unwrap()? + 1))
+}
+
+/// A race against a Deferred that never fires; cancelled, both fail.
+fn race_level(below: Deferred<u64>, resolvers: &mut Vec<Resolver<u64>>) -> Deferred<u64> {
+    let (loser, fire) = Deferred::new();
+    resolvers.push(fire);
+    race(vec![below, loser]).map(|(_, n)| n + 1)
+}
+
+fn first_error_below(failure: &Failure) -> &Failure {
+    &failure.downcast_ref::<FirstError>().expect("a FirstError at every level").failure
+}
+
+fn failure_group_below(failure: &Failure) -> &Failure {
+    let group = failure.downcast_ref::<FailureGroup>().expect("a FailureGroup at every level");
+    assert!(group.failures[1].check::<CancelledError>(), "the loser was cancelled");
+    &group.failures[0]
+}
+
+/// How the levels not shown are summed up, in place of the rest of the failure.
+fn more(levels: usize) -> String {
+    format!("... and {levels} more levels")
+}
+
+/// Formats `failure`, whose `Display` is `display`, every way the crate formats a failure, on
+/// this (small) stack, checking each against `display`.
+fn format_every_way(failure: &Failure, display: &str) {
+    let type_name = failure.type_name();
+    assert_eq!(failure.to_string(), display);
+    assert_eq!(failure.error_message(), display);
+    assert_eq!(format!("{failure:?}"), format!("<Failure {type_name}: {display}>"));
+
+    let traceback = failure.traceback();
+    assert!(traceback.ends_with(&format!("\n{type_name}: {display}\n")), "{traceback}");
+    assert_eq!(failure.traceback_with(TracebackDetail::Default), traceback);
+    let brief = failure.traceback_with(TracebackDetail::Brief);
+    assert!(brief.starts_with(&format!("Traceback: {type_name}: {display}\n")), "{brief}");
+    let verbose = failure.traceback_with(TracebackDetail::Verbose);
+    assert!(verbose.starts_with(&format!("*--- Failure: {type_name}: {display} ---\n")));
+    assert!(verbose.ends_with(&format!("\n{type_name}: {display}\n*--- End of Failure ---\n")));
+
+    // The unhandled-failure report, captured and then printed by the default hook.
+    let ((), reports) = capture_unhandled(|| drop(fail::<u8>(failure.clone())));
+    assert_eq!(reports[0].to_string(), format!("Unhandled error in Deferred:\n{traceback}"));
+    assert!(format!("{:?}", reports[0]).contains(display));
+    {
+        let _hook = crate::support::HOOK.lock();
+        deferreds::reset_unhandled_hook();
+        drop(fail::<u8>(failure.clone()));
+    }
+
+    // Out of the crate as a boxed error, and its sources.
+    let boxed: Box<dyn Error + Send + Sync> = failure.clone().into();
+    assert_eq!(boxed.to_string(), display);
+    let mut source = boxed.source();
+    while let Some(cause) = source {
+        assert!(cause.to_string().len() < 10 * display.len() + 100);
+        source = cause.source();
+    }
+    #[cfg(feature = "anyhow")]
+    {
+        let error = anyhow::Error::from(failure.clone());
+        assert!(format!("{error:?}").starts_with(display));
+        assert!(format!("{error:#}").starts_with(display));
+    }
+
+    // A Deferred holding it, as a result and inside a value.
+    let failed = fail::<u8>(failure.clone());
+    let shown = format!("<Deferred<u8> current result: <Failure {type_name}: {display}>>");
+    assert_eq!(format!("{failed:?}"), shown);
+    let (d, r) = Deferred::<u8>::new();
+    r.errback(failure.clone()).unwrap();
+    assert_eq!(format!("{d:?}"), shown);
+    assert!(format!("{r:?}").contains(display));
+    assert!(failure_result_of(d).ptr_eq(failure));
+    let list = DeferredList::new(vec![failed]).consume_errors(true).into_deferred();
+    let debug = format!("{list:?}");
+    assert!(debug.ends_with(&format!("[Err(<Failure {type_name}: {display}>)]>")), "{debug}");
+}
+
+#[test]
+fn a_failure_nested_a_hundred_thousand_levels_by_gather_results_is_read_formatted_and_dropped_on_a_256k_stack()
+ {
+    on_small_stack(|| {
+        let failure = failing_tower(gather_level, first_error_below);
+        let display = "input 0 failed first: ".repeat(SHOWN) + &more(LEVELS as usize + 1 - SHOWN);
+        format_every_way(&failure, &display);
+        // The combinator's own error, formatted by itself, shows its own level too.
+        let first = failure.downcast_ref::<FirstError>().unwrap();
+        let own = "input 0 failed first: ".repeat(SHOWN + 1) + &more(LEVELS as usize - SHOWN);
+        assert_eq!(first.to_string(), own);
+        let debug = format!("{first:?}");
+        let nested = format!(": {}", "input 0 failed first: ".repeat(SHOWN));
+        assert!(debug.contains(&(nested + &more(LEVELS as usize - SHOWN) + ">")), "{debug}");
+        assert!(failure.as_error().source().is_none());
+        drop(failure);
+    });
+}
+
+#[test]
+fn a_failure_nested_a_hundred_thousand_levels_by_deferred_lists_is_read_formatted_and_dropped_on_a_256k_stack()
+ {
+    on_small_stack(|| {
+        let failure = failing_tower(list_level, first_error_below);
+        let display = "input 0 failed first: ".repeat(SHOWN) + &more(LEVELS as usize + 1 - SHOWN);
+        format_every_way(&failure, &display);
+        drop(failure);
+    });
+}
+
+#[test]
+fn a_failure_nested_a_hundred_thousand_levels_by_races_is_read_formatted_and_dropped_on_a_256k_stack()
+ {
+    on_small_stack(|| {
+        let failure = failing_tower(race_level, failure_group_below);
+        // Each level's loser failed with a `CancelledError` of its own, which has nothing
+        // nested in it: shown in full even at the cut-off.
+        let display = "all 2 inputs failed: ".repeat(SHOWN)
+            + &more(LEVELS as usize + 1 - SHOWN)
+            + &"; the Deferred was cancelled".repeat(SHOWN);
+        format_every_way(&failure, &display);
+        let group = failure.downcast_ref::<FailureGroup>().unwrap();
+        assert!(format!("{group:?}").contains(&more(LEVELS as usize - SHOWN)));
+        drop(failure);
+    });
+}
+
+#[test]
+fn dropping_a_failure_nested_a_hundred_thousand_levels_by_gather_results_runs_on_a_256k_stack() {
+    on_small_stack(|| drop(failing_tower(gather_level, first_error_below)));
+}
+
+thread_local! {
+    static HELD_FAILURE: RefCell<Option<Failure>> = const { RefCell::new(None) };
+}
+
+/// Leaves a failure nested a hundred thousand levels deep in a thread-local, and checks that
+/// the thread's exit dropped every level.
+fn drop_nested_failure_at_thread_exit(first: First) {
+    let counter = DropCounter::new();
+    let c = counter.clone();
+    at_thread_exit(
+        first,
+        || HELD_FAILURE.with(|_| ()),
+        move || {
+            let mut failure = Failure::msg("the leaf");
+            for index in 0..LEVELS as usize {
+                let token = c.token();
+                failure = Failure::new(Wrapped { index, failure, _token: token });
+            }
+            HELD_FAILURE.with(|held| *held.borrow_mut() = Some(failure));
+        },
+    );
+    assert_eq!(counter.made(), LEVELS as usize);
+    assert_eq!(counter.dropped(), LEVELS as usize);
+}
+
+/// An error of the program's own that nests a failure: the crate knows nothing of its type.
+#[derive(Debug)]
+struct Wrapped<T> {
+    index: usize,
+    failure: Failure,
+    _token: T,
+}
+
+impl<T> std::fmt::Display for Wrapped<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "level {} failed: {}", self.index, self.failure)
+    }
+}
+
+impl<T: std::fmt::Debug> Error for Wrapped<T> {}
+
+#[test]
+fn a_deep_failure_in_a_thread_local_destroyed_after_the_crates_drops_at_thread_exit() {
+    in_child(
+        "a_deep_failure_in_a_thread_local_destroyed_after_the_crates_drops_at_thread_exit",
+        || drop_nested_failure_at_thread_exit(First::User),
+    );
+}
+
+#[test]
+fn a_deep_failure_in_a_thread_local_destroyed_before_the_crates_drops_at_thread_exit() {
+    in_child(
+        "a_deep_failure_in_a_thread_local_destroyed_before_the_crates_drops_at_thread_exit",
+        || drop_nested_failure_at_thread_exit(First::Crate),
+    );
+}
+
+#[test]
+fn a_deep_failure_in_a_thread_local_drops_at_thread_exit_before_the_crate_was_used() {
+    in_child(
+        "a_deep_failure_in_a_thread_local_drops_at_thread_exit_before_the_crate_was_used",
+        || drop_nested_failure_at_thread_exit(First::UserOnly),
+    );
+}
+
+#[test]
+fn a_failure_nested_a_hundred_thousand_levels_by_the_programs_own_error_type_is_formatted_and_dropped_on_a_256k_stack()
+ {
+    on_small_stack(|| {
+        let counter = DropCounter::new();
+        let mut failure = Failure::msg("the leaf");
+        for index in (0..LEVELS as usize).rev() {
+            failure = Failure::new(Wrapped { index, failure, _token: counter.token() });
+        }
+        let display: String = (0..SHOWN).map(|i| format!("level {i} failed: ")).collect();
+        let display = display + &more(LEVELS as usize + 1 - SHOWN);
+        format_every_way(&failure, &display);
+        drop(failure);
+        assert_eq!(counter.alive(), 0);
+    });
 }

@@ -360,6 +360,31 @@ fn a_failure_handled_at_the_end_of_a_line_of_shares_is_not_reported() {
 }
 
 #[test]
+fn a_hook_that_panics_on_a_shared_failures_report_leaves_the_count_working_for_the_next() {
+    let _hook = crate::support::HOOK.lock();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    deferreds::set_unhandled_hook(move |report| {
+        if report.failure().error_message().starts_with("shared") {
+            s.fetch_add(1, Ordering::SeqCst);
+            panic!("the hook panicked");
+        }
+    });
+    for _ in 0..2 {
+        // Each on a thread of its own, so that no other test's capture takes the report.
+        std::thread::spawn(|| {
+            let shared = fail::<u8>(Failure::msg("shared and lost")).share();
+            let (a, b) = (shared.observe(), shared.observe());
+            drop((shared, a, b));
+        })
+        .join()
+        .unwrap();
+    }
+    deferreds::reset_unhandled_hook();
+    assert_eq!(seen.load(Ordering::SeqCst), 2, "one report each");
+}
+
+#[test]
 fn a_new_failure_raised_by_an_observer_is_reported_on_its_own() {
     let ((), reports) = capture_unhandled(|| {
         let shared = fail::<u8>(Failure::msg("first")).share();
@@ -499,6 +524,44 @@ fn a_pending_line_of_shares_drops_on_a_256k_stack() {
         drop(last);
         drop(r);
         drop(end);
+    });
+}
+
+#[test]
+fn cancelling_a_line_of_a_hundred_thousand_shares_from_its_far_end_runs_on_a_256k_stack() {
+    on_small_stack(|| {
+        let cancels = Arc::new(AtomicUsize::new(0));
+        let c = cancels.clone();
+        let tokens = DropCounter::new();
+        let t = tokens.clone();
+        let ((), reports) = capture_unhandled(move || {
+            let (d, r) = Deferred::<u64>::with_canceller(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+            // Each share's observer is the next share's source, and no handle is kept: the
+            // far end's observer is the only one who wants the result.
+            let mut last = d.share();
+            for _ in 0..100_000 {
+                let token = t.token();
+                last = last
+                    .observe()
+                    .map(move |n| {
+                        let _token = &token;
+                        n + 1
+                    })
+                    .share();
+            }
+            let end = last.observe();
+            drop(last);
+            end.cancel();
+            assert!(failure_result_of(end).check::<CancelledError>());
+            // Leaving each share cancelled its source, down to the first.
+            assert_eq!(cancels.load(Ordering::SeqCst), 1);
+            assert!(r.callback(0).is_err(), "the first source was cancelled");
+        });
+        assert!(reports.is_empty(), "nobody wanted the result: {} reports", reports.len());
+        assert_eq!(tokens.made(), 100_000);
+        assert_eq!(tokens.alive(), 0, "every level was freed");
     });
 }
 
