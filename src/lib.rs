@@ -215,6 +215,7 @@ mod list;
 mod lock;
 mod nested;
 mod passthru;
+mod picture;
 #[cfg(feature = "proptest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod proptest;
@@ -232,6 +233,7 @@ pub mod testing;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+mod trace;
 mod unhandled;
 mod value;
 mod waiters;
@@ -256,6 +258,7 @@ pub use crate::gather::gather_results;
 pub use crate::list::{DeferredList, FirstCallback};
 pub use crate::lock::{DeferredLock, LockGuard};
 pub use crate::passthru::passthru;
+pub use crate::picture::Picture;
 pub use crate::queue::DeferredQueue;
 pub use crate::race::race;
 pub use crate::semaphore::{DeferredSemaphore, SemaphorePermit};

@@ -44,6 +44,7 @@ use crate::contain;
 use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
+use crate::trace::{self, Site};
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
@@ -51,6 +52,8 @@ mod awaiters;
 mod cancel;
 mod cycles;
 mod dispose;
+mod located;
+pub(crate) mod look;
 mod run;
 mod steps;
 mod tail;
@@ -74,6 +77,11 @@ pub(crate) trait RunStep: Send {
 
     /// The chain this step fires, if it is a `chain_deferred` link.
     fn fires(&self) -> Option<&Arc<Chain>> {
+        None
+    }
+
+    /// Where a user added this step, if it was added where that is kept (see `located`).
+    fn site(&self) -> Option<Site> {
         None
     }
 }
@@ -296,6 +304,7 @@ impl Chain {
         if debug {
             debug::register(chain.addr(), created);
         }
+        trace::created(chain.addr(), created);
         chain
     }
 
@@ -314,10 +323,12 @@ impl Chain {
         result: Result<Value, Failure>,
         created: &'static Location<'static>,
     ) -> Arc<Chain> {
+        let note = trace::firing(&result);
         let chain = Chain::with_slot(result.into(), created);
         if chain.is_debug() {
             debug::fired_at(chain.addr(), created);
         }
+        trace::fired(chain.addr(), created, note);
         chain
     }
 
@@ -418,6 +429,7 @@ impl Chain {
                 self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
             let canceller = canceller.take();
+            let note = trace::firing(&result);
             st.slot = result.into();
             if self.is_debug() {
                 debug::fired_at(self.addr(), at);
@@ -427,6 +439,7 @@ impl Chain {
                 None => Fired::Stored,
             };
             drop(st);
+            trace::fired(self.addr(), at, note);
             // The canceller is user code; it is dropped outside the lock. This thread may own
             // the run now (`Fired::Run`), so a panic in its destructor must not unwind: the
             // result stands and the panic is reported, as for a canceller that fired its own
@@ -495,7 +508,7 @@ impl Chain {
     /// [`push`](Chain::push) for a tail: when the tail is the chain's only handle, nobody can
     /// race it, so the lock is skipped, and a step due at once is called without being boxed.
     #[inline]
-    fn push_owned<F>(this: &mut Arc<Chain>, step: F)
+    fn push_owned<F>(this: &mut Arc<Chain>, step: F, site: Option<Site>)
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
@@ -503,12 +516,13 @@ impl Chain {
         // and a pending chain's resolver usually still holds it.
         let unique = Arc::strong_count(this) == 1;
         let Some(chain) = unique.then(|| Arc::get_mut(this)).flatten() else {
-            return this.push(Box::new(step));
+            return this.push(located::boxed(step, site, this));
         };
         let paused = *chain.paused.get_mut() != 0;
         let st = chain.state.get_mut();
         if paused || !st.slot.is_ready() || !st.steps.is_empty() {
-            st.steps.push(Box::new(step));
+            let step = located::boxed(step, site, chain);
+            chain.state.get_mut().steps.push(step);
             return;
         }
         let input = st.slot.take_ready();

@@ -10,6 +10,7 @@ use super::{AWAITED, Chain, Fired, LINKED, Outcome, STALLED, Slot, StepFn, Waite
 use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
+use crate::trace;
 use crate::value::Value;
 
 /// What the owner of a run does next.
@@ -218,7 +219,10 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                         // The inner chain let go of here has given up its result and has no
                         // steps: nothing of the user's goes with it.
                         Attach::Stolen(r) => Settled::Store(r.into()),
-                        Attach::Registered => Settled::Wait(inner),
+                        Attach::Registered => {
+                            trace::waiting(current.addr(), inner.addr());
+                            Settled::Wait(inner)
+                        }
                     },
                     Outcome::Fire(target, result, then) => {
                         let then = match then {
@@ -288,6 +292,7 @@ pub(super) fn drive_from(mut current: Cur<'_>, mut work: Work) {
                 next
             }
             Work::Deliver(outer, result) => {
+                trace::resumed(outer.addr(), current.addr(), &result);
                 let mut st = outer.state.lock();
                 st.slot = result.into();
                 match outer.claim(&mut st) {

@@ -10,6 +10,7 @@ use crate::contain;
 use crate::debug;
 use crate::error::NotPausedError;
 use crate::failure::Failure;
+use crate::trace::{self, Site};
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
@@ -67,6 +68,7 @@ impl Tail {
         if debug::debugging() {
             Tail::Chain(Chain::fired(result, created))
         } else {
+            trace::ready(created, &result);
             Tail::from_result(result)
         }
     }
@@ -85,9 +87,19 @@ impl Tail {
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
+        self.push_sited(None, step)
+    }
+
+    /// [`push`](Tail::push) for a step added at `site`, which goes with the step if it is queued
+    /// on a chain made in debug mode (see `located`).
+    #[inline(always)]
+    pub(crate) fn push_sited<F>(self, site: Option<Site>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
         let input = match self {
             Tail::Chain(mut chain) => {
-                Chain::push_owned(&mut chain, step);
+                Chain::push_owned(&mut chain, step, site);
                 return Tail::Chain(chain);
             }
             Tail::Value(v) => Ok(v),
@@ -142,6 +154,7 @@ impl Tail {
                 st.waiter = Some(Waiter::Chain(outer.clone()));
                 let linked = inner.marks() & LINKED != 0;
                 drop(st);
+                trace::waiting(outer.addr(), inner.addr());
                 if linked {
                     mark_linked(&outer);
                 }
