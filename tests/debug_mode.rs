@@ -293,3 +293,52 @@ fn steps_that_carry_their_sites_run_exactly_as_plain_steps_do() {
     assert_eq!(plain, ["first 5", "recovered from too big", "both saw Ok(0)", "result 0"]);
     assert_eq!(located, plain);
 }
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/seeing_chains.rs"]
+mod seeing_chains;
+
+#[test]
+fn the_guides_pictures_of_a_tower_show_every_level_from_either_end() {
+    let out = seeing_chains::Out::capture();
+    with_debugging(|| seeing_chains::seeing_chains(&out));
+    let text = out.lines().join("\n").replace("tests/../examples/", "examples/");
+    let expected = r#"
+== dinner.describe(), while the tart bakes
+  Deferred<alloc::string::String>: a tower of 3 chains, outermost first
+  => #0 waiting on #1, 1 step pending
+        created at examples/seeing_chains.rs:23:28, fired at examples/seeing_chains.rs:31:13
+        callback added at examples/seeing_chains.rs:30:10
+     #1 waiting on #2
+        created at examples/seeing_chains.rs:24:34, fired at examples/seeing_chains.rs:32:17
+     #2 pending, 1 step pending
+        created at examples/seeing_chains.rs:25:25
+        callback added at examples/seeing_chains.rs:27:47
+
+== timer.describe(): the same tower, seen from the oven
+  Resolver<u32>: a tower of 3 chains, outermost first
+     #0 waiting on #1, 1 step pending
+        created at examples/seeing_chains.rs:23:28, fired at examples/seeing_chains.rs:31:13
+        callback added at examples/seeing_chains.rs:30:10
+     #1 waiting on #2
+        created at examples/seeing_chains.rs:24:34, fired at examples/seeing_chains.rs:32:17
+  => #2 pending, 1 step pending
+        created at examples/seeing_chains.rs:25:25
+        callback added at examples/seeing_chains.rs:27:47
+
+== Picture::dot: the tower as a Graphviz graph
+  digraph deferreds {
+    node [shape=box, fontname="monospace"];
+    c0 [label="Deferred<alloc::string::String>\lwaiting, 1 step pending\lcreated at examples/seeing_chains.rs:23:28, fired at examples/seeing_chains.rs:31:13\lcallback added at examples/seeing_chains.rs:30:10\l"];
+    c1 [label="waiting\lcreated at examples/seeing_chains.rs:24:34, fired at examples/seeing_chains.rs:32:17\l"];
+    c0 -> c1 [label="waits on"];
+    c2 [label="pending, 1 step pending\lcreated at examples/seeing_chains.rs:25:25\lcallback added at examples/seeing_chains.rs:27:47\l"];
+    c1 -> c2 [label="waits on"];
+  }
+
+== {dinner:#?}, once the oven rang: the value shown with its Debug
+  Deferred<alloc::string::String>: has its result: "compliments for the treacle tart, 40 min"
+      created at examples/seeing_chains.rs:23:28, fired at examples/seeing_chains.rs:31:13
+"#;
+    assert_eq!(text, expected.trim_matches('\n'), "\n--- the example printed:\n{text}\n");
+}

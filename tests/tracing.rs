@@ -343,3 +343,88 @@ fn a_subscriber_that_wants_only_errors_sees_only_unhandled_failures() {
     assert_eq!(briefs(&seen), ["ERROR unhandled failure in deferred"]);
     assert_eq!(seen[0].field("error"), "refused");
 }
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/traced_chain.rs"]
+mod traced_chain;
+
+/// `line` with each chain's address replaced by `<chain N>`, N counting the chains in the
+/// order they first appear, and the line and column of a place in the crate's own source cut.
+/// The example's path is made the one `cargo run --example` prints.
+fn named(line: &str, chains: &mut Vec<String>) -> String {
+    let line = line.replace("tests/../examples/", "examples/");
+    let mut out = String::new();
+    for word in line.split_inclusive([' ', '{', '}']) {
+        let trimmed = word.trim_end_matches([' ', '{', '}']);
+        let (key, value) = trimmed.split_once('=').unwrap_or(("", trimmed));
+        let end = &word[trimmed.len()..];
+        if value.starts_with("0x") {
+            let n = match chains.iter().position(|c| c == value) {
+                Some(n) => n,
+                None => {
+                    chains.push(value.to_owned());
+                    chains.len() - 1
+                }
+            };
+            out.push_str(&format!("{key}=<chain {}>{end}", n + 1));
+        } else if value.starts_with("src/") {
+            let path = value.split(':').next().unwrap_or(value);
+            out.push_str(&format!("{key}={path}:LINE:COL{end}"));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_guides_traced_chain_prints_each_stage() {
+    let out = traced_chain::Out::capture();
+    let ((), reports) = capture_unhandled(|| {
+        let _watching = traced_chain::watch(&out);
+        traced_chain::traced_chain(&out);
+    });
+    assert_eq!(reports.len(), 1, "the failure nobody handled");
+    let mut chains = Vec::new();
+    let lines: Vec<String> = out.lines().iter().map(|line| named(line, &mut chains)).collect();
+    let step = |chain: u8, kind: &str, track: &str, line: u32| {
+        format!(
+            "step{{chain=<chain {chain}> kind=\"{kind}\" track=\"{track}\" \
+             added_at=examples/traced_chain.rs:{line}:10}}"
+        )
+    };
+    let at = |line: u32, column: u32| format!("at=examples/traced_chain.rs:{line}:{column}");
+    assert_eq!(
+        lines,
+        [
+            format!("TRACE deferred created chain=<chain 1> {}", at(41, 29)),
+            format!("TRACE deferred created chain=<chain 2> {}", at(42, 31)),
+            format!("DEBUG deferred fired chain=<chain 2> {} value=1047", at(53, 14)),
+            format!("TRACE {}: new", step(2, "callback", "callback", 44)),
+            format!(
+                " INFO {}: asking the supplier for a quote item=1047",
+                step(2, "callback", "callback", 44)
+            ),
+            "TRACE waiting on a nested deferred chain=<chain 2> on=<chain 1>".to_owned(),
+            "-- the customer gives up".to_owned(),
+            format!("DEBUG deferred cancelled chain=<chain 2> {}", at(55, 11)),
+            format!(
+                "DEBUG deferred fired chain=<chain 1> {} failure=the Deferred was cancelled",
+                at(55, 11)
+            ),
+            "TRACE resumed by a nested deferred chain=<chain 2> from=<chain 1> track=\"errback\""
+                .to_owned(),
+            format!("TRACE {}: new", step(2, "callback", "errback", 48)),
+            format!("TRACE {}: new", step(2, "errback", "errback", 49)),
+            format!(
+                " WARN {}: no price failure=the Deferred was cancelled",
+                step(2, "errback", "errback", 49)
+            ),
+            "-- and drops the price".to_owned(),
+            "ERROR unhandled failure in deferred error=the Deferred was cancelled \
+             error_type=\"deferreds::error::CancelledError\" \
+             created_at=src/chain/cancel.rs:LINE:COL"
+                .to_owned(),
+        ]
+    );
+}
