@@ -199,7 +199,7 @@ impl<T: Send + 'static> Join<T> {
                         members[index] = None;
                         cancel_all(members);
                     }
-                    return Outcome::Fire(target, Ok(first_success(index, value)), None);
+                    return Outcome::fire(target, Ok(first_success(index, value)), None);
                 }
                 st.results[index] = Some(Ok(value));
                 None
@@ -216,7 +216,7 @@ impl<T: Send + 'static> Join<T> {
                     drop(members);
                     discard(earlier);
                     let first = Failure::new(FirstError { index, failure });
-                    return Outcome::Fire(target, Err(first), keep);
+                    return Outcome::fire(target, Err(first), keep);
                 }
                 st.results[index] = Some(Err(failure));
                 keep
@@ -228,7 +228,7 @@ impl<T: Send + 'static> Join<T> {
             let members = std::mem::take(&mut st.members);
             drop(st);
             drop(members);
-            return Outcome::Fire(target, (self.spec.complete)(results), keep);
+            return Outcome::fire(target, (self.spec.complete)(results), keep);
         }
         drop(st);
         match keep {

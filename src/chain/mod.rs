@@ -60,8 +60,8 @@ pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
 pub(crate) use self::cancel::Cascade;
 pub(crate) use self::cycles::dropping;
 use self::dispose::{Garbage, dispose};
-use self::run::{Work, call, call_inline, drive};
-use self::steps::Steps;
+use self::run::{Start, call_inline, drive};
+use self::steps::{Batch, Steps};
 pub(crate) use self::tail::Tail;
 
 /// One step: gets the current result, returns what comes next.
@@ -126,17 +126,36 @@ pub(crate) enum Cancelled {
     Cascade(Box<dyn Cascade>),
 }
 
-/// What a step produced.
+/// What a step produced. Small (three words): it is moved once per step.
 pub(crate) enum Outcome {
     Value(Value),
     Failure(Failure),
     /// Wait for this chain (its tail was consumed) and take over its result.
     Wait(Arc<Chain>),
-    /// Fire this chain with the result (`chain_deferred`, and the combinators firing their
-    /// own Deferred from a member's step, without recursion). The current chain goes on with
-    /// the failure given as the third field, or else with `()`; if the target was already
-    /// fired, with an `AlreadyCalledError`.
-    Fire(Arc<Chain>, Result<Value, Failure>, Option<Failure>),
+    /// Fire a chain (`chain_deferred`, and the combinators firing their own Deferred from a
+    /// member's step, without recursion). Boxed: it is rare, and would make every other
+    /// outcome as large as itself.
+    Fire(Box<FireOrder>),
+}
+
+/// What [`Outcome::Fire`] fires, and with what.
+pub(crate) struct FireOrder {
+    pub(crate) target: Arc<Chain>,
+    pub(crate) result: Result<Value, Failure>,
+    /// What the firing chain goes on with: this failure, or else `()`; if the target was
+    /// already fired, an `AlreadyCalledError`.
+    pub(crate) then: Option<Failure>,
+}
+
+impl Outcome {
+    /// Fires `target` with `result`; the firing chain goes on with `then`, or else `()`.
+    pub(crate) fn fire(
+        target: Arc<Chain>,
+        result: Result<Value, Failure>,
+        then: Option<Failure>,
+    ) -> Outcome {
+        Outcome::Fire(Box::new(FireOrder { target, result, then }))
+    }
 }
 
 impl From<Result<Value, Failure>> for Outcome {
@@ -257,12 +276,21 @@ enum Waiter {
 
 /// What a fire did.
 enum Fired {
-    /// The result is in; this thread now owns the run and must do this work.
-    Run(Work),
+    /// The result is in; this thread now owns the run and must do this first.
+    Run(Start),
     /// The result is in; someone else runs it, or it is paused.
     Stored,
     /// The fire was swallowed by the cancellation grace.
     Swallowed,
+}
+
+/// What a chain that was given a result does: see [`Chain::give`].
+enum Claim {
+    /// Somebody else owns its run, or it is paused: the result is stored.
+    Busy,
+    /// This thread owned its run, and this is what it does next (`None`: the result is
+    /// stored and the run released).
+    Took(Option<Start>),
 }
 
 /// A snapshot of a chain for `Debug` output and inspection. It is taken under the lock and read
@@ -366,31 +394,52 @@ impl Chain {
         st.slot.is_ready() && !self.is_running() && !self.is_paused() && st.steps.is_empty()
     }
 
-    /// Chooses the owner's next work. Called with `running` held; releases it unless the
-    /// answer is `Run`.
-    fn next_work(&self, st: &mut State) -> Work {
-        if self.is_paused() || !st.slot.is_ready() {
+    /// With the run held, what comes after steps that produced `result`: the steps added
+    /// meanwhile (the run is kept), or else the result stored, handed to the waiting chain or
+    /// kept for the waiting task (the run is released). A paused chain keeps the result.
+    #[inline]
+    fn finish(&self, st: &mut State, result: Result<Value, Failure>) -> Option<Start> {
+        if !self.is_paused() {
+            if !st.steps.is_empty() {
+                return Some(Start::Steps(st.steps.take_batch(), result));
+            }
             self.set_running(false);
-            return Work::Idle;
+            match st.waiter.take() {
+                None => {}
+                Some(Waiter::Chain(outer)) => return Some(Start::Deliver(outer, result)),
+                Some(Waiter::Task(waker)) => {
+                    st.slot = result.into();
+                    return Some(Start::Wake(waker));
+                }
+            }
+        } else {
+            self.set_running(false);
         }
-        if !st.steps.is_empty() {
-            return Work::Run(st.steps.take_batch(), st.slot.take_ready());
+        st.slot = result.into();
+        None
+    }
+
+    /// Gives a chain that has no result (pending, or waiting on another) its result, and takes
+    /// its run if nobody has it and nothing holds it back.
+    #[inline]
+    fn give(&self, st: &mut State, result: Result<Value, Failure>) -> Claim {
+        if self.is_running() || self.is_paused() {
+            st.slot = result.into();
+            return Claim::Busy;
         }
-        self.set_running(false);
-        match st.waiter.take() {
-            Some(Waiter::Chain(outer)) => Work::Deliver(outer, st.slot.take_ready()),
-            Some(Waiter::Task(waker)) => Work::Wake(waker),
-            None => Work::Idle,
-        }
+        st.slot = Slot::Empty;
+        self.set_running(true);
+        Claim::Took(self.finish(st, result))
     }
 
     /// Takes ownership of the run if nobody has it and nothing holds the chain back.
-    fn claim(&self, st: &mut State) -> Option<Work> {
+    fn claim(&self, st: &mut State) -> Option<Start> {
         if self.is_running() || self.is_paused() || !st.slot.is_ready() {
             return None;
         }
+        let result = st.slot.take_ready();
         self.set_running(true);
-        Some(self.next_work(st))
+        self.finish(st, result)
     }
 
     /// Stores a result in a pending chain. The caller runs the returned work, if any.
@@ -418,13 +467,12 @@ impl Chain {
                 self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
             let canceller = canceller.take();
-            st.slot = result.into();
             if self.is_debug() {
                 debug::fired_at(self.addr(), at);
             }
-            let fired = match self.claim(&mut st) {
-                Some(work) => Fired::Run(work),
-                None => Fired::Stored,
+            let fired = match self.give(&mut st, result) {
+                Claim::Took(Some(start)) => Fired::Run(start),
+                _ => Fired::Stored,
             };
             drop(st);
             // The canceller is user code; it is dropped outside the lock. This thread may own
@@ -473,8 +521,8 @@ impl Chain {
     /// Runs the work a fire left to this thread, if it left any.
     #[inline]
     fn finish_fire(self: &Arc<Self>, fired: Fired) {
-        if let Fired::Run(work) = fired {
-            drive(self, work);
+        if let Fired::Run(start) = fired {
+            drive(self, start);
         }
     }
 
@@ -488,8 +536,7 @@ impl Chain {
         let input = st.slot.take_ready();
         self.set_running(true);
         drop(st);
-        let outcome = call(step, input);
-        drive(self, Work::Settle(outcome, None));
+        drive(self, Start::Steps(Batch::one(step), input));
     }
 
     /// [`push`](Chain::push) for a tail: when the tail is the chain's only handle, nobody can
@@ -517,7 +564,7 @@ impl Chain {
             Outcome::Failure(f) => st.slot = Slot::Err(f),
             other => {
                 chain.set_running(true);
-                drive(this, Work::Settle(other, None));
+                drive(this, Start::Outcome(other));
             }
         }
     }
@@ -534,9 +581,9 @@ impl Chain {
             return Err(NotPausedError);
         }
         self.paused.store(paused - 1, Ordering::Release);
-        if let Some(work) = self.claim(&mut st) {
+        if let Some(start) = self.claim(&mut st) {
             drop(st);
-            drive(self, work);
+            drive(self, start);
         }
         Ok(())
     }
@@ -722,12 +769,13 @@ impl Chain {
         drop(st);
         let out = catch_unwind(AssertUnwindSafe(|| f(&value)));
         let mut st = self.state.lock();
-        st.slot = Slot::Ok(value);
         // Whatever was queued meanwhile (nothing, while the tail is only borrowed) runs now,
         // as it would after a step.
-        let work = self.next_work(&mut st);
+        let next = self.finish(&mut st, Ok(value));
         drop(st);
-        drive(self, work);
+        if let Some(start) = next {
+            drive(self, start);
+        }
         match out {
             Ok(r) => Some(r),
             Err(payload) => resume_unwind(payload),

@@ -3,9 +3,9 @@
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 
-use super::cycles::{FireStep, mark_linked, release};
+use super::cycles::{mark_linked, release};
 use super::run::call_inline;
-use super::{Chain, LINKED, Outcome, Peek, Slot, Waiter};
+use super::{Chain, FireOrder, LINKED, Outcome, Peek, Slot, Waiter};
 use crate::contain;
 use crate::debug;
 use crate::error::NotPausedError;
@@ -107,12 +107,12 @@ impl Tail {
                 // Marked, so that a circle of such links can be found and freed.
                 mark_linked(&source);
                 mark_linked(&target);
-                source.push(Box::new(FireStep(target)));
+                source.push(FireOrder::link(target));
                 Tail::Chain(source)
             }
             // Fired already and nobody else holds it: the step runs now.
             ready => {
-                ready.push(move |input: Result<Value, Failure>| Outcome::Fire(target, input, None))
+                ready.push(move |input: Result<Value, Failure>| Outcome::fire(target, input, None))
             }
         }
     }
@@ -149,7 +149,8 @@ impl Tail {
                 release(inner);
                 Tail::Chain(outer)
             }
-            Outcome::Fire(target, result, then) => {
+            Outcome::Fire(order) => {
+                let FireOrder { target, result, then } = *order;
                 let fired = target.fire(result, Location::caller());
                 // As in the trampoline: this may be the target's last handle, and what it still
                 // owns is user code, whose panic must not take the new tail with it.
