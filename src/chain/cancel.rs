@@ -280,7 +280,7 @@ impl Chain {
                 }
                 // A result that its run (or the fire that stored it) is taking on, or one
                 // already handed to the chain that waited on it, which runs with it now.
-                Slot::Ok(_) | Slot::Err(_) | Slot::Empty => return true,
+                Slot::Ok(_) | Slot::Err(_) | Slot::Empty | Slot::Lent => return true,
             };
             drop(st);
             match inner {

@@ -240,6 +240,9 @@ enum Slot {
     Waiting(Weak<Chain>),
     /// A step has the value, or the result was handed on.
     Empty,
+    /// The tail took the result out to run its steps as they are added, without the lock
+    /// (see [`Lent`](tail::Lent)); it gives it back when it needs the chain again.
+    Lent,
 }
 
 impl Slot {
@@ -539,34 +542,92 @@ impl Chain {
         drive(self, Start::Steps(Batch::one(step), input));
     }
 
-    /// [`push`](Chain::push) for a tail: when the tail is the chain's only handle, nobody can
-    /// race it, so the lock is skipped, and a step due at once is called without being boxed.
+    /// [`push`](Chain::push) for a tail, which it consumes and returns.
+    ///
+    /// - When the tail is the chain's only handle, nobody can race it: the lock is skipped.
+    ///   If the chain has its result and is idle, it is not needed any more: the tail becomes
+    ///   a ready one ([`Tail::Value`]), and this step and every later one is a plain call.
+    /// - When a resolver still holds the chain and the chain has its result, idle, the tail
+    ///   takes the result out under the lock once and goes on with it ([`Lent`](tail::Lent)):
+    ///   this step and every later one is a plain call, with no box and no lock.
+    ///
+    /// Not in debug mode, where the chain holds the records a ready tail would not have.
     #[inline]
-    fn push_owned<F>(this: &mut Arc<Chain>, step: F)
+    fn push_tail<F>(mut this: Arc<Chain>, step: F) -> Tail
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
         // A plain load first: `get_mut` costs an atomic read-modify-write even when it fails,
         // and a pending chain's resolver usually still holds it.
-        let unique = Arc::strong_count(this) == 1;
-        let Some(chain) = unique.then(|| Arc::get_mut(this)).flatten() else {
-            return this.push(Box::new(step));
+        let unique = Arc::strong_count(&this) == 1;
+        let Some(chain) = unique.then(|| Arc::get_mut(&mut this)).flatten() else {
+            return Chain::push_shared(this, step);
         };
         let paused = *chain.paused.get_mut() != 0;
+        let debug = *chain.marks.get_mut() & DEBUG != 0;
         let st = chain.state.get_mut();
         if paused || !st.slot.is_ready() || !st.steps.is_empty() {
             st.steps.push(Box::new(step));
-            return;
+            return Tail::Chain(this);
         }
         let input = st.slot.take_ready();
-        match call_inline(step, input) {
-            Outcome::Value(v) => st.slot = Slot::Ok(v),
-            Outcome::Failure(f) => st.slot = Slot::Err(f),
-            other => {
-                chain.set_running(true);
-                drive(this, Start::Outcome(other));
+        if debug {
+            match call_inline(step, input) {
+                Outcome::Value(v) => st.slot = Slot::Ok(v),
+                Outcome::Failure(f) => st.slot = Slot::Err(f),
+                other => {
+                    chain.set_running(true);
+                    drive(&this, Start::Outcome(other));
+                }
             }
+            return Tail::Chain(this);
         }
+        // The chain's last handle: it has nothing left but what was just taken out.
+        drop(this);
+        Tail::ready_then(input, step)
+    }
+
+    /// [`push_tail`](Chain::push_tail) while another handle holds the chain.
+    #[inline]
+    fn push_shared<F>(this: Arc<Chain>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let mut st = this.state.lock();
+        if !this.settled(&st) {
+            st.steps.push(Box::new(step));
+            drop(st);
+            return Tail::Chain(this);
+        }
+        let input = st.slot.take_ready();
+        if this.is_debug() {
+            this.set_running(true);
+            drop(st);
+            let outcome = call_inline(step, input);
+            drive(&this, Start::Outcome(outcome));
+            return Tail::Chain(this);
+        }
+        st.slot = Slot::Lent;
+        drop(st);
+        Tail::lent(this, call_inline(step, input))
+    }
+
+    /// Takes back the run of a chain whose result its tail had taken out ([`Slot::Lent`]),
+    /// for a step of the tail's that did more than compute (it waits, or fires a chain).
+    fn resume_lent(self: &Arc<Self>, outcome: Outcome) {
+        let mut st = self.state.lock();
+        debug_assert!(matches!(st.slot, Slot::Lent));
+        st.slot = Slot::Empty;
+        self.set_running(true);
+        drop(st);
+        drive(self, Start::Outcome(outcome));
+    }
+
+    /// Puts back the result its tail had taken out ([`Slot::Lent`]).
+    fn restore(&self, result: Result<Value, Failure>) {
+        let mut st = self.state.lock();
+        debug_assert!(matches!(st.slot, Slot::Lent));
+        st.slot = result.into();
     }
 
     pub(crate) fn pause(&self) {
@@ -746,7 +807,7 @@ impl Chain {
             Slot::Err(e) => Peek::Err(e.clone()),
             Slot::Waiting(_) => Peek::Waiting,
             Slot::Empty if self.is_running() => Peek::Running,
-            Slot::Empty => Peek::Consumed,
+            Slot::Empty | Slot::Lent => Peek::Consumed,
         };
         drop(st);
         f(peek, debug)
@@ -795,7 +856,7 @@ impl Drop for Chain {
             unhandled::report(UnhandledFailure::new(failure.clone(), debug));
         }
         let trivial = match &st.slot {
-            Slot::Empty => true,
+            Slot::Empty | Slot::Lent => true,
             Slot::Ok(v) => v.is_inline(),
             _ => false,
         } && matches!(st.steps, Steps::Empty)
