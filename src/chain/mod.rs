@@ -60,7 +60,7 @@ pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
 pub(crate) use self::cancel::Cascade;
 pub(crate) use self::cycles::dropping;
 use self::dispose::{Garbage, dispose};
-use self::run::{Start, call_inline, drive};
+use self::run::{Start, call_inline, drive, run_batch};
 use self::steps::{Batch, Steps};
 pub(crate) use self::tail::Tail;
 
@@ -251,6 +251,18 @@ impl Slot {
         matches!(self, Slot::Ok(_) | Slot::Err(_))
     }
 
+    /// Stores a result in an empty slot. The engine only ever does that (whoever stores a
+    /// result took the last one out, or emptied the slot), and the assignment then skips the
+    /// old value's drop, a call that is otherwise made on every store.
+    #[inline]
+    fn fill(&mut self, result: Result<Value, Failure>) {
+        debug_assert!(matches!(self, Slot::Empty), "a result stored over another");
+        match self {
+            Slot::Empty => std::mem::forget(std::mem::replace(self, result.into())),
+            _ => *self = result.into(),
+        }
+    }
+
     #[inline]
     fn take_ready(&mut self) -> Result<Value, Failure> {
         match std::mem::replace(self, Slot::Empty) {
@@ -411,26 +423,25 @@ impl Chain {
                 None => {}
                 Some(Waiter::Chain(outer)) => return Some(Start::Deliver(outer, result)),
                 Some(Waiter::Task(waker)) => {
-                    st.slot = result.into();
+                    st.slot.fill(result);
                     return Some(Start::Wake(waker));
                 }
             }
         } else {
             self.set_running(false);
         }
-        st.slot = result.into();
+        st.slot.fill(result);
         None
     }
 
-    /// Gives a chain that has no result (pending, or waiting on another) its result, and takes
-    /// its run if nobody has it and nothing holds it back.
+    /// Gives a chain whose slot is empty (it was pending, or waited on another) its result,
+    /// and takes its run if nobody has it and nothing holds it back.
     #[inline]
     fn give(&self, st: &mut State, result: Result<Value, Failure>) -> Claim {
         if self.is_running() || self.is_paused() {
-            st.slot = result.into();
+            st.slot.fill(result);
             return Claim::Busy;
         }
-        st.slot = Slot::Empty;
         self.set_running(true);
         Claim::Took(self.finish(st, result))
     }
@@ -462,14 +473,16 @@ impl Chain {
         result: Result<Value, Failure>,
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
-        if let Slot::Pending(canceller) = &mut st.slot {
+        if matches!(st.slot, Slot::Pending(_)) {
             if self.cancelling.load(Ordering::Relaxed) & (CANCELLING | FIRED_BY_CANCELLER)
                 == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
             {
                 self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
-            let canceller = canceller.take();
+            let Slot::Pending(canceller) = std::mem::replace(&mut st.slot, Slot::Empty) else {
+                unreachable!("checked above")
+            };
             if self.is_debug() {
                 debug::fired_at(self.addr(), at);
             }
@@ -501,12 +514,46 @@ impl Chain {
     }
 
     /// Fires the chain (`Resolver::callback`/`errback`).
+    #[inline]
     pub(crate) fn fire(
         self: &Arc<Self>,
         result: Result<Value, Failure>,
         at: &'static Location<'static>,
     ) -> Result<(), AlreadyCalledError> {
-        match self.fire_inner(result, at) {
+        let mut st = self.state.lock();
+        // The usual fire, in short: a pending chain with no canceller, no cancel under way,
+        // not in debug mode, nothing holding it back. What `fire_locked` does then.
+        if matches!(st.slot, Slot::Pending(None))
+            && self.cancelling.load(Ordering::Relaxed) & CANCELLING == 0
+            && self.marks() & DEBUG == 0
+            && !self.is_running()
+            && !self.is_paused()
+        {
+            // A spent `Pending(None)` owns nothing: replaced without its drop.
+            if !st.steps.is_empty() {
+                let batch = st.steps.take_batch();
+                std::mem::forget(std::mem::replace(&mut st.slot, Slot::Empty));
+                self.set_running(true);
+                drop(st);
+                run_batch(self, batch, result);
+                return Ok(());
+            }
+            if st.waiter.is_none() {
+                std::mem::forget(std::mem::replace(&mut st.slot, result.into()));
+                return Ok(());
+            }
+        }
+        self.fire_slow(st, result, at)
+    }
+
+    #[inline(never)]
+    fn fire_slow(
+        self: &Arc<Self>,
+        st: MutexGuard<'_, State>,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<(), AlreadyCalledError> {
+        match self.fire_locked(st, result, at) {
             Ok(fired) => {
                 self.finish_fire(fired);
                 Ok(())
@@ -847,6 +894,24 @@ impl Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         let marks = self.marks();
+        let st = self.state.get_mut();
+        let trivial = match &st.slot {
+            Slot::Empty | Slot::Lent => true,
+            Slot::Ok(v) => v.is_inline(),
+            _ => false,
+        } && matches!(st.steps, Steps::Empty)
+            && st.waiter.is_none();
+        if trivial && marks == 0 {
+            // Nothing here can own another chain or be reported, and no table lists it.
+            return;
+        }
+        self.drop_slow(marks, trivial);
+    }
+}
+
+impl Chain {
+    #[cold]
+    fn drop_slow(&mut self, marks: u8, trivial: bool) {
         let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
         if marks & STALLED != 0 {
             awaiters::forget(self.addr());
@@ -855,12 +920,6 @@ impl Drop for Chain {
         if let Slot::Err(failure) = &st.slot {
             unhandled::report(UnhandledFailure::new(failure.clone(), debug));
         }
-        let trivial = match &st.slot {
-            Slot::Empty | Slot::Lent => true,
-            Slot::Ok(v) => v.is_inline(),
-            _ => false,
-        } && matches!(st.steps, Steps::Empty)
-            && st.waiter.is_none();
         if trivial {
             // Nothing here can own another chain: no need for the iterative drop.
             return;

@@ -46,22 +46,29 @@ where
     }
 }
 
-/// Runs the steps of `batch` from `input` on, until one returns something other than a value
-/// or a failure, the batch ends, or the chain is paused; what the last step returned.
+/// What a step returned that is not a value or a failure.
+enum Rare {
+    Wait(Arc<Chain>),
+    Fire(Box<FireOrder>),
+}
+
+/// Runs the steps of `batch` from `input` on, until the batch ends, the chain is paused, or a
+/// step returns something other than a value or a failure; the result of the last step run, or
+/// what it returned.
 ///
 /// One `catch_unwind` for the whole batch: a panicking step becomes a failure, which the next
 /// step gets, exactly as if each step had a boundary of its own. The batch is the caller's,
 /// so the steps after the one that panicked are still there.
 #[inline]
-fn run_steps(chain: &Chain, batch: &mut Batch, input: Res) -> Outcome {
+fn run_steps(chain: &Chain, batch: &mut Batch, input: Res) -> Result<Res, Rare> {
     let mut input = input;
     loop {
         match catch_unwind(AssertUnwindSafe(|| steps_until(chain, batch, input))) {
-            Ok(outcome) => return outcome,
+            Ok(end) => return end,
             Err(payload) => {
                 let failure = Failure::from_panic(payload);
                 if batch.is_empty() || chain.is_paused() {
-                    return Outcome::Failure(failure);
+                    return Ok(Err(failure));
                 }
                 input = Err(failure);
             }
@@ -70,23 +77,21 @@ fn run_steps(chain: &Chain, batch: &mut Batch, input: Res) -> Outcome {
 }
 
 #[inline(always)]
-fn steps_until(chain: &Chain, batch: &mut Batch, input: Res) -> Outcome {
+fn steps_until(chain: &Chain, batch: &mut Batch, input: Res) -> Result<Res, Rare> {
     let mut input = input;
     while let Some(step) = batch.next() {
-        match step.run(input) {
-            Outcome::Value(v) => input = Ok(v),
-            Outcome::Failure(f) => input = Err(f),
-            other => return other,
-        }
+        input = match step.run(input) {
+            Outcome::Value(v) => Ok(v),
+            Outcome::Failure(f) => Err(f),
+            Outcome::Wait(inner) => return Err(Rare::Wait(inner)),
+            Outcome::Fire(order) => return Err(Rare::Fire(order)),
+        };
         // A step may pause its own chain: the next one waits.
         if chain.is_paused() {
             break;
         }
     }
-    match input {
-        Ok(v) => Outcome::Value(v),
-        Err(f) => Outcome::Failure(f),
-    }
+    Ok(input)
 }
 
 /// The chain a trampoline is on: borrowed from its caller at first, which saves a reference
@@ -144,53 +149,76 @@ struct Trampoline<'a> {
 /// only hands its result on.
 pub(super) fn drive(first: &Arc<Chain>, start: Start) {
     let mut t = Trampoline { cur: Cur::Borrowed(first), parents: Vec::new(), panic: None };
-    let mut next = start;
-    loop {
-        let then = match next {
-            Start::Steps(batch, input) => t.run(batch, input.into()),
-            Start::Outcome(outcome) => t.run(Batch::none(), outcome),
-            Start::Deliver(outer, result) => t.deliver(outer, result),
-            Start::Wake(waker) => {
-                t.wake(waker);
-                None
-            }
-        };
-        next = match then {
-            Some(start) => start,
-            None => match t.resume() {
-                Some(start) => start,
-                None => break,
-            },
-        };
-    }
-    let Trampoline { cur, panic, .. } = t;
-    if let Cur::Owned(chain) = cur {
-        release(chain);
-    }
-    if let Some(payload) = panic {
-        resume_unwind(payload);
+    let next = t.start(start);
+    t.go_on(next);
+}
+
+/// [`drive`] from `Start::Steps(batch, input)`: what a fire usually does.
+pub(super) fn run_batch(first: &Arc<Chain>, batch: Batch, input: Res) {
+    let mut t = Trampoline { cur: Cur::Borrowed(first), parents: Vec::new(), panic: None };
+    let next = t.run(batch, input);
+    if next.is_some() || !t.parents.is_empty() || matches!(t.cur, Cur::Owned(_)) {
+        t.go_on(next);
     }
 }
 
 impl<'a> Trampoline<'a> {
-    /// Runs the current chain from `out`, the last step's outcome (or the first step's input),
-    /// with `batch` still to run, until its run ends or moves to another chain.
-    fn run(&mut self, batch: Batch, out: Outcome) -> Option<Start> {
-        let mut batch = batch;
-        let mut out = out;
+    fn start(&mut self, start: Start) -> Option<Start> {
+        match start {
+            Start::Steps(batch, input) => self.run(batch, input),
+            Start::Outcome(Outcome::Value(v)) => self.run(Batch::none(), Ok(v)),
+            Start::Outcome(Outcome::Failure(f)) => self.run(Batch::none(), Err(f)),
+            Start::Outcome(Outcome::Wait(inner)) => self.wait(inner, Batch::none()),
+            Start::Outcome(Outcome::Fire(order)) => self.fire_then(*order, Batch::none()),
+            Start::Deliver(outer, result) => self.deliver(outer, result),
+            Start::Wake(waker) => {
+                self.wake(waker);
+                None
+            }
+        }
+    }
+
+    /// Goes on from `next` until every run this trampoline owns has ended.
+    fn go_on(mut self, next: Option<Start>) {
+        let mut next = next;
         loop {
-            let result = match out {
-                Outcome::Value(v) => Ok(v),
-                Outcome::Failure(f) => Err(f),
-                Outcome::Wait(inner) => return self.wait(inner, batch),
-                Outcome::Fire(order) => match self.fire(*order, &mut batch) {
-                    Ok(result) => result,
-                    Err(start) => return start,
+            let start = match next {
+                Some(start) => start,
+                None => match self.resume() {
+                    Some(start) => start,
+                    None => break,
                 },
             };
+            next = self.start(start);
+        }
+        let Trampoline { cur, panic, .. } = self;
+        if let Cur::Owned(chain) = cur {
+            release(chain);
+        }
+        if let Some(payload) = panic {
+            resume_unwind(payload);
+        }
+    }
+
+    /// Runs the current chain from `result`, the last step's (or the first step's input), with
+    /// `batch` still to run, until its run ends or moves to another chain.
+    fn run(&mut self, batch: Batch, result: Res) -> Option<Start> {
+        let mut batch = batch;
+        let mut result = result;
+        loop {
             if !batch.is_empty() && !self.cur.is_paused() {
-                out = run_steps(&self.cur, &mut batch, result);
-                continue;
+                result = match run_steps(&self.cur, &mut batch, result) {
+                    Ok(result) => result,
+                    Err(Rare::Wait(inner)) => return self.wait(inner, batch),
+                    Err(Rare::Fire(order)) => match self.fire(*order, &mut batch) {
+                        Ok(result) => result,
+                        Err(start) => return start,
+                    },
+                };
+                if !batch.is_empty() && !self.cur.is_paused() {
+                    // Go on with the rest of the batch (after a fire).
+                    continue;
+                }
             }
             let mut st = self.cur.state.lock();
             if !batch.is_empty() {
@@ -201,13 +229,22 @@ impl<'a> Trampoline<'a> {
                 Some(Start::Steps(more, input)) => {
                     drop(st);
                     batch = more;
-                    out = input.into();
+                    result = input;
                 }
                 other => {
                     drop(st);
                     return other;
                 }
             }
+        }
+    }
+
+    /// [`fire`](Trampoline::fire) from the start of a run.
+    fn fire_then(&mut self, order: FireOrder, batch: Batch) -> Option<Start> {
+        let mut batch = batch;
+        match self.fire(order, &mut batch) {
+            Ok(result) => self.run(batch, result),
+            Err(start) => start,
         }
     }
 
@@ -218,6 +255,8 @@ impl<'a> Trampoline<'a> {
         let mut result = result;
         loop {
             let mut st = outer.state.lock();
+            // Its `Waiting` link goes.
+            st.slot = Slot::Empty;
             match outer.give(&mut st, result) {
                 Claim::Busy => {
                     // Paused, or run by another thread: this may have been its last handle (a
@@ -335,6 +374,7 @@ impl<'a> Trampoline<'a> {
     /// Deferred would otherwise recurse once per step.
     fn reclaim(&mut self, result: Res) -> Option<Start> {
         let mut st = self.cur.state.lock();
+        st.slot = Slot::Empty;
         let claim = self.cur.give(&mut st, result);
         drop(st);
         match claim {
@@ -358,7 +398,7 @@ impl<'a> Trampoline<'a> {
             Ok(Fired::Run(start)) => {
                 let mut st = self.cur.state.lock();
                 st.steps.put_back(std::mem::replace(batch, Batch::none()));
-                st.slot = then.into();
+                st.slot.fill(then);
                 drop(st);
                 let parent = std::mem::replace(&mut self.cur, Cur::Owned(target)).into_owned();
                 self.parents.push(parent);
