@@ -600,14 +600,35 @@ impl Chain {
     ///
     /// Not in debug mode, where the chain holds the records a ready tail would not have.
     #[inline]
-    fn push_tail<F>(mut this: Arc<Chain>, step: F) -> Tail
+    fn push_tail<F>(this: Arc<Chain>, step: F) -> Tail
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
         // A plain load first: `get_mut` costs an atomic read-modify-write even when it fails,
         // and a pending chain's resolver usually still holds it.
-        let unique = Arc::strong_count(&this) == 1;
-        let Some(chain) = unique.then(|| Arc::get_mut(&mut this)).flatten() else {
+        if Arc::strong_count(&this) == 1 {
+            return Chain::push_unique(this, step);
+        }
+        let mut st = this.state.lock();
+        if !st.slot.is_ready() || !this.settled(&st) {
+            // The usual case: a pending chain.
+            st.steps.push(Box::new(step));
+            drop(st);
+            return Tail::Chain(this);
+        }
+        let input = this.lend(&mut st);
+        drop(st);
+        Chain::push_settled(this, input, step)
+    }
+
+    /// [`push_tail`](Chain::push_tail) when the tail holds the only strong handle.
+    #[inline(never)]
+    fn push_unique<F>(mut this: Arc<Chain>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let Some(chain) = Arc::get_mut(&mut this) else {
+            // A weak handle (a combinator's, a waiting chain's) may become strong meanwhile.
             return Chain::push_shared(this, step);
         };
         let paused = *chain.paused.get_mut() != 0;
@@ -620,8 +641,8 @@ impl Chain {
         let input = st.slot.take_ready();
         if debug {
             match call_inline(step, input) {
-                Outcome::Value(v) => st.slot = Slot::Ok(v),
-                Outcome::Failure(f) => st.slot = Slot::Err(f),
+                Outcome::Value(v) => st.slot.fill(Ok(v)),
+                Outcome::Failure(f) => st.slot.fill(Err(f)),
                 other => {
                     chain.set_running(true);
                     drive(&this, Start::Outcome(other));
@@ -634,8 +655,8 @@ impl Chain {
         Tail::ready_then(input, step)
     }
 
-    /// [`push_tail`](Chain::push_tail) while another handle holds the chain.
-    #[inline]
+    /// [`push_tail`](Chain::push_tail) while another handle may hold the chain.
+    #[inline(never)]
     fn push_shared<F>(this: Arc<Chain>, step: F) -> Tail
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
@@ -646,17 +667,37 @@ impl Chain {
             drop(st);
             return Tail::Chain(this);
         }
+        let input = this.lend(&mut st);
+        drop(st);
+        Chain::push_settled(this, input, step)
+    }
+
+    /// Takes the result of a chain that has it and is idle out for its tail, which another
+    /// handle may hold: lent ([`Slot::Lent`]), or in debug mode, where the chain keeps what the
+    /// tail does, as the input of a run the tail now owns.
+    #[inline]
+    fn lend(&self, st: &mut State) -> Result<Value, Failure> {
         let input = st.slot.take_ready();
+        if self.is_debug() {
+            self.set_running(true);
+        } else {
+            std::mem::forget(std::mem::replace(&mut st.slot, Slot::Lent));
+        }
+        input
+    }
+
+    /// [`push_tail`](Chain::push_tail) on a chain whose result [`lend`](Chain::lend) took out.
+    #[inline(never)]
+    fn push_settled<F>(this: Arc<Chain>, input: Result<Value, Failure>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let outcome = call_inline(step, input);
         if this.is_debug() {
-            this.set_running(true);
-            drop(st);
-            let outcome = call_inline(step, input);
             drive(&this, Start::Outcome(outcome));
             return Tail::Chain(this);
         }
-        st.slot = Slot::Lent;
-        drop(st);
-        Tail::lent(this, call_inline(step, input))
+        Tail::lent(this, outcome)
     }
 
     /// Takes back the run of a chain whose result its tail had taken out ([`Slot::Lent`]),
