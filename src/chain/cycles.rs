@@ -501,7 +501,8 @@ fn sweep(
                 match &st.waiter {
                     Some(Waiter::Chain(outer)) => out.push(Item::Chain(outer.clone())),
                     Some(Waiter::Task(awaiter)) => awaited_by = awaiter.task(),
-                    None => {}
+                    // A combinator's: opaque, as a step is.
+                    Some(Waiter::Join(..)) | None => {}
                 }
                 if awaited_by.is_some() && awaiters::waits_on_nothing(&st) {
                     // Awaited, and waiting on a chain freed unfired: only a cancellation from

@@ -44,6 +44,7 @@ use crate::contain;
 use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
+use crate::join::Join;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
@@ -287,6 +288,9 @@ enum Waiter {
     Chain(Arc<Chain>),
     /// Boxed to keep the chain small: a waker is two words.
     Task(Box<Awaiter>),
+    /// A combinator (`gather_results`, `DeferredList`, `race`), whose input this chain is, at
+    /// this index. A pointer and an index: the waiter is two words, as with the others.
+    Join(Arc<Join>, u32),
 }
 
 /// What a fire did.
@@ -426,6 +430,7 @@ impl Chain {
                     st.slot.fill(result);
                     return Some(Start::Wake(waker));
                 }
+                Some(Waiter::Join(join, index)) => return Some(Start::Join(join, index, result)),
             }
         } else {
             self.set_running(false);

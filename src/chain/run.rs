@@ -17,6 +17,7 @@ use super::{AWAITED, Chain, Claim, FireOrder, Fired, LINKED, Outcome, STALLED, S
 use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
+use crate::join::Join;
 use crate::value::Value;
 
 type Res = Result<Value, Failure>;
@@ -32,6 +33,8 @@ pub(super) enum Start {
     Deliver(Arc<Chain>, Res),
     /// Wake the task awaiting the chain.
     Wake(Box<Awaiter>),
+    /// Give the result to the combinator the chain is an input of, at this index.
+    Join(Arc<Join>, u32, Res),
 }
 
 /// Runs a step that was never boxed, turning a panic into a failure.
@@ -175,6 +178,7 @@ impl<'a> Trampoline<'a> {
                 self.wake(waker);
                 None
             }
+            Start::Join(join, index, result) => self.join(join, index, result),
         }
     }
 
@@ -277,6 +281,48 @@ impl<'a> Trampoline<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// The current chain's steps are done, and its result goes to the combinator it is an
+    /// input of. What the join answers is what the chain ends with: usually nothing (its result
+    /// was handed on), a failure the combinator does not consume (left on the chain, to be
+    /// reported with it), or the combinator's own chain to fire, which the run moves to.
+    fn join(&mut self, join: Arc<Join>, index: u32, result: Res) -> Option<Start> {
+        // The join's lock and slots are the crate's, but the values it lets go of (the results
+        // it no longer needs, the join itself if this was its last handle) are the user's: as
+        // in a step, a panic there is this input's failure.
+        let outcome = catch_unwind(AssertUnwindSafe(move || join.record(index as usize, result)))
+            .unwrap_or_else(|payload| Outcome::Failure(Failure::from_panic(payload)));
+        match outcome {
+            Outcome::Value(_) => None,
+            Outcome::Failure(kept) => {
+                self.cur.state.lock().slot.fill(Err(kept));
+                None
+            }
+            Outcome::Fire(order) => {
+                let FireOrder { target, result, then } = *order;
+                if let Some(kept) = then {
+                    self.cur.state.lock().slot.fill(Err(kept));
+                }
+                match target.fire_inner(result, Location::caller()) {
+                    Ok(Fired::Run(start)) => {
+                        self.move_to(target);
+                        Some(start)
+                    }
+                    Ok(_) => {
+                        release(target);
+                        None
+                    }
+                    Err((err, rejected)) => {
+                        contain::drop_reporting(rejected);
+                        release(target);
+                        self.cur.state.lock().slot.fill(Err(Failure::new(err)));
+                        None
+                    }
+                }
+            }
+            Outcome::Wait(_) => unreachable!("a join does not wait"),
         }
     }
 

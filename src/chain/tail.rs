@@ -10,6 +10,7 @@ use crate::contain;
 use crate::debug;
 use crate::error::NotPausedError;
 use crate::failure::Failure;
+use crate::join::Join;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
@@ -218,6 +219,29 @@ impl Tail {
                 ready.push(move |input: Result<Value, Failure>| Outcome::fire(target, input, None))
             }
         }
+    }
+
+    /// Hands the tail to `join` as its input `index`, and returns what the join cancels it
+    /// through. A chain that has not got its result (or is running, or paused, or has steps
+    /// to run) gets the join as its waiter, which takes the result once the steps have run;
+    /// a tail that has its result gets the join's step, which runs at once.
+    pub(crate) fn join(self, join: &Arc<Join>, index: usize) -> Option<Weak<Chain>> {
+        if let Tail::Chain(chain) = &self {
+            let mut st = chain.state.lock();
+            if !chain.settled(&st) {
+                let index = u32::try_from(index).expect("fewer than 2^32 inputs");
+                st.waiter = Some(Waiter::Join(join.clone(), index));
+                drop(st);
+                let member = Arc::downgrade(chain);
+                self.dismiss();
+                return Some(member);
+            }
+        }
+        let join = join.clone();
+        let tail = self.push(move |input: Result<Value, Failure>| join.record(index, input));
+        let member = tail.downgrade();
+        tail.dismiss();
+        member
     }
 
     /// Tells the engine that a tail the crate took over goes here (see `cycles`).
