@@ -257,10 +257,16 @@ impl Slot {
     /// old value's drop, a call that is otherwise made on every store.
     #[inline]
     fn fill(&mut self, result: Result<Value, Failure>) {
-        debug_assert!(matches!(self, Slot::Empty), "a result stored over another");
+        self.put(result.into());
+    }
+
+    /// [`fill`](Slot::fill) with any state.
+    #[inline]
+    fn put(&mut self, new: Slot) {
+        debug_assert!(matches!(self, Slot::Empty), "a slot written over");
         match self {
-            Slot::Empty => std::mem::forget(std::mem::replace(self, result.into())),
-            _ => *self = result.into(),
+            Slot::Empty => std::mem::forget(std::mem::replace(self, new)),
+            _ => *self = new,
         }
     }
 

@@ -379,8 +379,10 @@ impl<'a> Trampoline<'a> {
         // The run is released: nobody can claim a chain that waits, and the inner chain
         // claims it when it delivers.
         let mut st = outer.state.lock();
-        st.steps.put_back(batch);
-        st.slot = Slot::Waiting(Arc::downgrade(&inner));
+        if !batch.is_empty() {
+            st.steps.put_back(batch);
+        }
+        st.slot.put(Slot::Waiting(Arc::downgrade(&inner)));
         outer.set_running(false);
         drop(st);
 
