@@ -42,7 +42,8 @@ impl Steps {
         let mut v = Vec::with_capacity(4);
         v.push(first);
         v.push(step);
-        *self = Steps::Many(v);
+        // Over the `Empty` just left: nothing to drop.
+        std::mem::forget(std::mem::replace(self, Steps::Many(v)));
     }
 
     /// The chains the `chain_deferred` links among the steps fire.
