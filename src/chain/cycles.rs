@@ -15,7 +15,7 @@
 //!
 //! # Finding a circle
 //!
-//! A `chain_deferred` step is a [`FireStep`], whose target the engine can see in the step queue
+//! A `chain_deferred` step is a [`FireOrder`], whose target the engine can see in the step queue
 //! (other steps are opaque closures). Both ends of a link, and every chain that waits on one of
 //! them (directly or through others), are marked [`LINKED`]: only those can be on such a circle, so only their
 //! handles pay for the check, and chains that never meet `chain_deferred` pay nothing. Chains

@@ -4,8 +4,10 @@
 //! # States
 //!
 //! A chain's [`Slot`] is `Pending` until it is fired, then holds the current result (`Ok` or
-//! `Err`), `Waiting` while a step's returned Deferred has not fired yet, and `Empty` while a
-//! step has the value or once the result has been handed on. Steps wait in a FIFO queue.
+//! `Err`), `Waiting` while a step's returned Deferred has not fired yet, `Empty` while a step
+//! has the value or once the result has been handed on, and `Lent` while its tail carries the
+//! result (see `tail.rs`). Steps wait in a FIFO queue; a [`Waiter`] (a chain, a task, or a
+//! combinator) takes the result once they have run.
 //!
 //! # Ownership of a run
 //!
@@ -19,7 +21,8 @@
 //!
 //! The owner takes the whole queue out under the lock, drops the lock, and runs the steps one
 //! after another, passing each result straight to the next. It takes the lock again only when
-//! the batch ends, a step returns a Deferred or fires another chain, or the chain was paused.
+//! the batch ends, a step returns a Deferred, or the chain was paused (or, when a step fires
+//! another chain whose run this thread then owns, to park the rest of the batch).
 //! Anything a step does to its own chain in the meantime (add, pause, fire, inspect) takes the
 //! lock, finds `running` set, and queues or records the change.
 //!
