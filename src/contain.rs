@@ -1,7 +1,7 @@
 //! The boundaries for user code that the crate drops or formats where a panic must not unwind.
 //!
 //! Most user code runs inside a boundary that turns a panic into a failure of the chain it
-//! belongs to: a step (`chain::run::call`), a canceller (`Chain::cancel`), a future's poll and
+//! belongs to: a step (`chain::run::run_steps`), a canceller (`Chain::cancel`), a future's poll and
 //! destructor (`task`). What is left is user code the crate drops or formats at a point where
 //! no chain can take the panic, and where unwinding would leave work half done: a trampoline
 //! that still owns runs, a combinator that has taken its Deferred out to fire it, a task being

@@ -240,17 +240,6 @@ impl<T: Send + 'static> Deferred<T> {
         self.take_tail().into_chain()
     }
 
-    /// Adds a step that returns the engine's [`Outcome`] itself: how the combinators fire
-    /// their own Deferred from a member's step without recursion (`Outcome::Fire`).
-    #[inline]
-    pub(crate) fn push_outcome(
-        self,
-        step: impl FnOnce(Result<T, Failure>) -> Outcome + Send + 'static,
-    ) -> Tail {
-        self.take_tail()
-            .push(move |input: Result<Value, Failure>| step(input.map(Value::take::<T>)))
-    }
-
     /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
     /// the Deferred pending for a firing that is already on its way (see [`Cancelled`]).
     #[track_caller]

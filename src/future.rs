@@ -81,7 +81,7 @@ impl<T: Send + 'static> IntoFuture for Deferred<T> {
     /// ```
     fn into_future(self) -> DeferredFuture<T> {
         DeferredFuture {
-            tail: Some(self.into_tail()),
+            tail: Some(self.into_tail().shared()),
             seen: NEVER,
             cancelled_in: NEVER,
             _type: PhantomData,

@@ -53,11 +53,11 @@ pub fn gather_results<T: Send + 'static>(
 }
 
 /// With `first_failure`, the join completes only if every input succeeded.
-fn every_value<T: Send + 'static>(results: Slots<T>) -> Result<Value, Failure> {
+fn every_value<T: Send + 'static>(results: Slots) -> Result<Value, Failure> {
     let values: Vec<T> = results
         .into_iter()
         .map(|r| match r {
-            Some(Ok(value)) => value,
+            Some(Ok(value)) => value.take::<T>(),
             _ => unreachable!("gather_results completes only when every input succeeded"),
         })
         .collect();

@@ -4,9 +4,16 @@
 //!
 //! # Cost
 //!
-//! Each input gets one step and one pre-sized slot; its step takes the join's lock once, stores
-//! its result, and counts down. Nothing is searched or shifted, so the work per input is
-//! constant whatever the number of inputs.
+//! An input that has not fired gets no step: the join is its chain's waiter
+//! (`Waiter::Join`), which the engine hands the chain's result to once its steps have run, as
+//! it hands a result to a chain that waits on it. Each input has a pre-sized slot; its result
+//! takes the join's lock once, is stored, and counts down. Nothing is searched or shifted, so
+//! the work per input is constant whatever the number of inputs; and it is no more than the
+//! engine's own work for the input plus that slot, with no allocation of its own. An input
+//! that has fired already gets a step, which runs at once.
+//!
+//! The join is untyped, as the engine is: it holds the inputs' values erased ([`Value`]), and
+//! the combinator's [`Spec`] turns them into the typed result.
 //!
 //! # Who fires the join's Deferred
 //!
@@ -44,17 +51,18 @@ use crate::error::FirstError;
 use crate::failure::Failure;
 use crate::value::Value;
 
-/// One slot per input, in input order: its result once it has one.
-pub(crate) type Slots<T> = Vec<Option<Result<T, Failure>>>;
+/// One slot per input, in input order: its result once it has one, erased (each value is one
+/// of the inputs' `T`, which the [`Spec`]'s functions take back).
+pub(crate) type Slots = Vec<Option<Result<Value, Failure>>>;
 
 /// What a join does with its inputs' results.
-pub(crate) struct Spec<T> {
+pub(crate) struct Spec {
     /// Fire on the first success, with this result (`fire_on_one_callback`, `race`).
-    pub(crate) first_success: Option<fn(usize, T) -> Value>,
+    pub(crate) first_success: Option<fn(usize, Value) -> Value>,
     /// Fail on the first failure, with a [`FirstError`] (`fire_on_one_errback`, `gather`).
     pub(crate) first_failure: bool,
     /// The result once every input has one, in input order.
-    pub(crate) complete: fn(Slots<T>) -> Result<Value, Failure>,
+    pub(crate) complete: fn(Slots) -> Result<Value, Failure>,
     /// Members' failures end there instead of staying on their chains, where they would be
     /// reported as unhandled.
     pub(crate) consume_errors: bool,
@@ -62,17 +70,18 @@ pub(crate) struct Spec<T> {
     pub(crate) cancel_losers: bool,
 }
 
-struct Join<T> {
-    state: Mutex<State<T>>,
-    spec: Spec<T>,
+/// A join: the Deferred it fires, and what its inputs brought so far.
+pub(crate) struct Join {
+    state: Mutex<State>,
+    spec: Spec,
 }
 
-struct State<T> {
+struct State {
     /// The join's own chain, until someone takes it to fire it. `None` means done.
     target: Option<Arc<Chain>>,
     /// One slot per input, filled as results arrive (successes are not stored when the join
     /// fires on the first one).
-    results: Slots<T>,
+    results: Slots,
     /// Inputs still to report.
     remaining: usize,
     /// The members, to cancel; empty until construction has attached every step, and taken by
@@ -85,11 +94,11 @@ struct State<T> {
 /// Starts a join over `inputs` and returns its Deferred.
 pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
     inputs: Vec<Deferred<T>>,
-    spec: Spec<T>,
+    spec: Spec,
     created: &'static Location<'static>,
 ) -> Deferred<U> {
     let n = inputs.len();
-    let join = Arc::new_cyclic(|weak: &Weak<Join<T>>| {
+    let join = Arc::new_cyclic(|weak: &Weak<Join>| {
         let target = Chain::pending(Some(canceller(weak.clone())), created);
         let results = std::iter::repeat_with(|| None).take(n).collect();
         let state = State {
@@ -111,12 +120,10 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
 
     let mut members = Vec::with_capacity(n);
     for (index, input) in inputs.into_iter().enumerate() {
-        let join = join.clone();
-        let tail = input.push_outcome(move |result| join.record(index, result));
-        members.push(tail.downgrade());
-        tail.dismiss();
-        // A tail that is just a result (the input had fired) is dropped here; if it holds a
-        // failure the join did not consume, that reports it, as the member's own chain would.
+        // A tail that is just a result (the input had fired) is dropped in there, once the
+        // join has its result; if it holds a failure the join did not consume, that reports
+        // it, as the member's own chain would.
+        members.push(input.into_tail().join(&join, index));
     }
 
     let mut st = join.state.lock();
@@ -135,14 +142,14 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
 /// a first success, a cancellation). The caller has taken the join's Deferred out to fire it,
 /// or is its canceller: a panic in a value's or an error's destructor must not unwind through
 /// that, or the Deferred would never fire. It is reported instead.
-fn discard<T>(earlier: Slots<T>) {
+fn discard(earlier: Slots) {
     if !earlier.is_empty() {
         contain::drop_reporting(earlier);
     }
 }
 
 /// The join's canceller. It holds the join weakly: the join owns the chain it sits on.
-fn canceller<T: Send + 'static>(join: Weak<Join<T>>) -> Canceller {
+fn canceller(join: Weak<Join>) -> Canceller {
     Box::new(move |target: &Arc<Chain>| match join.upgrade() {
         Some(join) => Join::cancel(join),
         // The last member to report took the chain to fire it, and its step, which held the
@@ -153,7 +160,7 @@ fn canceller<T: Send + 'static>(join: Weak<Join<T>>) -> Canceller {
     })
 }
 
-impl<T> Drop for Join<T> {
+impl Drop for Join {
     fn drop(&mut self) {
         // Every member went unfired: nothing will fire the join's Deferred now (see
         // `chain::cycles`).
@@ -171,10 +178,11 @@ fn cancel_all(members: Vec<Option<Weak<Chain>>>) {
     }
 }
 
-impl<T: Send + 'static> Join<T> {
-    /// The step on member `index`: records its result and says what its chain goes on with,
-    /// firing the join if this result settles it.
-    fn record(&self, index: usize, result: Result<T, Failure>) -> Outcome {
+impl Join {
+    /// Member `index`'s result: records it and says what the member's chain goes on with,
+    /// firing the join if this result settles it. Called by the engine, once the member's
+    /// steps have run (the join is its chain's waiter), or as the member's step.
+    pub(crate) fn record(&self, index: usize, result: Result<Value, Failure>) -> Outcome {
         let mut st = self.state.lock();
         // This member no longer needs cancelling. Its handle goes now, while its chain is
         // still in the cache, rather than in one sweep over every member at the end (after
@@ -199,7 +207,7 @@ impl<T: Send + 'static> Join<T> {
                         members[index] = None;
                         cancel_all(members);
                     }
-                    return Outcome::Fire(target, Ok(first_success(index, value)), None);
+                    return Outcome::fire(target, Ok(first_success(index, value)), None);
                 }
                 st.results[index] = Some(Ok(value));
                 None
@@ -216,7 +224,7 @@ impl<T: Send + 'static> Join<T> {
                     drop(members);
                     discard(earlier);
                     let first = Failure::new(FirstError { index, failure });
-                    return Outcome::Fire(target, Err(first), keep);
+                    return Outcome::fire(target, Err(first), keep);
                 }
                 st.results[index] = Some(Err(failure));
                 keep
@@ -228,7 +236,7 @@ impl<T: Send + 'static> Join<T> {
             let members = std::mem::take(&mut st.members);
             drop(st);
             drop(members);
-            return Outcome::Fire(target, (self.spec.complete)(results), keep);
+            return Outcome::fire(target, (self.spec.complete)(results), keep);
         }
         drop(st);
         match keep {
@@ -239,7 +247,7 @@ impl<T: Send + 'static> Join<T> {
 
     /// A result that arrived after the join had fired: it goes nowhere, and the member's chain
     /// keeps a failure unless errors are consumed.
-    fn leftover(&self, result: Result<T, Failure>) -> Outcome {
+    fn leftover(&self, result: Result<Value, Failure>) -> Outcome {
         match result {
             Err(failure) if !self.spec.consume_errors => Outcome::Failure(failure),
             _ => Outcome::Value(Value::UNIT),
@@ -298,19 +306,19 @@ impl<T: Send + 'static> Join<T> {
 /// Takes the join's chain to fire it, and says so on the chain: from here until the fire
 /// lands, the join may be gone (its last handle was the reporting member's step), and a cancel
 /// that finds it gone must leave the chain to this fire.
-fn take_to_fire<T>(st: &mut State<T>) -> Arc<Chain> {
+fn take_to_fire(st: &mut State) -> Arc<Chain> {
     let target = st.target.take().expect("checked above");
     target.promise_fire();
     target
 }
 
 /// The join's canceller, under way: the engine cancels `members`, then asks the join.
-struct CancelMembers<T> {
-    join: Arc<Join<T>>,
+struct CancelMembers {
+    join: Arc<Join>,
     members: Vec<Option<Weak<Chain>>>,
 }
 
-impl<T: Send + 'static> Cascade for CancelMembers<T> {
+impl Cascade for CancelMembers {
     fn members(&mut self) -> Vec<Option<Weak<Chain>>> {
         std::mem::take(&mut self.members)
     }

@@ -215,18 +215,20 @@ impl<T: Send + 'static> DeferredList<T> {
     }
 }
 
-fn every_result<T: Send + 'static>(results: Slots<T>) -> Result<Value, Failure> {
-    let results: Vec<Result<T, Failure>> =
-        results.into_iter().map(|r| r.expect("every input has a result")).collect();
+fn every_result<T: Send + 'static>(results: Slots) -> Result<Value, Failure> {
+    let results: Vec<Result<T, Failure>> = results
+        .into_iter()
+        .map(|r| r.expect("every input has a result").map(Value::take::<T>))
+        .collect();
     Ok(Value::new(results))
 }
 
-fn first_callback<T: Send + 'static>(index: usize, value: T) -> Value {
-    Value::new(FirstCallback::Succeeded { index, value })
+fn first_callback<T: Send + 'static>(index: usize, value: Value) -> Value {
+    Value::new(FirstCallback::Succeeded { index, value: value.take::<T>() })
 }
 
 /// With `fire_on_one_callback`, the list completes only if no input succeeded.
-fn all_failed<T: Send + 'static>(results: Slots<T>) -> Result<Value, Failure> {
+fn all_failed<T: Send + 'static>(results: Slots) -> Result<Value, Failure> {
     let failures: Vec<Failure> =
         results.into_iter().filter_map(|r| r.and_then(Result::err)).collect();
     Ok(Value::new(FirstCallback::<T>::AllFailed(failures)))

@@ -26,7 +26,7 @@ const STEPS: usize = 8;
 ///
 /// - its state: pending (with or without a canceller), its result, waiting on the chain below
 ///   it, running its steps, or its result handed on; whether it is paused (and how many
-///   times), was cancelled, or is awaited by a task;
+///   times), was cancelled, or is awaited by a task or by a combinator it is an input of;
 /// - how many steps are pending, and in [debug mode](crate::set_debugging), what each one is
 ///   (a callback, an errback, a `both` or a `callbacks` pair) and where it was added, with where
 ///   the chain was created and first fired.
@@ -170,6 +170,7 @@ impl Picture {
             paused: 0,
             cancelled: false,
             awaited: false,
+            gathered: false,
             steps: Vec::new(),
             pending: 0,
             created: None,
@@ -308,6 +309,9 @@ impl Level {
         }
         if look.awaited {
             out.push_str(", awaited by a task");
+        }
+        if look.gathered {
+            out.push_str(", an input of a combinator");
         }
     }
 

@@ -44,19 +44,19 @@ pub fn race<T: Send + 'static>(
     let spec = Spec {
         first_success: Some(winner::<T>),
         first_failure: false,
-        complete: all_failed::<T>,
+        complete: all_failed,
         consume_errors: true,
         cancel_losers: true,
     };
     join::start(inputs.into_iter().collect(), spec, Location::caller())
 }
 
-fn winner<T: Send + 'static>(index: usize, value: T) -> Value {
-    Value::new((index, value))
+fn winner<T: Send + 'static>(index: usize, value: Value) -> Value {
+    Value::new((index, value.take::<T>()))
 }
 
 /// A race completes only if no input succeeded.
-fn all_failed<T: Send + 'static>(results: Slots<T>) -> Result<Value, Failure> {
+fn all_failed(results: Slots) -> Result<Value, Failure> {
     let failures = results.into_iter().filter_map(|r| r.and_then(Result::err)).collect();
     Err(Failure::new(FailureGroup { failures }))
 }

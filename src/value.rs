@@ -35,7 +35,12 @@ impl<T: Send + 'static> Boxed for Mutex<T> {
 
 /// The inline types. Only `Debug` output reads this: the typed API always knows which type
 /// to take back out.
+///
+/// A whole word, so that a [`Value`] is three whole words (the kind, which is also its
+/// discriminant, and two of payload): a byte would leave seven bytes of padding beside it,
+/// which every move of a value copies piece by piece.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
 pub(crate) enum Kind {
     Unit,
     Bool,

@@ -207,7 +207,7 @@ fn a_picture_in_debug_mode_shows_where_each_chain_was_made_and_fired_and_each_st
 }
 
 #[test]
-fn a_picture_in_debug_mode_names_links_and_the_crates_own_steps_and_counts_steps_past_eight() {
+fn a_picture_in_debug_mode_names_links_and_combinator_inputs_and_counts_steps_past_eight() {
     with_debugging(|| {
         let (a, fire_a) = Deferred::<u8>::new();
         let (b, fire_b) = Deferred::<u8>::new();
@@ -223,16 +223,19 @@ fn a_picture_in_debug_mode_names_links_and_the_crates_own_steps_and_counts_steps
         assert_eq!(lines.last(), Some(&"    ... and 2 more steps"), "{text}");
         assert_eq!(lines.len(), 2 + 8 + 1, "{text}");
 
-        // `gather_results` adds a step of its own to each Deferred it gathers.
+        // `gather_results` waits for each Deferred it gathers, after that Deferred's steps.
+        let b = b.map(|n| n + 1);
         let gathered = deferreds::gather_results(vec![b]);
         let text = fire_b.describe().to_string();
-        assert!(
-            text.contains("\n    a step added by the crate, or before debug mode was on"),
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0], "Resolver<u8>: pending, 1 step pending, an input of a combinator",
             "{text}"
         );
+        assert!(lines[2].starts_with("    callback added at "), "{text}");
         fire_a.callback(7).unwrap();
         success_result_of(a);
-        assert_eq!(success_result_of(gathered), [7]);
+        assert_eq!(success_result_of(gathered), [8]);
     });
 }
 

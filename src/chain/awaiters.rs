@@ -68,7 +68,7 @@ impl Awaiter {
         self.waker.will_wake(waker)
     }
 
-    /// Wakes the waker (the box goes: the engine's `Work::Wake` holds the awaiter boxed).
+    /// Wakes the waker (the box goes: the engine's `Start::Wake` holds the awaiter boxed).
     #[inline]
     pub(super) fn wake(self) {
         let Awaiter { waker, task } = self;

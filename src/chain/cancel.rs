@@ -20,8 +20,8 @@ use std::sync::{Arc, Weak};
 
 use super::run::drive;
 use super::{
-    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, FIRED_BY_CANCELLER, IN_CANCELLER, PROMISED,
-    Slot,
+    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, Claim, FIRED_BY_CANCELLER, IN_CANCELLER,
+    PROMISED, Slot,
 };
 use crate::error::CancelledError;
 use crate::failure::Failure;
@@ -162,10 +162,12 @@ impl Chain {
                     None => {
                         // What it waited on is gone and can never fire: the cancellation lands
                         // on this chain instead of being lost.
-                        st.slot = Slot::Err(Failure::new(CancelledError));
-                        if let Some(work) = current.claim(&mut st) {
+                        st.slot = Slot::Empty;
+                        if let Claim::Took(Some(start)) =
+                            current.give(&mut st, Err(Failure::new(CancelledError)))
+                        {
                             drop(st);
-                            drive(&current, work);
+                            drive(&current, start);
                         }
                         return true;
                     }
@@ -282,7 +284,7 @@ impl Chain {
                 }
                 // A result that its run (or the fire that stored it) is taking on, or one
                 // already handed to the chain that waited on it, which runs with it now.
-                Slot::Ok(_) | Slot::Err(_) | Slot::Empty => return true,
+                Slot::Ok(_) | Slot::Err(_) | Slot::Empty | Slot::Lent => return true,
             };
             drop(st);
             match inner {

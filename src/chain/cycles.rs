@@ -15,7 +15,7 @@
 //!
 //! # Finding a circle
 //!
-//! A `chain_deferred` step is a [`FireStep`], whose target the engine can see in the step queue
+//! A `chain_deferred` step is a [`FireOrder`], whose target the engine can see in the step queue
 //! (other steps are opaque closures). Both ends of a link, and every chain that waits on one of
 //! them (directly or through others), are marked [`LINKED`]: only those can be on such a circle, so only their
 //! handles pay for the check, and chains that never meet `chain_deferred` pay nothing. Chains
@@ -51,7 +51,9 @@ use parking_lot::{Mutex, MutexGuard};
 use super::awaiters::{self, Awaiting};
 use super::dispose::{Garbage, dispose};
 use super::steps::Steps;
-use super::{AWAITED, COLLECTED, Chain, LINKED, Outcome, RunStep, STALLED, Slot, State, Waiter};
+use super::{
+    AWAITED, COLLECTED, Chain, FireOrder, LINKED, Outcome, RunStep, STALLED, Slot, State, Waiter,
+};
 use crate::failure::Failure;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
@@ -104,16 +106,23 @@ thread_local! {
 }
 
 /// A `chain_deferred` step: fires its target with the result that reaches it. The engine can
-/// see the target, which is how a walk follows these links.
-pub(super) struct FireStep(pub(super) Arc<Chain>);
-
-impl RunStep for FireStep {
-    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
-        Outcome::Fire(self.0, input, None)
+/// see the target, which is how a walk follows these links. The step is the order it hands
+/// to the trampoline, so running it allocates nothing.
+impl RunStep for FireOrder {
+    fn run(mut self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
+        self.result = input;
+        Outcome::Fire(self)
     }
 
     fn fires(&self) -> Option<&Arc<Chain>> {
-        Some(&self.0)
+        Some(&self.target)
+    }
+}
+
+impl FireOrder {
+    /// The step of a `chain_deferred` link to `target`.
+    pub(super) fn link(target: Arc<Chain>) -> Box<FireOrder> {
+        Box::new(FireOrder { target, result: Ok(Value::UNIT), then: None })
     }
 }
 
@@ -492,7 +501,8 @@ fn sweep(
                 match &st.waiter {
                     Some(Waiter::Chain(outer)) => out.push(Item::Chain(outer.clone())),
                     Some(Waiter::Task(awaiter)) => awaited_by = awaiter.task(),
-                    None => {}
+                    // A combinator's: opaque, as a step is.
+                    Some(Waiter::Join(..)) | None => {}
                 }
                 if awaited_by.is_some() && awaiters::waits_on_nothing(&st) {
                     // Awaited, and waiting on a chain freed unfired: only a cancellation from

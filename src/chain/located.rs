@@ -1,15 +1,15 @@
 //! Steps that carry where they were added.
 //!
-//! A step added through `add_callback` and its siblings is queued as it always was, unless its
-//! chain was made in debug mode, or (with the `tracing` feature) a subscriber wants step spans
-//! as it is added. Then the step is boxed together with its [`Site`] in a [`Located`], which
-//! the queue holds like any other step: a picture of the chain reads the sites of its pending
-//! steps through [`RunStep::site`], and the step runs inside a `step` span. The plain path pays
-//! one look at the chain's debug mark.
+//! A step added through `add_callback` and its siblings takes the engine's plain path, unless
+//! its chain was made in debug mode, or (with the `tracing` feature) a subscriber wants step
+//! spans as it is added. Then the step is boxed together with its [`Site`] in a [`Located`],
+//! which the queue holds like any other step: a picture of the chain reads the sites of its
+//! pending steps through [`RunStep::site`], and the step runs inside a `step` span. The plain
+//! path pays one look at the chain's debug mark.
 
 use std::panic::Location;
 
-use super::{Chain, Outcome, RunStep, StepFn, Tail};
+use super::{Outcome, RunStep, Tail};
 use crate::failure::Failure;
 use crate::trace::{self, Site, StepKind};
 use crate::value::Value;
@@ -43,17 +43,17 @@ impl Tail {
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
         let site = Site { at: Location::caller(), kind };
-        if trace::wants_steps() {
-            return self.push_traced(site, step);
+        if trace::wants_steps() || matches!(&self, Tail::Chain(chain) if chain.is_debug()) {
+            return self.push_located(site, step);
         }
-        self.push_sited(Some(site), step)
+        self.push(step)
     }
 
-    /// With a subscriber that wants step spans: every step carries its site, also one that
-    /// runs at once.
+    /// On a chain made in debug mode, or with a subscriber that wants step spans: every step
+    /// carries its site, also one that runs at once.
     #[cold]
     #[inline(never)]
-    fn push_traced<F>(self, site: Site, step: F) -> Tail
+    fn push_located<F>(self, site: Site, step: F) -> Tail
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
@@ -67,26 +67,4 @@ impl Tail {
             }
         }
     }
-}
-
-/// Boxes a step for `chain`'s queue: with its site, if it has one and the chain was made in
-/// debug mode. The hook where an add queues a step.
-#[inline(always)]
-pub(super) fn boxed<F>(step: F, site: Option<Site>, chain: &Chain) -> StepFn
-where
-    F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
-{
-    match site {
-        Some(site) if chain.is_debug() => boxed_located(step, site, chain.addr()),
-        _ => Box::new(step),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn boxed_located<F>(step: F, site: Site, chain: usize) -> StepFn
-where
-    F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
-{
-    Box::new(Located { step, site, chain })
 }

@@ -28,6 +28,8 @@ pub(crate) struct Look {
     pub(crate) cancelled: bool,
     /// A task (an `.await`) waits for its result.
     pub(crate) awaited: bool,
+    /// A combinator (`gather_results`, `DeferredList`, `race`) waits for its result.
+    pub(crate) gathered: bool,
     /// The first pending steps, up to the number asked for.
     pub(crate) steps: Vec<StepLook>,
     /// How many steps are pending in all.
@@ -70,7 +72,7 @@ impl Chain {
             Slot::Err(e) => Peek::Err(e.clone()),
             Slot::Waiting(_) => Peek::Waiting,
             Slot::Empty if self.is_running() => Peek::Running,
-            Slot::Empty => Peek::Consumed,
+            Slot::Empty | Slot::Lent => Peek::Consumed,
         };
         let queued: &[StepFn] = match &st.steps {
             Steps::Empty => &[],
@@ -104,6 +106,7 @@ impl Chain {
             paused: self.paused.load(Ordering::Acquire),
             cancelled: self.cancelling.load(Ordering::Relaxed) & CANCELLED != 0,
             awaited: matches!(st.waiter, Some(Waiter::Task(_))),
+            gathered: matches!(st.waiter, Some(Waiter::Join(..))),
             steps: shown,
             pending,
             created: sites.map(|(created, _)| created),

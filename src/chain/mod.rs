@@ -4,8 +4,10 @@
 //! # States
 //!
 //! A chain's [`Slot`] is `Pending` until it is fired, then holds the current result (`Ok` or
-//! `Err`), `Waiting` while a step's returned Deferred has not fired yet, and `Empty` while a
-//! step has the value or once the result has been handed on. Steps wait in a FIFO queue.
+//! `Err`), `Waiting` while a step's returned Deferred has not fired yet, `Empty` while a step
+//! has the value or once the result has been handed on, and `Lent` while its tail carries the
+//! result (see `tail.rs`). Steps wait in a FIFO queue; a [`Waiter`] (a chain, a task, or a
+//! combinator) takes the result once they have run.
 //!
 //! # Ownership of a run
 //!
@@ -19,7 +21,8 @@
 //!
 //! The owner takes the whole queue out under the lock, drops the lock, and runs the steps one
 //! after another, passing each result straight to the next. It takes the lock again only when
-//! the batch ends, a step returns a Deferred or fires another chain, or the chain was paused.
+//! the batch ends, a step returns a Deferred, or the chain was paused (or, when a step fires
+//! another chain whose run this thread then owns, to park the rest of the batch).
 //! Anything a step does to its own chain in the meantime (add, pause, fire, inspect) takes the
 //! lock, finds `running` set, and queues or records the change.
 //!
@@ -44,6 +47,7 @@ use crate::contain;
 use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
+use crate::join::Join;
 use crate::trace::{self, Site};
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
@@ -63,8 +67,8 @@ pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
 pub(crate) use self::cancel::Cascade;
 pub(crate) use self::cycles::dropping;
 use self::dispose::{Garbage, dispose};
-use self::run::{Work, call, call_inline, drive};
-use self::steps::Steps;
+use self::run::{Start, call_inline, drive, run_batch};
+use self::steps::{Batch, Steps};
 pub(crate) use self::tail::Tail;
 
 /// One step: gets the current result, returns what comes next.
@@ -134,17 +138,36 @@ pub(crate) enum Cancelled {
     Cascade(Box<dyn Cascade>),
 }
 
-/// What a step produced.
+/// What a step produced. Small (three words): it is moved once per step.
 pub(crate) enum Outcome {
     Value(Value),
     Failure(Failure),
     /// Wait for this chain (its tail was consumed) and take over its result.
     Wait(Arc<Chain>),
-    /// Fire this chain with the result (`chain_deferred`, and the combinators firing their
-    /// own Deferred from a member's step, without recursion). The current chain goes on with
-    /// the failure given as the third field, or else with `()`; if the target was already
-    /// fired, with an `AlreadyCalledError`.
-    Fire(Arc<Chain>, Result<Value, Failure>, Option<Failure>),
+    /// Fire a chain (`chain_deferred`, and the combinators firing their own Deferred from a
+    /// member's step, without recursion). Boxed: it is rare, and would make every other
+    /// outcome as large as itself.
+    Fire(Box<FireOrder>),
+}
+
+/// What [`Outcome::Fire`] fires, and with what.
+pub(crate) struct FireOrder {
+    pub(crate) target: Arc<Chain>,
+    pub(crate) result: Result<Value, Failure>,
+    /// What the firing chain goes on with: this failure, or else `()`; if the target was
+    /// already fired, an `AlreadyCalledError`.
+    pub(crate) then: Option<Failure>,
+}
+
+impl Outcome {
+    /// Fires `target` with `result`; the firing chain goes on with `then`, or else `()`.
+    pub(crate) fn fire(
+        target: Arc<Chain>,
+        result: Result<Value, Failure>,
+        then: Option<Failure>,
+    ) -> Outcome {
+        Outcome::Fire(Box::new(FireOrder { target, result, then }))
+    }
 }
 
 impl From<Result<Value, Failure>> for Outcome {
@@ -229,12 +252,33 @@ enum Slot {
     Waiting(Weak<Chain>),
     /// A step has the value, or the result was handed on.
     Empty,
+    /// The tail took the result out to run its steps as they are added, without the lock
+    /// (see [`Lent`](tail::Lent)); it gives it back when it needs the chain again.
+    Lent,
 }
 
 impl Slot {
     #[inline]
     fn is_ready(&self) -> bool {
         matches!(self, Slot::Ok(_) | Slot::Err(_))
+    }
+
+    /// Stores a result in an empty slot. The engine only ever does that (whoever stores a
+    /// result took the last one out, or emptied the slot), and the assignment then skips the
+    /// old value's drop, a call that is otherwise made on every store.
+    #[inline]
+    fn fill(&mut self, result: Result<Value, Failure>) {
+        self.put(result.into());
+    }
+
+    /// [`fill`](Slot::fill) with any state.
+    #[inline]
+    fn put(&mut self, new: Slot) {
+        debug_assert!(matches!(self, Slot::Empty), "a slot written over");
+        match self {
+            Slot::Empty => std::mem::forget(std::mem::replace(self, new)),
+            _ => *self = new,
+        }
     }
 
     #[inline]
@@ -261,16 +305,28 @@ enum Waiter {
     Chain(Arc<Chain>),
     /// Boxed to keep the chain small: a waker is two words.
     Task(Box<Awaiter>),
+    /// A combinator (`gather_results`, `DeferredList`, `race`), whose input this chain is, at
+    /// this index. A pointer and an index: the waiter is two words, as with the others.
+    Join(Arc<Join>, u32),
 }
 
 /// What a fire did.
 enum Fired {
-    /// The result is in; this thread now owns the run and must do this work.
-    Run(Work),
+    /// The result is in; this thread now owns the run and must do this first.
+    Run(Start),
     /// The result is in; someone else runs it, or it is paused.
     Stored,
     /// The fire was swallowed by the cancellation grace.
     Swallowed,
+}
+
+/// What a chain that was given a result does: see [`Chain::give`].
+enum Claim {
+    /// Somebody else owns its run, or it is paused: the result is stored.
+    Busy,
+    /// This thread owned its run, and this is what it does next (`None`: the result is
+    /// stored and the run released).
+    Took(Option<Start>),
 }
 
 /// A snapshot of a chain for `Debug` output and inspection. It is taken under the lock and read
@@ -377,31 +433,52 @@ impl Chain {
         st.slot.is_ready() && !self.is_running() && !self.is_paused() && st.steps.is_empty()
     }
 
-    /// Chooses the owner's next work. Called with `running` held; releases it unless the
-    /// answer is `Run`.
-    fn next_work(&self, st: &mut State) -> Work {
-        if self.is_paused() || !st.slot.is_ready() {
+    /// With the run held, what comes after steps that produced `result`: the steps added
+    /// meanwhile (the run is kept), or else the result stored, handed to the waiting chain or
+    /// kept for the waiting task (the run is released). A paused chain keeps the result.
+    #[inline]
+    fn finish(&self, st: &mut State, result: Result<Value, Failure>) -> Option<Start> {
+        if !self.is_paused() {
+            if !st.steps.is_empty() {
+                return Some(Start::Steps(st.steps.take_batch(), result));
+            }
             self.set_running(false);
-            return Work::Idle;
+            match st.waiter.take() {
+                None => {}
+                Some(Waiter::Chain(outer)) => return Some(Start::Deliver(outer, result)),
+                Some(Waiter::Task(waker)) => {
+                    st.slot.fill(result);
+                    return Some(Start::Wake(waker));
+                }
+                Some(Waiter::Join(join, index)) => return Some(Start::Join(join, index, result)),
+            }
+        } else {
+            self.set_running(false);
         }
-        if !st.steps.is_empty() {
-            return Work::Run(st.steps.take_batch(), st.slot.take_ready());
+        st.slot.fill(result);
+        None
+    }
+
+    /// Gives a chain whose slot is empty (it was pending, or waited on another) its result,
+    /// and takes its run if nobody has it and nothing holds it back.
+    #[inline]
+    fn give(&self, st: &mut State, result: Result<Value, Failure>) -> Claim {
+        if self.is_running() || self.is_paused() {
+            st.slot.fill(result);
+            return Claim::Busy;
         }
-        self.set_running(false);
-        match st.waiter.take() {
-            Some(Waiter::Chain(outer)) => Work::Deliver(outer, st.slot.take_ready()),
-            Some(Waiter::Task(waker)) => Work::Wake(waker),
-            None => Work::Idle,
-        }
+        self.set_running(true);
+        Claim::Took(self.finish(st, result))
     }
 
     /// Takes ownership of the run if nobody has it and nothing holds the chain back.
-    fn claim(&self, st: &mut State) -> Option<Work> {
+    fn claim(&self, st: &mut State) -> Option<Start> {
         if self.is_running() || self.is_paused() || !st.slot.is_ready() {
             return None;
         }
+        let result = st.slot.take_ready();
         self.set_running(true);
-        Some(self.next_work(st))
+        self.finish(st, result)
     }
 
     /// Stores a result in a pending chain. The caller runs the returned work, if any.
@@ -421,22 +498,23 @@ impl Chain {
         result: Result<Value, Failure>,
         at: &'static Location<'static>,
     ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
-        if let Slot::Pending(canceller) = &mut st.slot {
+        if matches!(st.slot, Slot::Pending(_)) {
             if self.cancelling.load(Ordering::Relaxed) & (CANCELLING | FIRED_BY_CANCELLER)
                 == CANCELLING
                 && IN_CANCELLER.with(Cell::get) == self.addr()
             {
                 self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
             }
-            let canceller = canceller.take();
+            let Slot::Pending(canceller) = std::mem::replace(&mut st.slot, Slot::Empty) else {
+                unreachable!("checked above")
+            };
             let note = trace::firing(&result);
-            st.slot = result.into();
             if self.is_debug() {
                 debug::fired_at(self.addr(), at);
             }
-            let fired = match self.claim(&mut st) {
-                Some(work) => Fired::Run(work),
-                None => Fired::Stored,
+            let fired = match self.give(&mut st, result) {
+                Claim::Took(Some(start)) => Fired::Run(start),
+                _ => Fired::Stored,
             };
             drop(st);
             trace::fired(self.addr(), at, note);
@@ -463,12 +541,51 @@ impl Chain {
     }
 
     /// Fires the chain (`Resolver::callback`/`errback`).
+    #[inline]
     pub(crate) fn fire(
         self: &Arc<Self>,
         result: Result<Value, Failure>,
         at: &'static Location<'static>,
     ) -> Result<(), AlreadyCalledError> {
-        match self.fire_inner(result, at) {
+        let mut st = self.state.lock();
+        // The usual fire, in short: a pending chain with no canceller, no cancel under way,
+        // not in debug mode, nothing holding it back. What `fire_locked` does then.
+        if matches!(st.slot, Slot::Pending(None))
+            && self.cancelling.load(Ordering::Relaxed) & CANCELLING == 0
+            && self.marks() & DEBUG == 0
+            && !self.is_running()
+            && !self.is_paused()
+        {
+            // A spent `Pending(None)` owns nothing: replaced without its drop.
+            if !st.steps.is_empty() {
+                let note = trace::firing(&result);
+                let batch = st.steps.take_batch();
+                std::mem::forget(std::mem::replace(&mut st.slot, Slot::Empty));
+                self.set_running(true);
+                drop(st);
+                trace::fired(self.addr(), at, note);
+                run_batch(self, batch, result);
+                return Ok(());
+            }
+            if st.waiter.is_none() {
+                let note = trace::firing(&result);
+                std::mem::forget(std::mem::replace(&mut st.slot, result.into()));
+                drop(st);
+                trace::fired(self.addr(), at, note);
+                return Ok(());
+            }
+        }
+        self.fire_slow(st, result, at)
+    }
+
+    #[inline(never)]
+    fn fire_slow(
+        self: &Arc<Self>,
+        st: MutexGuard<'_, State>,
+        result: Result<Value, Failure>,
+        at: &'static Location<'static>,
+    ) -> Result<(), AlreadyCalledError> {
+        match self.fire_locked(st, result, at) {
             Ok(fired) => {
                 self.finish_fire(fired);
                 Ok(())
@@ -486,8 +603,8 @@ impl Chain {
     /// Runs the work a fire left to this thread, if it left any.
     #[inline]
     fn finish_fire(self: &Arc<Self>, fired: Fired) {
-        if let Fired::Run(work) = fired {
-            drive(self, work);
+        if let Fired::Run(start) = fired {
+            drive(self, start);
         }
     }
 
@@ -501,39 +618,136 @@ impl Chain {
         let input = st.slot.take_ready();
         self.set_running(true);
         drop(st);
-        let outcome = call(step, input);
-        drive(self, Work::Settle(outcome, None));
+        drive(self, Start::Steps(Batch::one(step), input));
     }
 
-    /// [`push`](Chain::push) for a tail: when the tail is the chain's only handle, nobody can
-    /// race it, so the lock is skipped, and a step due at once is called without being boxed.
+    /// [`push`](Chain::push) for a tail, which it consumes and returns.
+    ///
+    /// - When the tail is the chain's only handle, nobody can race it: the lock is skipped.
+    ///   If the chain has its result and is idle, it is not needed any more: the tail becomes
+    ///   a ready one ([`Tail::Value`]), and this step and every later one is a plain call.
+    /// - When a resolver still holds the chain and the chain has its result, idle, the tail
+    ///   takes the result out under the lock once and goes on with it ([`Lent`](tail::Lent)):
+    ///   this step and every later one is a plain call, with no box and no lock.
+    ///
+    /// Not in debug mode, where the chain holds the records a ready tail would not have.
     #[inline]
-    fn push_owned<F>(this: &mut Arc<Chain>, step: F, site: Option<Site>)
+    fn push_tail<F>(this: Arc<Chain>, step: F) -> Tail
     where
         F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     {
         // A plain load first: `get_mut` costs an atomic read-modify-write even when it fails,
         // and a pending chain's resolver usually still holds it.
-        let unique = Arc::strong_count(this) == 1;
-        let Some(chain) = unique.then(|| Arc::get_mut(this)).flatten() else {
-            return this.push(located::boxed(step, site, this));
+        if Arc::strong_count(&this) == 1 {
+            return Chain::push_unique(this, step);
+        }
+        let mut st = this.state.lock();
+        if !st.slot.is_ready() || !this.settled(&st) {
+            // The usual case: a pending chain.
+            st.steps.push(Box::new(step));
+            drop(st);
+            return Tail::Chain(this);
+        }
+        let input = this.lend(&mut st);
+        drop(st);
+        Chain::push_settled(this, input, step)
+    }
+
+    /// [`push_tail`](Chain::push_tail) when the tail holds the only strong handle.
+    #[inline(never)]
+    fn push_unique<F>(mut this: Arc<Chain>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let Some(chain) = Arc::get_mut(&mut this) else {
+            // A weak handle (a combinator's, a waiting chain's) may become strong meanwhile.
+            return Chain::push_shared(this, step);
         };
         let paused = *chain.paused.get_mut() != 0;
+        let debug = *chain.marks.get_mut() & DEBUG != 0;
         let st = chain.state.get_mut();
         if paused || !st.slot.is_ready() || !st.steps.is_empty() {
-            let step = located::boxed(step, site, chain);
-            chain.state.get_mut().steps.push(step);
-            return;
+            st.steps.push(Box::new(step));
+            return Tail::Chain(this);
         }
         let input = st.slot.take_ready();
-        match call_inline(step, input) {
-            Outcome::Value(v) => st.slot = Slot::Ok(v),
-            Outcome::Failure(f) => st.slot = Slot::Err(f),
-            other => {
-                chain.set_running(true);
-                drive(this, Work::Settle(other, None));
+        if debug {
+            match call_inline(step, input) {
+                Outcome::Value(v) => st.slot.fill(Ok(v)),
+                Outcome::Failure(f) => st.slot.fill(Err(f)),
+                other => {
+                    chain.set_running(true);
+                    drive(&this, Start::Outcome(other));
+                }
             }
+            return Tail::Chain(this);
         }
+        // The chain's last handle: it has nothing left but what was just taken out.
+        drop(this);
+        Tail::ready_then(input, step)
+    }
+
+    /// [`push_tail`](Chain::push_tail) while another handle may hold the chain.
+    #[inline(never)]
+    fn push_shared<F>(this: Arc<Chain>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let mut st = this.state.lock();
+        if !this.settled(&st) {
+            st.steps.push(Box::new(step));
+            drop(st);
+            return Tail::Chain(this);
+        }
+        let input = this.lend(&mut st);
+        drop(st);
+        Chain::push_settled(this, input, step)
+    }
+
+    /// Takes the result of a chain that has it and is idle out for its tail, which another
+    /// handle may hold: lent ([`Slot::Lent`]), or in debug mode, where the chain keeps what the
+    /// tail does, as the input of a run the tail now owns.
+    #[inline]
+    fn lend(&self, st: &mut State) -> Result<Value, Failure> {
+        let input = st.slot.take_ready();
+        if self.is_debug() {
+            self.set_running(true);
+        } else {
+            std::mem::forget(std::mem::replace(&mut st.slot, Slot::Lent));
+        }
+        input
+    }
+
+    /// [`push_tail`](Chain::push_tail) on a chain whose result [`lend`](Chain::lend) took out.
+    #[inline(never)]
+    fn push_settled<F>(this: Arc<Chain>, input: Result<Value, Failure>, step: F) -> Tail
+    where
+        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
+    {
+        let outcome = call_inline(step, input);
+        if this.is_debug() {
+            drive(&this, Start::Outcome(outcome));
+            return Tail::Chain(this);
+        }
+        Tail::lent(this, outcome)
+    }
+
+    /// Takes back the run of a chain whose result its tail had taken out ([`Slot::Lent`]),
+    /// for a step of the tail's that did more than compute (it waits, or fires a chain).
+    fn resume_lent(self: &Arc<Self>, outcome: Outcome) {
+        let mut st = self.state.lock();
+        debug_assert!(matches!(st.slot, Slot::Lent));
+        st.slot = Slot::Empty;
+        self.set_running(true);
+        drop(st);
+        drive(self, Start::Outcome(outcome));
+    }
+
+    /// Puts back the result its tail had taken out ([`Slot::Lent`]).
+    fn restore(&self, result: Result<Value, Failure>) {
+        let mut st = self.state.lock();
+        debug_assert!(matches!(st.slot, Slot::Lent));
+        st.slot = result.into();
     }
 
     pub(crate) fn pause(&self) {
@@ -548,9 +762,9 @@ impl Chain {
             return Err(NotPausedError);
         }
         self.paused.store(paused - 1, Ordering::Release);
-        if let Some(work) = self.claim(&mut st) {
+        if let Some(start) = self.claim(&mut st) {
             drop(st);
-            drive(self, work);
+            drive(self, start);
         }
         Ok(())
     }
@@ -713,7 +927,7 @@ impl Chain {
             Slot::Err(e) => Peek::Err(e.clone()),
             Slot::Waiting(_) => Peek::Waiting,
             Slot::Empty if self.is_running() => Peek::Running,
-            Slot::Empty => Peek::Consumed,
+            Slot::Empty | Slot::Lent => Peek::Consumed,
         };
         drop(st);
         f(peek, debug)
@@ -736,12 +950,13 @@ impl Chain {
         drop(st);
         let out = catch_unwind(AssertUnwindSafe(|| f(&value)));
         let mut st = self.state.lock();
-        st.slot = Slot::Ok(value);
         // Whatever was queued meanwhile (nothing, while the tail is only borrowed) runs now,
         // as it would after a step.
-        let work = self.next_work(&mut st);
+        let next = self.finish(&mut st, Ok(value));
         drop(st);
-        drive(self, work);
+        if let Some(start) = next {
+            drive(self, start);
+        }
         match out {
             Ok(r) => Some(r),
             Err(payload) => resume_unwind(payload),
@@ -752,6 +967,24 @@ impl Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         let marks = self.marks();
+        let st = self.state.get_mut();
+        let trivial = match &st.slot {
+            Slot::Empty | Slot::Lent => true,
+            Slot::Ok(v) => v.is_inline(),
+            _ => false,
+        } && matches!(st.steps, Steps::Empty)
+            && st.waiter.is_none();
+        if trivial && marks == 0 {
+            // Nothing here can own another chain or be reported, and no table lists it.
+            return;
+        }
+        self.drop_slow(marks, trivial);
+    }
+}
+
+impl Chain {
+    #[cold]
+    fn drop_slow(&mut self, marks: u8, trivial: bool) {
         let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
         if marks & STALLED != 0 {
             awaiters::forget(self.addr());
@@ -760,12 +993,6 @@ impl Drop for Chain {
         if let Slot::Err(failure) = &st.slot {
             unhandled::report(UnhandledFailure::new(failure.clone(), debug));
         }
-        let trivial = match &st.slot {
-            Slot::Empty => true,
-            Slot::Ok(v) => v.is_inline(),
-            _ => false,
-        } && matches!(st.steps, Steps::Empty)
-            && st.waiter.is_none();
         if trivial {
             // Nothing here can own another chain: no need for the iterative drop.
             return;

@@ -6,7 +6,9 @@ use super::{Chain, StepFn};
 
 /// The step queue, with room for one step inline: most chains that wait hold one callback,
 /// and a `Vec` would allocate room for four.
+#[derive(Default)]
 pub(super) enum Steps {
+    #[default]
     Empty,
     One(StepFn),
     Many(Vec<StepFn>),
@@ -22,21 +24,26 @@ impl Steps {
         }
     }
 
+    /// Appends a step, in place: every add to a pending chain comes through here, under the
+    /// chain's lock.
     #[inline]
     pub(super) fn push(&mut self, step: StepFn) {
-        match std::mem::replace(self, Steps::Empty) {
+        match self {
+            Steps::Many(v) => v.push(step),
             Steps::Empty => *self = Steps::One(step),
-            Steps::One(first) => {
-                let mut v = Vec::with_capacity(4);
-                v.push(first);
-                v.push(step);
-                *self = Steps::Many(v);
-            }
-            Steps::Many(mut v) => {
-                v.push(step);
-                *self = Steps::Many(v);
-            }
+            Steps::One(_) => self.grow(step),
         }
+    }
+
+    /// The second step: the queue becomes a vector.
+    #[cold]
+    fn grow(&mut self, step: StepFn) {
+        let Steps::One(first) = std::mem::take(self) else { unreachable!("called on One") };
+        let mut v = Vec::with_capacity(4);
+        v.push(first);
+        v.push(step);
+        // Over the `Empty` just left: nothing to drop.
+        std::mem::forget(std::mem::replace(self, Steps::Many(v)));
     }
 
     /// The chains the `chain_deferred` links among the steps fire.
@@ -52,14 +59,15 @@ impl Steps {
     /// Takes every step out, to be run as one batch.
     #[inline]
     pub(super) fn take_batch(&mut self) -> Batch {
-        match std::mem::replace(self, Steps::Empty) {
-            Steps::Empty => Batch::Many(Vec::new().into_iter()),
+        match std::mem::take(self) {
+            Steps::Empty => Batch::One(None),
             Steps::One(step) => Batch::One(Some(step)),
             Steps::Many(v) => Batch::Many(v.into_iter()),
         }
     }
 
     /// Puts an unfinished batch back in front of the steps added meanwhile.
+    #[cold]
     pub(super) fn put_back(&mut self, batch: Batch) {
         let mut front: Vec<StepFn> = match batch {
             Batch::One(None) => return,
@@ -68,7 +76,7 @@ impl Steps {
             Batch::Many(rest) if rest.len() == 0 => return,
             Batch::Many(rest) => rest.collect(),
         };
-        match std::mem::replace(self, Steps::Empty) {
+        match std::mem::take(self) {
             Steps::Empty => {}
             Steps::One(step) => front.push(step),
             Steps::Many(v) => front.extend(v),
@@ -84,6 +92,18 @@ pub(super) enum Batch {
 }
 
 impl Batch {
+    /// A batch of one step.
+    #[inline]
+    pub(super) fn one(step: StepFn) -> Batch {
+        Batch::One(Some(step))
+    }
+
+    /// A batch with no steps left.
+    #[inline]
+    pub(super) fn none() -> Batch {
+        Batch::One(None)
+    }
+
     #[inline]
     pub(super) fn next(&mut self) -> Option<StepFn> {
         match self {

@@ -330,3 +330,93 @@ fn testing_helpers_describe_a_pending_deferred_of_a_type_without_debug() {
     let message = message.downcast_ref::<String>().unwrap();
     assert!(message.ends_with("found no result: <Deferred<it::callbacks::testing_helpers_describe_a_pending_deferred_of_a_type_without_debug::Opaque>>"), "{message}");
 }
+
+// Steps added to a fired Deferred whose resolver is kept run at once, as plain calls; the chain
+// the resolver holds sees everything it saw before.
+
+#[test]
+fn a_fired_deferred_whose_resolver_is_kept_still_pauses_from_the_resolver() {
+    let log = Recorder::new();
+    let (d, r) = Deferred::<u32>::new();
+    r.callback(1).unwrap();
+    let l = log.clone();
+    let d = d.map(move |n| {
+        l.record(format!("first {n}"));
+        n + 1
+    });
+    r.pause();
+    let l = log.clone();
+    let mut d = d.map(move |n| {
+        l.record(format!("second {n}"));
+        n + 1
+    });
+    assert_eq!(log.take(), ["first 1"], "the step added after the pause waits");
+    assert!(d.is_paused());
+    deferreds::testing::assert_no_result(&d);
+    r.unpause().unwrap();
+    assert_eq!(log.take(), ["second 2"]);
+    assert!(!d.is_paused());
+    d.pause();
+    assert!(r.unpause().is_ok(), "the tail's pause is the chain's");
+    assert_eq!(success_result_of(d), 3);
+}
+
+#[test]
+fn a_failure_left_on_a_fired_deferred_whose_resolver_is_kept_is_reported_with_the_resolver() {
+    let (d, r) = Deferred::<u32>::new();
+    r.errback(Failure::msg("lost")).unwrap();
+    let d = d.map(|n| n + 1);
+    let ((), reports) = deferreds::testing::capture_unhandled(|| drop(d));
+    assert!(reports.is_empty(), "the resolver still holds the chain");
+    assert!(format!("{r:?}").contains("current result: <Failure"), "{r:?}");
+    let ((), reports) = deferreds::testing::capture_unhandled(|| drop(r));
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].failure().error_message(), "lost");
+}
+
+#[test]
+fn a_value_left_on_a_fired_deferred_whose_resolver_is_kept_is_dropped_with_the_resolver() {
+    let counter = deferreds::testing::DropCounter::new();
+    let (d, r) = Deferred::new();
+    r.callback(counter.wrap(1u8)).unwrap();
+    let d = d.map(|n| n);
+    drop(d);
+    assert_eq!(counter.alive(), 1, "the resolver still holds the chain, and the value in it");
+    assert!(r.callback(counter.wrap(2)).is_err(), "fired already");
+    drop(r);
+    assert_eq!(counter.alive(), 0);
+    assert_eq!(counter.made(), counter.dropped());
+}
+
+#[test]
+fn steps_on_a_fired_deferred_whose_resolver_is_kept_may_wait_fire_and_be_awaited() {
+    // A step that waits on a pending Deferred.
+    let (d, r) = Deferred::<u32>::new();
+    r.callback(1).unwrap();
+    let d = d.map(|n| n + 1);
+    let (inner, fire_inner) = Deferred::<u32>::new();
+    let d = d.add_callback(move |n| inner.map(move |m| n + m));
+    assert!(d.is_waiting());
+    fire_inner.callback(10).unwrap();
+    assert_eq!(success_result_of(d), 12);
+
+    // A `chain_deferred` into another Deferred.
+    let (d, r) = Deferred::<u32>::new();
+    r.callback(5).unwrap();
+    let (target, fire_target) = Deferred::<u32>::new();
+    let d = d.map(|n| n * 2).chain_deferred(&fire_target);
+    assert_eq!(success_result_of(target), 10);
+    success_result_of(d);
+    drop(r);
+
+    // Awaited.
+    let (d, r) = Deferred::<u32>::new();
+    r.callback(7).unwrap();
+    let d = d.map(|n| n + 1);
+    r.pause();
+    let mut future = std::pin::pin!(std::future::IntoFuture::into_future(d));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.as_mut().poll(&mut cx).is_pending(), "paused from the resolver");
+    r.unpause().unwrap();
+    assert_eq!(future.as_mut().poll(&mut cx).map(Result::unwrap), std::task::Poll::Ready(8));
+}

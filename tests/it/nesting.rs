@@ -1,5 +1,8 @@
 //! Nested Deferreds (a step returning a Deferred) and `chain_deferred`, including depth.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
@@ -165,6 +168,32 @@ fn a_million_deep_tower_of_already_fired_deferreds_resolves_on_a_256k_stack() {
             top = succeed(()).add_callback(move |()| inner).map(|n| n + 1);
         }
         assert_eq!(success_result_of(top), DEEP);
+    });
+}
+
+#[test]
+fn a_chain_whose_every_step_takes_over_a_fired_deferred_runs_on_a_256k_stack() {
+    // Each step returns a Deferred that has its result while its resolver still holds it, so
+    // the chain takes the result over under the inner chain's lock, 100,000 times in one run.
+    const STEPS: usize = 100_000;
+    on_small_stack(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (d, fire) = Deferred::<u64>::new();
+        let mut d = d;
+        let mut keep = Vec::with_capacity(STEPS);
+        for i in 0..STEPS {
+            let (inner, fire_inner) = Deferred::<u64>::new();
+            fire_inner.callback(i as u64 + 1).unwrap();
+            keep.push(fire_inner);
+            let ran = ran.clone();
+            d = d.add_callback(move |_| {
+                ran.fetch_add(1, Ordering::Relaxed);
+                inner
+            });
+        }
+        fire.callback(0).unwrap();
+        assert_eq!(success_result_of(d), STEPS as u64);
+        assert_eq!(ran.load(Ordering::Relaxed), STEPS);
     });
 }
 
