@@ -271,6 +271,10 @@ fn deferred_nesting(out: &Out) {
         "  the chain is waiting for the dessert: is_waiting() = {}",
         dinner.is_waiting()
     ));
+    out.line("  dinner.describe() pictures the chains, the one that waits first:");
+    for line in dinner.describe().to_string().lines() {
+        out.line(format!("    {line}"));
+    }
     out.line("  pastry chef: the treacle tart is ready");
     pastry_chef.callback("treacle tart").expect("the first fire");
     deferreds::testing::success_result_of(dinner);

@@ -71,6 +71,14 @@ pub(crate) fn describe(chain: usize) -> Option<String> {
     TABLE.lock().as_mut().and_then(|t| t.get_mut(&chain)).map(DebugInfo::describe)
 }
 
+/// Where a chain was created and first fired, for a picture of it.
+#[allow(clippy::type_complexity)]
+pub(crate) fn sites(
+    chain: usize,
+) -> Option<(&'static Location<'static>, Option<&'static Location<'static>>)> {
+    TABLE.lock().as_ref().and_then(|t| t.get(&chain)).map(|info| (info.created, info.fired))
+}
+
 /// Removes a dropped chain's record, describing it one last time.
 pub(crate) fn forget(chain: usize) -> Option<String> {
     let info = TABLE.lock().as_mut().and_then(|t| t.remove(&chain));

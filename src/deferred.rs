@@ -9,6 +9,8 @@ use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail, dropping};
 use crate::contain;
 use crate::error::{AlreadyCalledError, DeferredValueError, NotPausedError};
 use crate::failure::Failure;
+use crate::picture::Picture;
+use crate::trace::StepKind;
 use crate::value::Value;
 
 /// A result you don't have yet, and the chain of callbacks and errbacks that will process it.
@@ -296,12 +298,16 @@ impl<T: Send + 'static> Deferred<T> {
         (Deferred::from_chain(chain.clone()), Resolver::from_chain(chain))
     }
 
+    /// Adds a step of the user's, of `kind`, recording the caller as where it was added when
+    /// someone may ask (debug mode, or tracing: see `chain::located`).
     #[inline]
+    #[track_caller]
     fn then<U: Send + 'static>(
         self,
+        kind: StepKind,
         step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     ) -> Deferred<U> {
-        Deferred::from_tail(self.take_tail().push(step))
+        Deferred::from_tail(self.take_tail().push_at(kind, step))
     }
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
@@ -323,11 +329,12 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(deferreds::testing::success_result_of(d), 30);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn add_callback<R: IntoStep>(
         self,
         callback: impl FnOnce(T) -> R + Send + 'static,
     ) -> Deferred<R::Output> {
-        self.then(move |input: Result<Value, Failure>| match input {
+        self.then(StepKind::Callback, move |input: Result<Value, Failure>| match input {
             Ok(v) => outcome(callback(v.take::<T>())),
             Err(f) => {
                 contain::drop_unused(callback);
@@ -360,6 +367,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// # let _: Option<Failure> = None;
     /// ```
     #[inline]
+    #[track_caller]
     pub fn and_then<U: Send + 'static>(
         self,
         callback: impl FnOnce(T) -> Result<Deferred<U>, Failure> + Send + 'static,
@@ -376,8 +384,9 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(deferreds::testing::success_result_of(d), "POEM");
     /// ```
     #[inline]
+    #[track_caller]
     pub fn map<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Deferred<U> {
-        self.then(move |input: Result<Value, Failure>| match input {
+        self.then(StepKind::Callback, move |input: Result<Value, Failure>| match input {
             Ok(v) => Outcome::Value(value(f(v.take::<T>()))),
             Err(failure) => {
                 contain::drop_unused(f);
@@ -400,11 +409,12 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(deferreds::testing::success_result_of(d), 8);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn add_errback<R: IntoStep<Output = T>>(
         self,
         errback: impl FnOnce(Failure) -> R + Send + 'static,
     ) -> Deferred<T> {
-        self.then(move |input: Result<Value, Failure>| match input {
+        self.then(StepKind::Errback, move |input: Result<Value, Failure>| match input {
             Ok(v) => {
                 contain::drop_unused(errback);
                 Outcome::Value(v)
@@ -422,11 +432,14 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert!(deferreds::testing::success_result_of(d));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn add_both<R: IntoStep>(
         self,
         step: impl FnOnce(Result<T, Failure>) -> R + Send + 'static,
     ) -> Deferred<R::Output> {
-        self.then(move |input: Result<Value, Failure>| outcome(step(input.map(Value::take::<T>))))
+        self.then(StepKind::Both, move |input: Result<Value, Failure>| {
+            outcome(step(input.map(Value::take::<T>)))
+        })
     }
 
     /// Adds a callback and an errback as *one* step: exactly one of them runs, so the errback
@@ -441,6 +454,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// assert_eq!(deferreds::testing::success_result_of(d), 9);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn add_callbacks<R, E>(
         self,
         callback: impl FnOnce(T) -> R + Send + 'static,
@@ -450,7 +464,7 @@ impl<T: Send + 'static> Deferred<T> {
         R: IntoStep,
         E: IntoStep<Output = R::Output>,
     {
-        self.then(move |input: Result<Value, Failure>| match input {
+        self.then(StepKind::Callbacks, move |input: Result<Value, Failure>| match input {
             Ok(v) => {
                 contain::drop_unused(errback);
                 outcome(callback(v.take::<T>()))
@@ -823,12 +837,56 @@ impl<T> Deferred<T> {
     }
 }
 
+impl<T> Deferred<T> {
+    /// A [`Picture`] of the chain and of the tower of chains it belongs to: its state, its
+    /// pause count, its pending steps, what it waits on and what waits on it, down the whole
+    /// tower; in [debug mode](crate::set_debugging), where each chain was created and fired
+    /// and where each pending step was added.
+    ///
+    /// The value is shown as the engine sees it (small values, such as integers, as
+    /// themselves); `{:#?}` shows the picture with the value through `T`'s `Debug`.
+    ///
+    /// ```
+    /// let (d, _resolver) = deferreds::Deferred::<u8>::new();
+    /// let mut d = d.map(|n| n + 1);
+    /// d.pause();
+    /// assert_eq!(d.describe().to_string(), "Deferred<u8>: pending, paused (1), 1 step pending");
+    /// ```
+    pub fn describe(&self) -> Picture {
+        self.picture(None)
+    }
+
+    fn picture(&self, value: Option<String>) -> Picture {
+        let name = format!("Deferred<{}>", std::any::type_name::<T>());
+        match &self.tail {
+            Tail::Chain(chain) => Picture::of_chain(chain, name, value),
+            ready => ready.peek(|peek, _| Picture::of_result(name, peek, value)),
+        }
+    }
+}
+
 impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
     /// Twisted-style: `<Deferred<alloc::string::String> current result: "poem">`, with
     /// `(paused)` while it is paused, plus creation and fire sites in debug mode.
     ///
     /// The value is shown with `T`'s `Debug`; a paused chain may still hold the value of an
     /// earlier step, of another type, which is shown as the engine sees it.
+    ///
+    /// `{:#?}` prints the Deferred's [`describe`](Deferred::describe) picture instead, the
+    /// value shown the same way:
+    ///
+    /// ```
+    /// let (inner, _fire) = deferreds::Deferred::<u8>::new();
+    /// let outer = deferreds::succeed(String::from("key")).add_callback(move |_| inner);
+    /// assert_eq!(
+    ///     format!("{outer:#?}"),
+    ///     "Deferred<u8>: a tower of 2 chains, outermost first\n\
+    ///      => #0 waiting on #1\n   \
+    ///         #1 pending"
+    /// );
+    /// let done = deferreds::succeed(String::from("poem"));
+    /// assert_eq!(format!("{done:#?}"), r#"Deferred<alloc::string::String>: has its result: "poem""#);
+    /// ```
     ///
     /// ```
     /// let mut d = deferreds::succeed(String::from("poem"));
@@ -847,6 +905,9 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
         // `T`'s `Debug` is user code: it runs on the value lent out of the chain, not under
         // the chain's lock, and before the snapshot the rest of the output comes from.
         let shown = self.tail.lend_value(|v| v.debug_as::<T>()).flatten();
+        if f.alternate() {
+            return fmt::Display::fmt(&self.picture(shown), f);
+        }
         self.tail.peek(|peek, debug| {
             let peek = match (peek, shown) {
                 (Peek::Ok(_), Some(shown)) => Peek::Ok(shown),
@@ -857,10 +918,36 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
     }
 }
 
+impl<T> Resolver<T> {
+    /// A [`Picture`] of the chain this resolver fires and of the tower it belongs to, as
+    /// [`Deferred::describe`] takes one: useful once the Deferred was handed on, for example
+    /// returned from a step, so that another chain waits on it.
+    ///
+    /// ```
+    /// let (inner, fire_inner) = deferreds::Deferred::<u8>::new();
+    /// let outer = deferreds::succeed(()).add_callback(move |()| inner);
+    /// assert_eq!(
+    ///     fire_inner.describe().to_string(),
+    ///     "Resolver<u8>: a tower of 2 chains, outermost first\n   \
+    ///         #0 waiting on #1\n\
+    ///      => #1 pending"
+    /// );
+    /// # drop(outer);
+    /// ```
+    pub fn describe(&self) -> Picture {
+        let name = format!("Resolver<{}>", std::any::type_name::<T>());
+        Picture::of_chain(&self.chain, name, None)
+    }
+}
+
 impl<T> fmt::Debug for Resolver<T> {
     /// The chain's state, as `Deferred`'s `Debug` shows it, with `(paused)` while it is paused;
-    /// the value as the engine sees it (the chain's value need not be a `T` any more).
+    /// the value as the engine sees it (the chain's value need not be a `T` any more). `{:#?}`
+    /// prints its [`describe`](Resolver::describe) picture.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return fmt::Display::fmt(&self.describe(), f);
+        }
         let name = format!("Resolver<{}>", std::any::type_name::<T>());
         let paused = self.chain.paused();
         self.chain.peek(|peek, debug| fmt_state_with(&name, peek, paused, debug, f))

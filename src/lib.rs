@@ -162,6 +162,63 @@
 //! [`reliability.md`](https://github.com/deferreds/deferreds/blob/main/docs/reliability.md)
 //! states the guarantees and how they are tested.
 //!
+//! # Seeing what a chain does
+//!
+//! [`Deferred::describe`] (or `{:#?}`) gives a [`Picture`] of a chain and of the whole tower of
+//! chains it waits on and is waited on by: each chain's state, pause count and pending steps,
+//! and in [debug mode](set_debugging) where each chain was created and fired and where each
+//! step was added. [`Picture::dot`] draws pictures as a Graphviz graph.
+//!
+//! ```
+//! use deferreds::Deferred;
+//!
+//! let (inner, fire_inner) = Deferred::<u32>::new();
+//! let outer = deferreds::succeed(()).add_callback(move |()| inner).map(|n| n + 1);
+//! assert_eq!(
+//!     format!("{outer:#?}"),
+//!     "Deferred<u32>: a tower of 2 chains, outermost first\n\
+//!      => #0 waiting on #1, 1 step pending\n   \
+//!         #1 pending"
+//! );
+//! # drop(fire_inner);
+//! ```
+//!
+//! With the `tracing` feature, chains report every stage through the `tracing` crate, under
+//! the target `deferreds`:
+//!
+//! | what happens | event or span | level | fields |
+//! |---|---|---|---|
+//! | a Deferred is made | "deferred created" | `TRACE` | `chain`, `at` |
+//! | it is fired | "deferred fired" | `DEBUG` | `chain`, `at`, `value` or `failure` |
+//! | a step runs | a `step` span around it | `TRACE` | `chain`, `kind`, `track`, `added_at` |
+//! | a step's Deferred makes its chain wait | "waiting on a nested deferred" | `TRACE` | `chain`, `on` |
+//! | that Deferred hands its result back | "resumed by a nested deferred" | `TRACE` | `chain`, `from`, `track` |
+//! | it is cancelled | "deferred cancelled" | `DEBUG` | `chain`, `at` |
+//! | a failure nobody handled | "unhandled failure in deferred" | `ERROR` | `error`, `error_type`, `created_at`, `debug` |
+//!
+//! - `chain` (and `on`, `from`) name a chain by its address, unique among the chains alive at
+//!   one time; a Deferred made with its result that never needed a chain (`succeed`, `fail`
+//!   outside debug mode) has none.
+//! - `at` is where the Deferred was made, fired or cancelled (`file:line:column`); `added_at`
+//!   where the step was added (`add_callback`, `map`, `and_then`, `add_errback`, `add_both`,
+//!   `add_callbacks`). `kind` is the kind of step that was added (`callback`, `errback`,
+//!   `both`, `callbacks`), `track` the track the result was on when it reached the step or came
+//!   back (`callback` for a value, `errback` for a failure): a `callback` step on the `errback`
+//!   track passes the failure on.
+//! - `value` is the value as the engine sees it (small values as themselves, others as `a boxed
+//!   value`); `failure` the failure's message. `error` is the unhandled failure's error, as a
+//!   `&dyn Error` a subscriber can downcast; `error_type` its type, `created_at` where the
+//!   failure was made, and `debug` debug mode's lines, if the Deferred was made in debug mode.
+//! - Steps carry their place, and run in a span, when a subscriber wants `TRACE` spans of the
+//!   target `deferreds` as they are added. The crate's own steps (those of `chain_deferred`,
+//!   the combinators, timeouts, shares) have no span.
+//! - No event is emitted under a chain's lock; a panic in a subscriber is caught and dropped.
+//!   Without the feature the hooks are empty functions the compiler removes.
+//!
+//! Guide chapter 15,
+//! [Seeing what chains do](https://github.com/deferreds/deferreds/blob/main/docs/guide/15-seeing-chains.md),
+//! shows both.
+//!
 //! # Testing
 //!
 //! [`testing`] has Twisted trial's `success_result_of`, `failure_result_of` and
@@ -185,6 +242,8 @@
 //! - `proptest`: property testing for Deferreds, in the `proptest` module. Strategies that
 //!   generate Deferred programs, a reference model that predicts what a program does, and a
 //!   runner that does it on this crate and records what happened. Adds the `proptest` crate.
+//! - `tracing`: events and spans of the `tracing` crate for what chains do (see [Seeing what a
+//!   chain does](#seeing-what-a-chain-does)). Adds the `tracing` crate.
 //!
 #![cfg_attr(feature = "reactor", doc = "[`Time`]: reactor::Time")]
 #![cfg_attr(not(feature = "reactor"), doc = "[`Time`]: #features")]
@@ -215,6 +274,7 @@ mod list;
 mod lock;
 mod nested;
 mod passthru;
+mod picture;
 #[cfg(feature = "proptest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod proptest;
@@ -232,6 +292,7 @@ pub mod testing;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
+mod trace;
 mod unhandled;
 mod value;
 mod waiters;
@@ -256,6 +317,7 @@ pub use crate::gather::gather_results;
 pub use crate::list::{DeferredList, FirstCallback};
 pub use crate::lock::{DeferredLock, LockGuard};
 pub use crate::passthru::passthru;
+pub use crate::picture::Picture;
 pub use crate::queue::DeferredQueue;
 pub use crate::race::race;
 pub use crate::semaphore::{DeferredSemaphore, SemaphorePermit};

@@ -146,6 +146,7 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<UnhandledFailure>) {
 pub(crate) fn report(report: UnhandledFailure) {
     // A failure shared by several observers is reported once, for all of them.
     let Some(report) = crate::share::intercept(report) else { return };
+    crate::trace::unhandled(&report);
     let mut slot = Some(report);
     let _ = CAPTURED.try_with(|c| {
         if let Some(list) = c.borrow_mut().as_mut() {

@@ -199,6 +199,10 @@ fn placeholder() {
 == The Deferred: a callback that returns a Deferred makes the chain wait for it
   diner: eating the roast, then ordering dessert
   the chain is waiting for the dessert: is_waiting() = true
+  dinner.describe() pictures the chains, the one that waits first:
+    Deferred<()>: a tower of 2 chains, outermost first
+    => #0 waiting on #1, 1 step pending
+       #1 pending, 1 step pending
   pastry chef: the treacle tart is ready
   diner: my compliments to the chef!
 

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::error::CancelledError;
 use crate::failure::Failure;
+use crate::trace;
 use crate::unhandled::{self, UnhandledFailure};
 
 /// A canceller's work that cancels other chains first ([`Cancelled::Cascade`]).
@@ -104,6 +105,7 @@ impl Chain {
         cascading: impl FnOnce(Frame) -> bool,
     ) -> bool {
         let declined = || decide.is_some_and(|decide| !decide());
+        trace::cancelling(self.addr(), at);
         let mut current = self.clone();
         loop {
             let mut st = current.state.lock();

@@ -48,6 +48,7 @@ use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
 use crate::join::Join;
+use crate::trace::{self, Site};
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
@@ -55,6 +56,8 @@ mod awaiters;
 mod cancel;
 mod cycles;
 mod dispose;
+mod located;
+pub(crate) mod look;
 mod run;
 mod steps;
 mod tail;
@@ -78,6 +81,11 @@ pub(crate) trait RunStep: Send {
 
     /// The chain this step fires, if it is a `chain_deferred` link.
     fn fires(&self) -> Option<&Arc<Chain>> {
+        None
+    }
+
+    /// Where a user added this step, if it was added where that is kept (see `located`).
+    fn site(&self) -> Option<Site> {
         None
     }
 }
@@ -352,6 +360,7 @@ impl Chain {
         if debug {
             debug::register(chain.addr(), created);
         }
+        trace::created(chain.addr(), created);
         chain
     }
 
@@ -370,10 +379,12 @@ impl Chain {
         result: Result<Value, Failure>,
         created: &'static Location<'static>,
     ) -> Arc<Chain> {
+        let note = trace::firing(&result);
         let chain = Chain::with_slot(result.into(), created);
         if chain.is_debug() {
             debug::fired_at(chain.addr(), created);
         }
+        trace::fired(chain.addr(), created, note);
         chain
     }
 
@@ -497,6 +508,7 @@ impl Chain {
             let Slot::Pending(canceller) = std::mem::replace(&mut st.slot, Slot::Empty) else {
                 unreachable!("checked above")
             };
+            let note = trace::firing(&result);
             if self.is_debug() {
                 debug::fired_at(self.addr(), at);
             }
@@ -505,6 +517,7 @@ impl Chain {
                 _ => Fired::Stored,
             };
             drop(st);
+            trace::fired(self.addr(), at, note);
             // The canceller is user code; it is dropped outside the lock. This thread may own
             // the run now (`Fired::Run`), so a panic in its destructor must not unwind: the
             // result stands and the panic is reported, as for a canceller that fired its own
@@ -545,15 +558,20 @@ impl Chain {
         {
             // A spent `Pending(None)` owns nothing: replaced without its drop.
             if !st.steps.is_empty() {
+                let note = trace::firing(&result);
                 let batch = st.steps.take_batch();
                 std::mem::forget(std::mem::replace(&mut st.slot, Slot::Empty));
                 self.set_running(true);
                 drop(st);
+                trace::fired(self.addr(), at, note);
                 run_batch(self, batch, result);
                 return Ok(());
             }
             if st.waiter.is_none() {
+                let note = trace::firing(&result);
                 std::mem::forget(std::mem::replace(&mut st.slot, result.into()));
+                drop(st);
+                trace::fired(self.addr(), at, note);
                 return Ok(());
             }
         }

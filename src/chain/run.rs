@@ -18,6 +18,7 @@ use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
 use crate::join::Join;
+use crate::trace;
 use crate::value::Value;
 
 type Res = Result<Value, Failure>;
@@ -258,6 +259,7 @@ impl<'a> Trampoline<'a> {
         let mut outer = outer;
         let mut result = result;
         loop {
+            trace::resumed(outer.addr(), self.cur.addr(), &result);
             let mut st = outer.state.lock();
             // Its `Waiting` link goes.
             st.slot = Slot::Empty;
@@ -404,6 +406,7 @@ impl<'a> Trampoline<'a> {
         // meanwhile sees the waiter, or this sees the mark.
         let linked = inner.marks() & LINKED != 0;
         drop(ist);
+        trace::waiting(outer.addr(), inner.addr());
         if linked {
             mark_linked(outer);
         }

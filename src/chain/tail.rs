@@ -11,6 +11,7 @@ use crate::debug;
 use crate::error::NotPausedError;
 use crate::failure::Failure;
 use crate::join::Join;
+use crate::trace;
 use crate::unhandled::{self, UnhandledFailure};
 use crate::value::Value;
 
@@ -123,6 +124,7 @@ impl Tail {
         if debug::debugging() {
             Tail::Chain(Chain::fired(result, created))
         } else {
+            trace::ready(created, &result);
             Tail::from_result(result)
         }
     }
@@ -269,6 +271,7 @@ impl Tail {
                 st.waiter = Some(Waiter::Chain(outer.clone()));
                 let linked = inner.marks() & LINKED != 0;
                 drop(st);
+                trace::waiting(outer.addr(), inner.addr());
                 if linked {
                     mark_linked(&outer);
                 }

@@ -19,6 +19,7 @@ mod misuse;
 mod nesting;
 mod panics;
 mod pause;
+mod picture;
 mod primitives;
 mod race;
 mod races;

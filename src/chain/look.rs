@@ -1,0 +1,125 @@
+//! Read-only looks at a chain, for [`Picture`](crate::Picture): what one chain holds, taken
+//! under its lock, and the links to its neighbours in a tower.
+//!
+//! A look changes nothing and runs no user code under the lock: the value is described by the
+//! engine ([`Value::describe`](crate::value::Value::describe)), a failure is cloned (a
+//! reference count) to be formatted later, and the steps are asked only where they were added.
+
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::cycles::dropping;
+use super::steps::Steps;
+use super::{CANCELLED, Chain, Peek, Slot, StepFn, Waiter};
+use crate::contain;
+use crate::debug;
+use crate::trace::Site;
+
+/// One chain, as a look found it.
+pub(crate) struct Look {
+    /// The chain's address: the same chain seen from two pictures is one node of a graph.
+    pub(crate) id: usize,
+    pub(crate) peek: Peek,
+    /// Pending, with a canceller.
+    pub(crate) canceller: bool,
+    pub(crate) paused: u32,
+    /// A cancel reached it while it was pending.
+    pub(crate) cancelled: bool,
+    /// A task (an `.await`) waits for its result.
+    pub(crate) awaited: bool,
+    /// A combinator (`gather_results`, `DeferredList`, `race`) waits for its result.
+    pub(crate) gathered: bool,
+    /// The first pending steps, up to the number asked for.
+    pub(crate) steps: Vec<StepLook>,
+    /// How many steps are pending in all.
+    pub(crate) pending: usize,
+    /// Where it was made and first fired, for a chain made in debug mode.
+    pub(crate) created: Option<&'static Location<'static>>,
+    pub(crate) fired: Option<&'static Location<'static>>,
+}
+
+/// A pending step, as a look sees it.
+#[derive(Clone, Copy)]
+pub(crate) enum StepLook {
+    /// Added by a user where it can be seen (see `located`).
+    Added(Site),
+    /// A `chain_deferred` link.
+    Fires,
+    /// Added while nobody was looking (debug mode off), or by the crate itself.
+    Unseen,
+}
+
+/// The neighbours of a chain in its tower that a look took along.
+#[derive(Default)]
+pub(crate) struct Links {
+    /// The chain it waits on.
+    pub(crate) inner: Option<Arc<Chain>>,
+    /// The chain that waits on it.
+    pub(crate) outer: Option<Arc<Chain>>,
+}
+
+impl Chain {
+    /// Looks at the chain, with up to `steps` of its pending steps, and takes along its
+    /// neighbours that are asked for (`inner`, `outer`), if it has them. One lock, for the
+    /// snapshot and the links together.
+    pub(crate) fn look(&self, steps: usize, inner: bool, outer: bool) -> (Look, Links) {
+        let sites = if self.is_debug() { debug::sites(self.addr()) } else { None };
+        let st = self.state.lock();
+        let peek = match &st.slot {
+            Slot::Pending(_) => Peek::Pending,
+            Slot::Ok(v) => Peek::Ok(v.describe()),
+            Slot::Err(e) => Peek::Err(e.clone()),
+            Slot::Waiting(_) => Peek::Waiting,
+            Slot::Empty if self.is_running() => Peek::Running,
+            Slot::Empty | Slot::Lent => Peek::Consumed,
+        };
+        let queued: &[StepFn] = match &st.steps {
+            Steps::Empty => &[],
+            Steps::One(step) => std::slice::from_ref(step),
+            Steps::Many(steps) => steps,
+        };
+        let pending = queued.len();
+        let shown = queued
+            .iter()
+            .take(steps)
+            .map(|step| match (step.site(), step.fires()) {
+                (Some(site), _) => StepLook::Added(site),
+                (None, Some(_)) => StepLook::Fires,
+                (None, None) => StepLook::Unseen,
+            })
+            .collect();
+        let links = Links {
+            inner: match &st.slot {
+                Slot::Waiting(next) if inner => next.upgrade(),
+                _ => None,
+            },
+            outer: match &st.waiter {
+                Some(Waiter::Chain(next)) if outer => Some(next.clone()),
+                _ => None,
+            },
+        };
+        let look = Look {
+            id: self.addr(),
+            canceller: matches!(st.slot, Slot::Pending(Some(_))),
+            peek,
+            paused: self.paused.load(Ordering::Acquire),
+            cancelled: self.cancelling.load(Ordering::Relaxed) & CANCELLED != 0,
+            awaited: matches!(st.waiter, Some(Waiter::Task(_))),
+            gathered: matches!(st.waiter, Some(Waiter::Join(..))),
+            steps: shown,
+            pending,
+            created: sites.map(|(created, _)| created),
+            fired: sites.and_then(|(_, fired)| fired),
+        };
+        drop(st);
+        (look, links)
+    }
+}
+
+/// Lets go of a neighbour a look took along, which may have become its last handle: as the
+/// trampoline lets go of a chain (see `run::release`).
+pub(crate) fn let_go(chain: Arc<Chain>) {
+    dropping(&chain);
+    contain::drop_reporting(chain);
+}
