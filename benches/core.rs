@@ -75,7 +75,7 @@ fn baseline_call_ten() -> u64 {
     x
 }
 
-/// (b) as the issue states it: fired, its resolver kept while the steps are added.
+/// (b) as its target states it: fired, its resolver kept while the steps are added.
 fn b_fire_then_add() -> u64 {
     let (d, r) = Deferred::<u64>::new();
     r.callback(black_box(0)).unwrap();
