@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::unhandled::{self, UnhandledFailure};
-use crate::{Deferred, Failure, TryResult};
+use crate::deferred::{Deferred, TryResult};
+use crate::failure::Failure;
+use crate::foundation::unhandled::{self, UnhandledFailure};
 
 /// The value `d` has succeeded with; panics if it has no result yet or failed.
 ///

@@ -46,12 +46,12 @@ use ::tokio::sync::Notify;
 use ::tokio::task::AbortHandle;
 use ::tokio::time::Instant;
 
-use crate::contain;
+use crate::deferred::{Deferred, Resolver};
 use crate::error::CancelledError;
 use crate::failure::Failure;
+use crate::foundation::contain;
+use crate::foundation::unhandled::{self, UnhandledFailure};
 use crate::reactor::{DelayedCall, InvalidDelayError, Seconds, Time, TimerQueue, WeakTime};
-use crate::unhandled::{self, UnhandledFailure};
-use crate::{Deferred, Resolver};
 
 /// A [`Time`] on tokio's clock and timer: `defer_later`, `add_timeout`, `LoopingCall` and
 /// `call_later` in a tokio program, with no [`Reactor`](crate::reactor::Reactor) thread beside

@@ -25,8 +25,8 @@ use super::{
 };
 use crate::error::CancelledError;
 use crate::failure::Failure;
-use crate::trace;
-use crate::unhandled::{self, UnhandledFailure};
+use crate::foundation::trace;
+use crate::foundation::unhandled::{self, UnhandledFailure};
 
 /// A canceller's work that cancels other chains first ([`Cancelled::Cascade`]).
 pub(crate) trait Cascade {
@@ -383,7 +383,7 @@ fn cascade(mut frames: Vec<Frame>, at: &'static Location<'static>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use crate::foundation::value::Value;
 
     fn at() -> &'static Location<'static> {
         Location::caller()

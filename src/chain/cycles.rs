@@ -55,8 +55,8 @@ use super::{
     AWAITED, COLLECTED, Chain, FireOrder, LINKED, Outcome, RunStep, STALLED, Slot, State, Waiter,
 };
 use crate::failure::Failure;
-use crate::unhandled::{self, UnhandledFailure};
-use crate::value::Value;
+use crate::foundation::unhandled::{self, UnhandledFailure};
+use crate::foundation::value::Value;
 
 /// Hashes the keys of the walk's side tables, addresses, which are unique already: a
 /// multiplication spreads them over the table's buckets (SipHash would cost more than the rest

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 
 use super::steps::Steps;
 use super::{Slot, Waiter};
-use crate::spill::Spill;
+use crate::foundation::spill::Spill;
 
 /// What a dropped chain still owned: dropped later, iteratively (see [`dispose`]).
 pub(super) struct Garbage {

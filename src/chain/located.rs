@@ -11,8 +11,8 @@ use std::panic::Location;
 
 use super::{Outcome, RunStep, Tail};
 use crate::failure::Failure;
-use crate::trace::{self, Site, StepKind};
-use crate::value::Value;
+use crate::foundation::trace::{self, Site, StepKind};
+use crate::foundation::value::Value;
 
 /// A step and where it was added.
 struct Located<F> {

@@ -43,19 +43,19 @@ use std::task::Waker;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::contain;
-use crate::debug;
 use crate::error::{AlreadyCalledError, NotPausedError};
 use crate::failure::Failure;
-use crate::join::Join;
-use crate::trace::{self, Site};
-use crate::unhandled::{self, UnhandledFailure};
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::debug;
+use crate::foundation::trace::{self, Site};
+use crate::foundation::unhandled::{self, UnhandledFailure};
+use crate::foundation::value::Value;
 
 mod awaiters;
 mod cancel;
 mod cycles;
 mod dispose;
+pub(crate) mod join;
 mod located;
 pub(crate) mod look;
 mod run;
@@ -67,6 +67,7 @@ pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
 pub(crate) use self::cancel::Cascade;
 pub(crate) use self::cycles::dropping;
 use self::dispose::{Garbage, dispose};
+use self::join::Join;
 use self::run::{Start, call_inline, drive, run_batch};
 use self::steps::{Batch, Steps};
 pub(crate) use self::tail::Tail;

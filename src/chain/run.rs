@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use super::awaiters::Awaiter;
 use super::cycles::{dropping, mark_linked};
+use super::join::Join;
 use super::steps::Batch;
 use super::{AWAITED, Chain, Claim, FireOrder, Fired, LINKED, Outcome, STALLED, Slot, Waiter};
-use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
-use crate::join::Join;
-use crate::trace;
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::trace;
+use crate::foundation::value::Value;
 
 type Res = Result<Value, Failure>;
 

@@ -44,7 +44,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::event::{Event, FinalState, StepId, Trace};
 use super::outcome::{Fault, Outcome};
 use super::program::{Attach, Canceller, InvalidProgram, Op, Program, StepFn};
-use crate::Failure;
+use crate::failure::Failure;
 
 /// Runs `program` in the model and returns the trace it predicts: the same events, in the
 /// same order, as [`runner::run`](super::runner::run) records on the crate.

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use crate::{
-    AlreadyCalledError, CancelledError, CircularChainError, Deferred, Failure, PanicError,
-};
+use crate::deferred::Deferred;
+use crate::error::{AlreadyCalledError, CancelledError, CircularChainError};
+use crate::failure::{Failure, PanicError};
 
 /// The value every Deferred of a program carries: a number, or `None`.
 ///

@@ -51,8 +51,9 @@ use parking_lot::Mutex;
 use super::event::{Event, FinalState, StepId, Trace};
 use super::outcome::{Fault, Value, outcome_of};
 use super::program::{Attach, Canceller, InvalidProgram, Op, Program, StepFn};
+use crate::deferred::{Deferred, Resolver, Step, TryResult, fail, succeed};
+use crate::failure::Failure;
 use crate::testing::capture_unhandled;
-use crate::{Deferred, Failure, Resolver, Step, TryResult, fail, succeed};
 
 /// Runs `program` on the crate and returns what it recorded.
 ///
@@ -440,7 +441,7 @@ impl World {
                 match unpaused {
                     Ok(()) => self.state.lock().pauses[d] -= 1,
                     // Twisted lets the counter go negative; this crate refuses.
-                    Err(crate::NotPausedError) => self.record(Event::UnpauseRefused(d)),
+                    Err(crate::error::NotPausedError) => self.record(Event::UnpauseRefused(d)),
                 }
             }
             Op::Cancel(d) => {

@@ -18,8 +18,8 @@ use super::pool::Pool;
 use super::queue::{Call, Due, Timers};
 use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
-use crate::Failure;
-use crate::contain;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 /// A run loop on real, monotonic time: it runs timed calls when they come due and calls that
 /// other threads hand it, and sleeps in between (Twisted's reactor, without the I/O).

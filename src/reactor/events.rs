@@ -3,8 +3,9 @@
 
 use std::fmt;
 
-use crate::contain;
-use crate::{Deferred, Failure};
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 #[cfg(doc)]
 use super::Reactor;

@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 use super::delayed::DelayedCall;
 use super::seconds::Seconds;
 use super::time::Time;
-use crate::{Deferred, Failure, IntoStep, Resolver};
+use crate::deferred::{Deferred, IntoStep, Resolver};
+use crate::failure::Failure;
 
 /// A Deferred that fires `delay` from now (seconds as an `f64`, or a `Duration`) with what `f`
 /// returns (Twisted's `task.deferLater`).
@@ -58,6 +59,6 @@ where
             let _ = slot.set(call);
             d.add_callback(move |()| f())
         }
-        Err(err) => crate::fail(Failure::new(err)),
+        Err(err) => crate::deferred::fail(Failure::new(err)),
     }
 }

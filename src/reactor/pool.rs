@@ -21,7 +21,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::ThreadPoolError;
 use super::queue::Timers;
-use crate::contain;
+use crate::foundation::contain;
 
 /// What runs on the reactor thread once a piece of work is done or given up.
 pub(super) type Delivery = Box<dyn FnOnce() + Send + 'static>;
@@ -226,8 +226,8 @@ fn work(shared: &Shared) {
 
 /// Runs `work` on the calling (worker) thread, turning a panic into the failure.
 pub(super) fn catching<R>(
-    work: impl FnOnce() -> Result<R, crate::Failure>,
-) -> Result<R, crate::Failure> {
+    work: impl FnOnce() -> Result<R, crate::failure::Failure>,
+) -> Result<R, crate::failure::Failure> {
     catch_unwind(AssertUnwindSafe(work))
-        .unwrap_or_else(|panic| Err(crate::Failure::from_panic(panic)))
+        .unwrap_or_else(|panic| Err(crate::failure::Failure::from_panic(panic)))
 }

@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::error::{DelayedCallError, InvalidDelayError, check_delay, check_delay_from};
-use crate::contain;
+use crate::foundation::contain;
 
 /// Compaction starts only above this much garbage (Twisted's threshold).
 const COMPACT_MIN_GARBAGE: usize = 50;

@@ -12,7 +12,9 @@ use parking_lot::Mutex;
 use super::error::StoppedEarlyError;
 use super::event_loop::Reactor;
 use super::events::{Phase, SystemEvent};
-use crate::{Deferred, Failure, contain};
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 /// Calls `main` with a new [`Reactor`], runs the reactor until the Deferred `main` returns
 /// fires, stops it, and returns that Deferred's result (Twisted's `task.react`).

@@ -5,7 +5,9 @@ use super::error::ThreadPoolError;
 use super::event_loop::Reactor;
 use super::events::ReactorFailure;
 use super::pool::{Delivery, Job, catching};
-use crate::{Deferred, Failure, contain};
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 /// The context of a panic in [`Reactor::call_in_thread`] work, as the failure handler sees it.
 const IN_THREAD: &str = "while calling in thread";

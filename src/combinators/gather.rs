@@ -2,10 +2,11 @@
 
 use std::panic::Location;
 
+use super::join;
+use crate::chain::join::{Slots, Spec};
 use crate::deferred::Deferred;
 use crate::failure::Failure;
-use crate::join::{self, Slots, Spec};
-use crate::value::Value;
+use crate::foundation::value::Value;
 
 /// One Deferred for the values of many, in input order, failing at the first failure (Twisted's
 /// `gatherResults`).
@@ -49,7 +50,7 @@ pub fn gather_results<T: Send + 'static>(
         consume_errors: true,
         cancel_losers: false,
     };
-    join::start(inputs.into_iter().collect(), spec, Location::caller())
+    join(inputs.into_iter().collect(), spec, Location::caller())
 }
 
 /// With `first_failure`, the join completes only if every input succeeded.

@@ -24,8 +24,6 @@
 //!
 //! `T::clone`, run once per observer, is user code: a panic in it fails that observer alone.
 
-mod report;
-
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -36,13 +34,12 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use crate::chain::{Cancelled, Cascade, Chain, Outcome, Tail};
-use crate::contain;
 use crate::deferred::Deferred;
+use crate::deferred::waiters::{Waiters, left};
 use crate::failure::Failure;
-use crate::value::Value;
-use crate::waiters::{Waiters, left};
-
-pub(crate) use report::intercept;
+use crate::foundation::contain;
+use crate::foundation::unhandled::shared;
+use crate::foundation::value::Value;
 
 /// One Deferred's result, shared with any number of observers: Twisted's several holders of
 /// one Deferred, futures' `Shared`, a promise handed to several awaiters.
@@ -206,7 +203,7 @@ fn relay<T: Clone + Send + Sync + 'static>(
     let mut st = share.state.lock();
     if let Err(failure) = &result {
         if !st.dropped_source {
-            report::opened(failure);
+            shared::opened(failure);
         }
     }
     let result = Arc::new(result);
@@ -318,7 +315,7 @@ fn clone_for_observer<T: Clone>(result: &Result<T, Failure>) -> Result<T, Failur
     match result {
         Ok(value) => catch_unwind(AssertUnwindSafe(|| value.clone())).map_err(Failure::from_panic),
         Err(failure) => {
-            report::delivered(failure);
+            shared::delivered(failure);
             Err(failure.clone())
         }
     }
@@ -463,7 +460,7 @@ impl<T> Drop for Share<T> {
     fn drop(&mut self) {
         let st = self.state.get_mut();
         if let (Some(Err(failure)), false) = (st.result.as_deref(), st.dropped_source) {
-            report::closed(failure);
+            shared::closed(failure);
         }
     }
 }

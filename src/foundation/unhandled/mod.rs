@@ -17,8 +17,10 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::Failure;
-use crate::contain;
+use crate::failure::Failure;
+use crate::foundation::contain;
+
+pub(crate) mod shared;
 
 /// A failure that reached the end of a chain with nobody to handle it.
 #[derive(Clone)]
@@ -145,8 +147,8 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<UnhandledFailure>) {
 /// Hands one report to the thread's capture, the hook, or standard error.
 pub(crate) fn report(report: UnhandledFailure) {
     // A failure shared by several observers is reported once, for all of them.
-    let Some(report) = crate::share::intercept(report) else { return };
-    crate::trace::unhandled(&report);
+    let Some(report) = shared::intercept(report) else { return };
+    crate::foundation::trace::unhandled(&report);
     let mut slot = Some(report);
     let _ = CAPTURED.try_with(|c| {
         if let Some(list) = c.borrow_mut().as_mut() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::deferred::{Deferred, IntoStep};
 use crate::error::ZeroTokensError;
-use crate::gate::{Gate, Permit, Token};
+use crate::primitives::gate::{Gate, Permit, Token};
 
 /// Lets at most `limit` holders in at once; the others wait, in order (Twisted's
 /// `DeferredSemaphore`).

@@ -28,7 +28,7 @@
 use std::panic::Location;
 
 use crate::failure::Failure;
-use crate::value::Value;
+use crate::foundation::value::Value;
 
 /// Which kind of step a user added: what the `kind` field of a step's span says, and what a
 /// [`Picture`](crate::Picture) shows of a pending step.
@@ -112,7 +112,7 @@ mod imp {
     pub(crate) fn cancelling(_chain: usize, _at: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn unhandled(_report: &crate::UnhandledFailure) {}
+    pub(crate) fn unhandled(_report: &crate::foundation::unhandled::UnhandledFailure) {}
 }
 
 #[cfg(feature = "tracing")]
@@ -123,7 +123,7 @@ mod imp {
     use tracing::{Level, debug, error, span_enabled, trace, trace_span};
 
     use super::*;
-    use crate::contain;
+    use crate::foundation::contain;
 
     /// A chain's name in events: its address, in hexadecimal.
     #[derive(Clone, Copy)]
@@ -271,7 +271,7 @@ mod imp {
         );
     }
 
-    pub(crate) fn unhandled(report: &crate::UnhandledFailure) {
+    pub(crate) fn unhandled(report: &crate::foundation::unhandled::UnhandledFailure) {
         let failure = report.failure();
         let error: &(dyn std::error::Error + 'static) = failure.as_error();
         contained(|| {

@@ -44,12 +44,11 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::chain::{Cancelled, Canceller, Cascade, Chain, Outcome};
-use crate::contain;
-use crate::deferred::Deferred;
+use super::{Cancelled, Canceller, Cascade, Chain, Outcome, Tail};
 use crate::error::FirstError;
 use crate::failure::Failure;
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::value::Value;
 
 /// One slot per input, in input order: its result once it has one, erased (each value is one
 /// of the inputs' `T`, which the [`Spec`]'s functions take back).
@@ -91,12 +90,14 @@ struct State {
     winner: Option<usize>,
 }
 
-/// Starts a join over `inputs` and returns its Deferred.
-pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
-    inputs: Vec<Deferred<T>>,
+/// Starts a join over `inputs` (its members' tails) and returns the handle `handle` makes of
+/// the join's own chain (the combinators make a `Deferred` of it).
+pub(crate) fn start<H>(
+    inputs: impl ExactSizeIterator<Item = Tail>,
     spec: Spec,
     created: &'static Location<'static>,
-) -> Deferred<U> {
+    handle: impl FnOnce(Arc<Chain>) -> H,
+) -> H {
     let n = inputs.len();
     let join = Arc::new_cyclic(|weak: &Weak<Join>| {
         let target = Chain::pending(Some(canceller(weak.clone())), created);
@@ -111,7 +112,7 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
         Join { state: Mutex::new(state), spec }
     });
     let target = join.state.lock().target.clone().expect("a new join has its target");
-    let d = Deferred::from_chain(target);
+    let d = handle(target);
     if n == 0 {
         let target = join.state.lock().target.take().expect("nothing else can fire it yet");
         let _ = target.fire((join.spec.complete)(Vec::new()), created);
@@ -119,11 +120,11 @@ pub(crate) fn start<T: Send + 'static, U: Send + 'static>(
     }
 
     let mut members = Vec::with_capacity(n);
-    for (index, input) in inputs.into_iter().enumerate() {
+    for (index, input) in inputs.enumerate() {
         // A tail that is just a result (the input had fired) is dropped in there, once the
         // join has its result; if it holds a failure the join did not consume, that reports
         // it, as the member's own chain would.
-        members.push(input.into_tail().join(&join, index));
+        members.push(input.join(&join, index));
     }
 
     let mut st = join.state.lock();

@@ -7,12 +7,12 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::bridge::task;
 use crate::chain::{Chain, Outcome, Tail};
 use crate::deferred::{Deferred, fmt_state};
 use crate::error::CancelledError;
 use crate::failure::Failure;
-use crate::task;
-use crate::value::Value;
+use crate::foundation::value::Value;
 
 /// The future a [`Deferred`] becomes when it is awaited: `deferred.await` gives the chain's
 /// result as `Result<T, Failure>`.

@@ -54,14 +54,14 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use parking_lot::Mutex;
 
+use crate::bridge::runner::{Runnable, as_runner, dispatch};
 use crate::chain::{Awaiting, CancelFn, Cancelled, Canceller, Chain, Tail, kept_for, polling};
-use crate::contain;
 use crate::deferred::Deferred;
 use crate::error::CancelledError;
 use crate::failure::Failure;
-use crate::runner::{Runnable, as_runner, dispatch};
-use crate::unhandled::{self, UnhandledFailure};
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::unhandled::{self, UnhandledFailure};
+use crate::foundation::value::Value;
 
 impl<T: Send + 'static> Deferred<T> {
     /// A Deferred that fires with `future`'s output (Twisted's `Deferred.fromFuture`).

@@ -98,7 +98,9 @@ impl From<Failure> for anyhow::Error {
                     Ok(from) => return from.0,
                     Err(_) => unreachable!("checked above"),
                 },
-                Err(failure) => return anyhow::Error::new(crate::failure::Boxed(failure)),
+                Err(failure) => {
+                    return anyhow::Error::new(crate::failure::Boxed(failure));
+                }
             }
         }
         anyhow::Error::new(crate::failure::Boxed(failure))
@@ -107,7 +109,7 @@ impl From<Failure> for anyhow::Error {
 
 #[cfg(test)]
 mod tests {
-    use crate::IntoFailure;
+    use crate::failure::IntoFailure;
 
     #[derive(Debug, thiserror::Error)]
     #[error("disk on fire")]

@@ -52,7 +52,7 @@ struct DebugInfo {
 /// Records a chain created at `created`.
 pub(crate) fn register(chain: usize, created: &'static Location<'static>) {
     let created_backtrace =
-        crate::Failure::backtrace_capture().then(backtrace::Backtrace::new_unresolved);
+        crate::failure::Failure::backtrace_capture().then(backtrace::Backtrace::new_unresolved);
     TABLE
         .lock()
         .get_or_insert_with(HashMap::new)

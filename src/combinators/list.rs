@@ -3,10 +3,11 @@
 use std::fmt;
 use std::panic::Location;
 
+use super::join;
+use crate::chain::join::{Slots, Spec};
 use crate::deferred::Deferred;
 use crate::failure::Failure;
-use crate::join::{self, Slots, Spec};
-use crate::value::Value;
+use crate::foundation::value::Value;
 
 /// Collects the results of several Deferreds into one (Twisted's `DeferredList`).
 ///
@@ -176,7 +177,7 @@ impl<T: Send + 'static> DeferredList<T> {
             consume_errors: self.consume_errors,
             cancel_losers: false,
         };
-        join::start(self.inputs, spec, Location::caller())
+        join(self.inputs, spec, Location::caller())
     }
 
     /// Builds the list's Deferred so that it fires at the first input that succeeds, with its
@@ -211,7 +212,7 @@ impl<T: Send + 'static> DeferredList<T> {
             consume_errors: self.consume_errors,
             cancel_losers: false,
         };
-        join::start(self.inputs, spec, Location::caller())
+        join(self.inputs, spec, Location::caller())
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::chain::Chain;
 use crate::chain::Peek;
 use crate::chain::look::{Look, StepLook, let_go};
-use crate::contain;
 use crate::failure::Failure;
+use crate::foundation::contain;
 
 /// How many chains a picture shows at each end of each side of its chain: the nearest and the
 /// farthest. A longer side is shown as its two ends and a count of the chains between.

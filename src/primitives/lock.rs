@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::deferred::{Deferred, IntoStep};
-use crate::gate::{Gate, Permit, Token};
+use crate::primitives::gate::{Gate, Permit, Token};
 
 /// A lock for callback code: [`acquire`](DeferredLock::acquire) returns a Deferred that fires
 /// with a [`LockGuard`] once the lock is free, and dropping the guard releases it (Twisted's

@@ -2,11 +2,12 @@
 
 use std::panic::Location;
 
+use super::join;
+use crate::chain::join::{Slots, Spec};
 use crate::deferred::Deferred;
 use crate::error::FailureGroup;
 use crate::failure::Failure;
-use crate::join::{self, Slots, Spec};
-use crate::value::Value;
+use crate::foundation::value::Value;
 
 /// The first input to succeed, with its index; the others are cancelled (Twisted's `race`).
 ///
@@ -48,7 +49,7 @@ pub fn race<T: Send + 'static>(
         consume_errors: true,
         cancel_losers: true,
     };
-    join::start(inputs.into_iter().collect(), spec, Location::caller())
+    join(inputs.into_iter().collect(), spec, Location::caller())
 }
 
 fn winner<T: Send + 'static>(index: usize, value: Value) -> Value {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use crate::chain::Cancelled;
+use crate::deferred::waiters::{Waiters, hand_over, left};
 use crate::deferred::{Deferred, Resolver, succeed};
 use crate::error::{QueueOverflow, QueueUnderflow};
-use crate::waiters::{Waiters, hand_over, left};
 
 /// A FIFO queue for callback code: [`put`](DeferredQueue::put) adds a value,
 /// [`get`](DeferredQueue::get) returns a Deferred that fires with the next one (Twisted's

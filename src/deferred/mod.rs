@@ -6,12 +6,18 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::chain::{Cancelled, Chain, Outcome, Peek, Tail, dropping};
-use crate::contain;
 use crate::error::{AlreadyCalledError, DeferredValueError, NotPausedError};
 use crate::failure::Failure;
-use crate::picture::Picture;
-use crate::trace::StepKind;
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::trace::StepKind;
+use crate::foundation::value::Value;
+
+use self::picture::Picture;
+
+pub(crate) mod execute;
+pub(crate) mod passthru;
+pub(crate) mod picture;
+pub(crate) mod waiters;
 
 /// A result you don't have yet, and the chain of callbacks and errbacks that will process it.
 ///
@@ -196,7 +202,7 @@ fn outcome<R: IntoStep>(r: R) -> Outcome {
 fn value<U: Send + 'static>(u: U) -> Value {
     // A constant for each `U`: the check costs nothing for any other type.
     if std::any::type_name::<U>().starts_with("deferreds::deferred::Deferred<")
-        && crate::debug::debugging()
+        && crate::foundation::debug::debugging()
     {
         report_deferred_value(std::any::type_name::<U>());
     }
@@ -207,7 +213,9 @@ fn value<U: Send + 'static>(u: U) -> Value {
 #[inline(never)]
 fn report_deferred_value(type_name: &'static str) {
     let failure = Failure::new(DeferredValueError { type_name });
-    crate::unhandled::report(crate::unhandled::UnhandledFailure::new(failure, None));
+    crate::foundation::unhandled::report(crate::foundation::unhandled::UnhandledFailure::new(
+        failure, None,
+    ));
 }
 
 impl<T: Send + 'static> Deferred<T> {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 use crate::failure::{Failure, WeakFailure};
-use crate::unhandled::{self, UnhandledFailure};
+use crate::foundation::unhandled::{self, UnhandledFailure};
 
 struct Entry {
     failure: WeakFailure,
@@ -59,7 +59,7 @@ fn settle(entries: &mut Vec<Entry>, i: usize, failure: &Failure) -> Option<Unhan
 
 /// A share stored `failure` as its result. A failure that another share's observer passed
 /// on into this share counts as not handled by that observer: the decision moves here.
-pub(super) fn opened(failure: &Failure) {
+pub(crate) fn opened(failure: &Failure) {
     with_entries(|entries| match position(entries, failure) {
         Some(i) => {
             entries[i].open += 1;
@@ -76,7 +76,7 @@ pub(super) fn opened(failure: &Failure) {
 }
 
 /// A share handed `failure` to one more observer.
-pub(super) fn delivered(failure: &Failure) {
+pub(crate) fn delivered(failure: &Failure) {
     with_entries(|entries| {
         if let Some(i) = position(entries, failure) {
             entries[i].delivered += 1;
@@ -85,7 +85,7 @@ pub(super) fn delivered(failure: &Failure) {
 }
 
 /// A share holding `failure` is gone: no more observers can get it from there.
-pub(super) fn closed(failure: &Failure) {
+pub(crate) fn closed(failure: &Failure) {
     let report = with_entries(|entries| {
         let i = position(entries, failure)?;
         entries[i].open -= 1;

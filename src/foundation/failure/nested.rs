@@ -30,7 +30,7 @@ use std::error::Error;
 use std::fmt::{self, Write as _};
 
 use crate::failure::Failure;
-use crate::spill::Spill;
+use crate::foundation::spill::Spill;
 
 /// A failure's error.
 pub(crate) type BoxedError = Box<dyn Error + Send + Sync + 'static>;
@@ -327,7 +327,7 @@ mod tests {
 
     impl fmt::Display for PanicsBelow {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            if self.0.check::<crate::MessageError>() {
+            if self.0.check::<crate::failure::MessageError>() {
                 panic!("no words");
             }
             write!(f, "below: {}", self.0)

@@ -16,8 +16,8 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
-use crate::contain;
-use crate::spill::Spill;
+use crate::foundation::contain;
+use crate::foundation::spill::Spill;
 
 /// A task, type-erased for the queue.
 pub(crate) trait Runnable: Send + Sync {

@@ -9,7 +9,11 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use crate::nested::{self, BoxedError};
+use self::nested::BoxedError;
+
+#[cfg(feature = "anyhow")]
+pub(crate) mod anyhow;
+pub(crate) mod nested;
 
 /// The error half of a chain: any error, a panic, or a message, with the place it was raised.
 ///
@@ -322,8 +326,8 @@ impl Failure {
     /// ```
     pub fn downcast<E: Error + Send + Sync + 'static>(self) -> Result<E, Failure> {
         #[cfg(feature = "anyhow")]
-        if self.inner.error().is::<crate::anyhow::FromAnyhow>() {
-            return crate::anyhow::downcast(self);
+        if self.inner.error().is::<self::anyhow::FromAnyhow>() {
+            return self::anyhow::downcast(self);
         }
         if !self.inner.error().is::<E>() {
             return Err(self);
@@ -358,7 +362,7 @@ impl Failure {
         } else {
             "Box<dyn Any> (a panic payload that is not a string)".to_owned()
         };
-        crate::contain::drop_payload(payload);
+        crate::foundation::contain::drop_payload(payload);
         Failure::new(PanicError { message })
     }
 
@@ -401,7 +405,7 @@ impl Failure {
     /// ```
     pub fn check_any<S: ErrorTypes>(&self) -> Option<ErrorType> {
         #[cfg(feature = "anyhow")]
-        if let Some(from) = self.inner.error().downcast_ref::<crate::anyhow::FromAnyhow>() {
+        if let Some(from) = self.inner.error().downcast_ref::<self::anyhow::FromAnyhow>() {
             return from.0.chain().find_map(S::first_match);
         }
         S::first_match(self.inner.error())
@@ -439,7 +443,7 @@ impl Failure {
     /// The wrapped error as an `E`, if that is its type.
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
         #[cfg(feature = "anyhow")]
-        if let Some(from) = self.inner.error().downcast_ref::<crate::anyhow::FromAnyhow>() {
+        if let Some(from) = self.inner.error().downcast_ref::<self::anyhow::FromAnyhow>() {
             return from.0.chain().find_map(|e| e.downcast_ref::<E>());
         }
         self.inner.error().downcast_ref::<E>()
@@ -753,10 +757,21 @@ pub(crate) fn resolve_frames(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
 const ENGINE_MARKER: &str = "<deferreds: running the chain>";
 
 fn is_engine(function: &str) -> bool {
-    ["deferreds::chain::", "<deferreds::chain::", "deferreds::deferred::", "<deferreds::deferred::"]
-        .iter()
-        .any(|p| function.starts_with(p))
+    let path = function.strip_prefix('<').unwrap_or(function);
+    (path.starts_with("deferreds::chain::") || path.starts_with("deferreds::deferred::"))
+        && !NOT_THE_ENGINE.iter().any(|p| path.starts_with(p))
 }
+
+/// Modules in the engine's and the typed Deferred's folders whose frames are the program's
+/// way through the crate, kept in a traceback as they are: the combinators' join, and the
+/// helpers beside the Deferred that run user code or hand results on.
+const NOT_THE_ENGINE: &[&str] = &[
+    "deferreds::chain::join::",
+    "deferreds::deferred::execute::",
+    "deferreds::deferred::passthru::",
+    "deferreds::deferred::picture::",
+    "deferreds::deferred::waiters::",
+];
 
 fn is_machinery(function: &str) -> bool {
     function.starts_with("backtrace::")
@@ -764,7 +779,7 @@ fn is_machinery(function: &str) -> bool {
         || function.starts_with("<deferreds::failure::Failure")
         || function.starts_with("<T as core::convert::From")
         || function.starts_with("core::ops::function")
-        || function.starts_with("deferreds::debug::")
+        || function.starts_with("deferreds::foundation::debug::")
         || function.starts_with("deferreds::chain::")
         || function.starts_with("<deferreds::chain::")
         || function.starts_with("std::panicking")
@@ -924,8 +939,8 @@ impl Failure {
         E: Into<Box<dyn Error + Send + Sync + 'static>> + 'static,
     {
         #[cfg(feature = "anyhow")]
-        let error = match crate::anyhow::take(error) {
-            Ok(error) => return crate::anyhow::into_failure(error, location),
+        let error = match self::anyhow::take(error) {
+            Ok(error) => return self::anyhow::into_failure(error, location),
             Err(error) => error,
         };
         let name = std::any::type_name::<E>();

@@ -13,9 +13,9 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use crate::chain::Cancelled;
+use crate::deferred::execute::maybe_deferred;
+use crate::deferred::waiters::{Waiters, hand_over, left};
 use crate::deferred::{Deferred, IntoStep, Resolver, succeed};
-use crate::execute::maybe_deferred;
-use crate::waiters::{Waiters, hand_over, left};
 
 /// A permit type: what a waiter receives, holding one token.
 pub(crate) trait Permit: Send + Sized + 'static {

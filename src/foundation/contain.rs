@@ -17,7 +17,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::failure::Failure;
-use crate::unhandled::{self, UnhandledFailure};
+use crate::foundation::unhandled::{self, UnhandledFailure};
 
 /// Drops `value`, whose destructor may be user code, at a point where a panic must not unwind:
 /// a panic becomes a [`PanicError`](crate::PanicError) failure sent to the unhandled-failure
@@ -111,7 +111,7 @@ mod tests {
         let note = unprintable(&failure, &panic);
         assert!(
             note.starts_with(
-                "deferreds::contain::tests::BadDisplay: <formatting this error panicked: no words>\n"
+                "deferreds::foundation::contain::tests::BadDisplay: <formatting this error panicked: no words>\n"
             ),
             "{note}"
         );
