@@ -299,9 +299,10 @@ pub use crate::error::{
     AlreadyCalledError, CancelledError, CircularChainError, DeferredValueError, FailureGroup,
     FirstError, NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
-pub use crate::failure::{
-    ErrorType, ErrorTypes, Failure, Frame, IntoFailure, MessageError, PanicError, TracebackDetail,
-};
+pub use crate::failure::convert::IntoFailure;
+pub use crate::failure::traceback::{Frame, TracebackDetail};
+pub use crate::failure::types::{ErrorType, ErrorTypes};
+pub use crate::failure::{Failure, MessageError, PanicError};
 pub use crate::foundation::debug::{debugging, set_debugging};
 pub use crate::foundation::unhandled::{
     UnhandledFailure, reset_unhandled_hook, set_unhandled_hook,

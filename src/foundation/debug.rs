@@ -92,7 +92,7 @@ impl DebugInfo {
         let _ =
             write!(out, "\n C: Deferred was created at {}:{}:{}", c.file(), c.line(), c.column());
         if let Some(bt) = &mut self.created_backtrace {
-            for frame in crate::failure::resolve_frames(bt) {
+            for frame in crate::failure::traceback::resolve_frames(bt) {
                 let _ = write!(out, "\n C:   in {}", frame.function());
                 if let (Some(file), Some(line)) = (frame.file(), frame.line()) {
                     let _ = write!(out, " ({file}:{line})");

@@ -45,7 +45,7 @@ pub(crate) fn take<E: 'static>(error: E) -> Result<anyhow::Error, E> {
 /// The failure an `anyhow::Error` becomes: the failure it was made from, if it was made from
 /// one, or else a failure that holds it whole.
 pub(crate) fn into_failure(error: anyhow::Error, location: &'static Location<'static>) -> Failure {
-    match error.downcast::<crate::failure::Boxed>() {
+    match error.downcast::<crate::failure::convert::Boxed>() {
         Ok(boxed) => boxed.0,
         Err(error) => Failure::from_parts(Box::new(FromAnyhow(error)), "anyhow::Error", location),
     }
@@ -99,17 +99,17 @@ impl From<Failure> for anyhow::Error {
                     Err(_) => unreachable!("checked above"),
                 },
                 Err(failure) => {
-                    return anyhow::Error::new(crate::failure::Boxed(failure));
+                    return anyhow::Error::new(crate::failure::convert::Boxed(failure));
                 }
             }
         }
-        anyhow::Error::new(crate::failure::Boxed(failure))
+        anyhow::Error::new(crate::failure::convert::Boxed(failure))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::failure::IntoFailure;
+    use crate::failure::convert::IntoFailure;
 
     #[derive(Debug, thiserror::Error)]
     #[error("disk on fire")]
