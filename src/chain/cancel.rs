@@ -18,10 +18,11 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+use super::awaiters::Awaiting;
 use super::run::drive;
 use super::{
-    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, Claim, FIRED_BY_CANCELLER, IN_CANCELLER,
-    PROMISED, Slot,
+    CANCELLED, CANCELLING, Cancelled, Chain, Claim, FIRED_BY_CANCELLER, IN_CANCELLER, PROMISED,
+    Slot,
 };
 use crate::error::CancelledError;
 use crate::failure::Failure;
@@ -377,6 +378,26 @@ fn cascade(mut frames: Vec<Frame>, at: &'static Location<'static>) -> bool {
                 }
             }
         }
+    }
+}
+
+/// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
+/// returns decides what the engine does next (see [`Cancelled`]).
+pub(crate) type Canceller = Box<dyn CancelFn>;
+
+/// What a [`Canceller`] is: any closure, or a task's, which the engine can ask for its task.
+pub(crate) trait CancelFn: Send {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled;
+
+    /// The task of this crate the cancellation goes to, for the engine's walk (see `cycles`).
+    fn task(&self) -> Option<Weak<dyn Awaiting>> {
+        None
+    }
+}
+
+impl<F: FnOnce(&Arc<Chain>) -> Cancelled + Send> CancelFn for F {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled {
+        (*self)(chain)
     }
 }
 
