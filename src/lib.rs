@@ -294,7 +294,9 @@ pub use crate::combinators::share::SharedDeferred;
 pub use crate::deferred::execute::{execute, maybe_deferred};
 pub use crate::deferred::passthru::passthru;
 pub use crate::deferred::picture::Picture;
-pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, TryResult, fail, succeed};
+pub use crate::deferred::resolver::Resolver;
+pub use crate::deferred::step::{IntoStep, Step, TryResult};
+pub use crate::deferred::{Deferred, fail, succeed};
 pub use crate::error::{
     AlreadyCalledError, CancelledError, CircularChainError, DeferredValueError, FailureGroup,
     FirstError, NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,

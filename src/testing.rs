@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::deferred::{Deferred, TryResult};
+use crate::deferred::Deferred;
+use crate::deferred::step::TryResult;
 use crate::failure::Failure;
 use crate::foundation::unhandled::{self, UnhandledFailure};
 

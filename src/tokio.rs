@@ -46,7 +46,8 @@ use ::tokio::sync::Notify;
 use ::tokio::task::AbortHandle;
 use ::tokio::time::Instant;
 
-use crate::deferred::{Deferred, Resolver};
+use crate::deferred::Deferred;
+use crate::deferred::resolver::Resolver;
 use crate::error::CancelledError;
 use crate::failure::Failure;
 use crate::foundation::contain;

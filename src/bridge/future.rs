@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 
 use crate::bridge::task;
 use crate::chain::{Chain, Outcome, Tail};
-use crate::deferred::{Deferred, fmt_state};
+use crate::deferred::Deferred;
+use crate::deferred::describe::fmt_state;
 use crate::error::CancelledError;
 use crate::failure::Failure;
 use crate::foundation::value::Value;

@@ -2,7 +2,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::deferred::{Deferred, IntoStep, Step, fail, succeed};
+use crate::deferred::step::{IntoStep, Step};
+use crate::deferred::{Deferred, fail, succeed};
 use crate::failure::Failure;
 
 /// Calls `f` now and returns what it produced as a Deferred, whatever it was (Twisted's

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::chain::Cancelled;
-use crate::deferred::Resolver;
+use crate::deferred::resolver::Resolver;
 use crate::foundation::contain;
 
 /// Waiters in arrival order, each known by a ticket so that a cancelled one can leave at once.

@@ -14,8 +14,10 @@ use parking_lot::Mutex;
 
 use crate::chain::Cancelled;
 use crate::deferred::execute::maybe_deferred;
+use crate::deferred::resolver::Resolver;
+use crate::deferred::step::IntoStep;
 use crate::deferred::waiters::{Waiters, hand_over, left};
-use crate::deferred::{Deferred, IntoStep, Resolver, succeed};
+use crate::deferred::{Deferred, succeed};
 
 /// A permit type: what a waiter receives, holding one token.
 pub(crate) trait Permit: Send + Sized + 'static {

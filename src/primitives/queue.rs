@@ -7,8 +7,9 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use crate::chain::Cancelled;
+use crate::deferred::resolver::Resolver;
 use crate::deferred::waiters::{Waiters, hand_over, left};
-use crate::deferred::{Deferred, Resolver, succeed};
+use crate::deferred::{Deferred, succeed};
 use crate::error::{QueueOverflow, QueueUnderflow};
 
 /// A FIFO queue for callback code: [`put`](DeferredQueue::put) adds a value,

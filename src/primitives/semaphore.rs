@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::deferred::{Deferred, IntoStep};
+use crate::deferred::Deferred;
+use crate::deferred::step::IntoStep;
 use crate::error::ZeroTokensError;
 use crate::primitives::gate::{Gate, Permit, Token};
 

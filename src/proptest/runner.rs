@@ -51,7 +51,9 @@ use parking_lot::Mutex;
 use super::event::{Event, FinalState, StepId, Trace};
 use super::outcome::{Fault, Value, outcome_of};
 use super::program::{Attach, Canceller, InvalidProgram, Op, Program, StepFn};
-use crate::deferred::{Deferred, Resolver, Step, TryResult, fail, succeed};
+use crate::deferred::resolver::Resolver;
+use crate::deferred::step::{Step, TryResult};
+use crate::deferred::{Deferred, fail, succeed};
 use crate::failure::Failure;
 use crate::testing::capture_unhandled;
 

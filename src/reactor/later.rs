@@ -5,7 +5,9 @@ use std::sync::{Arc, OnceLock};
 use super::delayed::DelayedCall;
 use super::seconds::Seconds;
 use super::time::Time;
-use crate::deferred::{Deferred, IntoStep, Resolver};
+use crate::deferred::Deferred;
+use crate::deferred::resolver::Resolver;
+use crate::deferred::step::IntoStep;
 use crate::failure::Failure;
 
 /// A Deferred that fires `delay` from now (seconds as an `f64`, or a `Duration`) with what `f`

@@ -10,7 +10,9 @@ use super::delayed::DelayedCall;
 use super::error::{InvalidDelayError, LoopingCallError};
 use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
-use crate::deferred::{Deferred, IntoStep, Resolver, Step};
+use crate::deferred::Deferred;
+use crate::deferred::resolver::Resolver;
+use crate::deferred::step::{IntoStep, Step};
 use crate::failure::Failure;
 
 /// Calls a function every `interval` seconds on a time source, until stopped or until the

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::error::TimeoutError;
 use super::seconds::Seconds;
 use super::time::Time;
-use crate::deferred::{Deferred, IntoStep, Step};
+use crate::deferred::Deferred;
+use crate::deferred::step::{IntoStep, Step};
 use crate::error::CancelledError;
 use crate::failure::Failure;
 

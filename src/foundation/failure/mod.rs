@@ -11,6 +11,9 @@ use parking_lot::Mutex;
 
 use self::nested::BoxedError;
 
+#[cfg(doc)]
+use self::convert::IntoFailure;
+
 #[cfg(feature = "anyhow")]
 pub(crate) mod anyhow;
 pub(crate) mod convert;
