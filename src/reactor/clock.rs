@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
-use super::queue::{Call, Due, Nesting, Timers};
+use super::queue::call::Call;
+use super::queue::{Due, Nesting, Timers};
 use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
 

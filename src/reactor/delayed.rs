@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::error::DelayedCallError;
-use super::queue::{Call, Status};
+use super::queue::call::{Call, Status};
 use super::seconds::Seconds;
 
 /// A call scheduled by [`call_later`](super::Time::call_later), which can still be cancelled or

@@ -15,7 +15,8 @@ use super::events::{
     Phase, ReactorFailure, SystemEvent, Trigger, TriggerId, TriggerResult, Triggers,
 };
 use super::pool::Pool;
-use super::queue::{Call, Due, Timers};
+use super::queue::call::Call;
+use super::queue::{Due, Timers};
 use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
 use crate::failure::Failure;

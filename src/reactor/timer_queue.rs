@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
-use super::queue::{Call, Due, External, Timers};
+use super::queue::call::Call;
+use super::queue::{Due, External, Timers};
 use super::seconds::Seconds;
 
 /// The timed calls of a [`Time`](super::Time) implementation: the heap behind
