@@ -54,6 +54,8 @@
 //! are written with this module.
 
 mod event;
+mod generate;
+mod kinds;
 pub mod model;
 mod outcome;
 mod program;
@@ -61,6 +63,7 @@ pub mod runner;
 mod strategy;
 
 pub use self::event::{Event, FinalState, StepId, Trace};
+pub use self::kinds::{CancellerKind, OpKind, StepKind};
 pub use self::outcome::{Fault, Outcome, Tag, TypeError, Value, outcome_of};
 pub use self::program::{Attach, Canceller, CustomStep, InvalidProgram, Op, Program, StepFn};
-pub use self::strategy::{CancellerKind, OpKind, Shape, StepKind};
+pub use self::strategy::Shape;
