@@ -7,7 +7,7 @@ use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::bridge::task;
+use crate::bridge::task::cancel;
 use crate::chain::{Chain, Outcome, Tail};
 use crate::deferred::Deferred;
 use crate::deferred::describe::fmt_state;
@@ -54,7 +54,7 @@ use crate::foundation::value::Value;
 pub struct DeferredFuture<T> {
     /// The Deferred's tail until the result is handed out, `None` after.
     tail: Option<Tail>,
-    /// For cancellation by the `ensure_deferred` task this future runs in (see `task::Armed`):
+    /// For cancellation by the `ensure_deferred` task this future runs in (see `task::cancel::Armed`):
     /// when the future was first polled (`NEVER`, `UNARMED`, or the serial of the cancelling
     /// poll it was first polled in), and the serial of the last cancelling poll that cancelled
     /// its Deferred.
@@ -136,7 +136,7 @@ impl<T: Send + 'static> Future for DeferredFuture<T> {
             }
             None => panic!("`DeferredFuture` polled after it completed"),
         };
-        let armed = task::armed();
+        let armed = cancel::armed();
         // In a cancelling poll of the task this future runs in, the Deferred is cancelled if it
         // was being awaited when the cancel came, that is, polled before this poll began; once
         // per cancelling poll, however often the future is polled in it.
@@ -147,7 +147,7 @@ impl<T: Send + 'static> Future for DeferredFuture<T> {
         if let Some(serial) = armed {
             if old && this.cancelled_in != serial {
                 this.cancelled_in = serial;
-                task::deliver_cancel(|| chain.cancel(Location::caller()));
+                cancel::deliver_cancel(|| chain.cancel(Location::caller()));
             }
         }
         match Chain::poll_owned(chain, cx.waker()) {
@@ -157,7 +157,7 @@ impl<T: Send + 'static> Future for DeferredFuture<T> {
             }
             None => {
                 if armed.is_some() {
-                    task::note_pending(old);
+                    cancel::note_pending(old);
                 }
                 Poll::Pending
             }
@@ -183,10 +183,10 @@ impl<T> Drop for DeferredFuture<T> {
             other => other.into(),
         }));
         let cancel = || chain.cancel(Location::caller());
-        if task::armed().is_some() {
+        if cancel::armed().is_some() {
             // Dropped by the task's own cancelling poll (`try_join!` giving up, say): that
             // delivers the cancellation too.
-            task::deliver_cancel(cancel);
+            cancel::deliver_cancel(cancel);
         } else {
             cancel();
         }
