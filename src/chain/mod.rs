@@ -59,6 +59,7 @@ pub(crate) mod look;
 mod push;
 mod run;
 mod steps;
+mod sweep;
 mod tail;
 
 use self::awaiters::Awaiter;
