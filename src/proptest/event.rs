@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::outcome::{Outcome, ShowOutcome};
-use super::program::Names;
+use super::program::display::Names;
 
 /// Which step an event is about: the operation that added it, or a step that an
 /// [`AddTo`](super::StepFn::AddTo) step function added while that operation's step ran.
