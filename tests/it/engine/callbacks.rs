@@ -328,7 +328,7 @@ fn testing_helpers_describe_a_pending_deferred_of_a_type_without_debug() {
     }))
     .unwrap_err();
     let message = message.downcast_ref::<String>().unwrap();
-    assert!(message.ends_with("found no result: <Deferred<it::callbacks::testing_helpers_describe_a_pending_deferred_of_a_type_without_debug::Opaque>>"), "{message}");
+    assert!(message.ends_with("found no result: <Deferred<it::engine::callbacks::testing_helpers_describe_a_pending_deferred_of_a_type_without_debug::Opaque>>"), "{message}");
 }
 
 // Steps added to a fired Deferred whose resolver is kept run at once, as plain calls; the chain

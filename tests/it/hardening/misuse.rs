@@ -34,7 +34,7 @@ use deferreds::{
     AlreadyCalledError, Deferred, Failure, NotPausedError, Resolver, Step, ensure_deferred,
 };
 
-use crate::support::{Watchdog, soak};
+use crate::hardening::support::{Watchdog, soak};
 
 /// Deferreds per case.
 const N: usize = 4;

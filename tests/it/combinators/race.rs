@@ -200,7 +200,7 @@ fn cancelling_the_race_while_its_losers_are_being_cancelled_keeps_the_winner() {
 #[test]
 fn cancelling_a_race_while_an_input_runs_its_steps_on_another_thread_lets_that_input_win() {
     let (a, fire_a) = Deferred::<u8>::new();
-    let (a, has_started, go) = crate::list::blocking_input(a);
+    let (a, has_started, go) = crate::combinators::list::blocking_input(a);
     let (b, _fire_b) = Deferred::<u8>::new();
     let winner = race(vec![a, b]);
     let firer = std::thread::spawn(move || fire_a.callback(1).unwrap());

@@ -10,7 +10,7 @@ use deferreds::{
     CancelledError, Deferred, DeferredList, Failure, FirstError, fail, gather_results, succeed,
 };
 
-use crate::list::{GenericError, fake_callback_canceller, observed};
+use crate::combinators::list::{GenericError, fake_callback_canceller, observed};
 
 /// Ported from `DeferredTests.test_gatherResults`.
 #[test]
@@ -253,7 +253,7 @@ fn test_callback_order_preserved() {
 #[test]
 fn cancelling_a_gather_whose_only_pending_input_is_in_flight_waits_for_its_value() {
     let (a, fire_a) = Deferred::<u8>::new();
-    let (a, has_started, go) = crate::list::blocking_input(a);
+    let (a, has_started, go) = crate::combinators::list::blocking_input(a);
     let gathered = gather_results(vec![a, succeed(2)]);
     let firer = std::thread::spawn(move || fire_a.callback(1).unwrap());
     has_started.recv().unwrap();

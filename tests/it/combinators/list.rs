@@ -325,7 +325,7 @@ fn test_cancel_fired_on_one_errback_deferred_list() {
     let dl = dl.into_deferred();
     r1.errback(Failure::new(GenericError("test"))).unwrap();
     dl.cancel();
-    assert_eq!(log.take(), ["one: it::list::GenericError"], "two was not cancelled");
+    assert_eq!(log.take(), ["one: it::combinators::list::GenericError"], "two was not cancelled");
     assert!(failure_result_of(dl).check::<FirstError>());
 }
 

@@ -587,7 +587,7 @@ impl Program {
 
 /// 2,000 programs, 100,000 in soak mode (`DEFERREDS_SOAK_CASES` sets the number).
 fn cases() -> u32 {
-    let soak = if crate::support::soak() { 100_000 } else { 2_000 };
+    let soak = if crate::hardening::support::soak() { 100_000 } else { 2_000 };
     std::env::var("DEFERREDS_SOAK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(soak)
 }
 

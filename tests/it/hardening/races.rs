@@ -24,7 +24,7 @@ use deferreds::{
     TryResult, gather_results, race,
 };
 
-use crate::support::{Rng, Watchdog, soak, soak_rounds};
+use crate::hardening::support::{Rng, Watchdog, soak, soak_rounds};
 
 /// One round's parts: part `t` runs on thread `t` of the crew (0 is the caller's).
 type Job = Arc<dyn Fn(usize) + Send + Sync>;

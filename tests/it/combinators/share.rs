@@ -361,7 +361,7 @@ fn a_failure_handled_at_the_end_of_a_line_of_shares_is_not_reported() {
 
 #[test]
 fn a_hook_that_panics_on_a_shared_failures_report_leaves_the_count_working_for_the_next() {
-    let _hook = crate::support::HOOK.lock();
+    let _hook = crate::hardening::support::HOOK.lock();
     let seen = Arc::new(AtomicUsize::new(0));
     let s = seen.clone();
     deferreds::set_unhandled_hook(move |report| {
@@ -400,7 +400,7 @@ fn a_new_failure_raised_by_an_observer_is_reported_on_its_own() {
 
 #[test]
 fn observers_made_cancelled_and_fired_from_several_threads_each_get_the_result_once() {
-    let rounds = if crate::support::soak() { 2_000 } else { 200 };
+    let rounds = if crate::hardening::support::soak() { 2_000 } else { 200 };
     for round in 0..rounds {
         let (d, r) = Deferred::<Arc<String>>::new();
         let shared = d.share();

@@ -614,7 +614,7 @@ fn dropping_a_deferred_future_whose_waker_panics_on_drop_still_cancels_its_defer
 
 #[test]
 fn an_unhandled_report_never_unwinds_when_the_errors_display_panics() {
-    let _hook = crate::support::HOOK.lock();
+    let _hook = crate::hardening::support::HOOK.lock();
     // With the default report, on a thread with no capture.
     deferreds::reset_unhandled_hook();
     std::thread::spawn(|| drop(fail::<u8>(Failure::new(BadDisplay))))
@@ -645,7 +645,7 @@ fn an_unhandled_report_never_unwinds_when_the_errors_display_panics() {
 
 #[test]
 fn replacing_the_unhandled_hook_drops_the_old_one_outside_the_hooks_lock() {
-    let _hook = crate::support::HOOK.lock();
+    let _hook = crate::hardening::support::HOOK.lock();
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         // The old hook owns a failed Deferred: dropping the hook reports that failure, which
@@ -1183,7 +1183,7 @@ mod reactor {
         use std::sync::mpsc;
         use std::time::{Duration, Instant};
 
-        let _hook = crate::support::HOOK.lock();
+        let _hook = crate::hardening::support::HOOK.lock();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         // The worker drops it, on its own thread: the report goes to the hook.

@@ -79,7 +79,7 @@ fn a_panic_inside_a_lock_releases_the_lock() {
 
 #[test]
 fn a_panicking_unhandled_hook_is_contained_and_later_reports_still_reach_it() {
-    let _hook = crate::support::HOOK.lock();
+    let _hook = crate::hardening::support::HOOK.lock();
     let seen = Arc::new(AtomicUsize::new(0));
     let s = seen.clone();
     deferreds::set_unhandled_hook(move |report| {

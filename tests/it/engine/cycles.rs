@@ -15,7 +15,7 @@ use deferreds::testing::{
 };
 use deferreds::{CancelledError, CircularChainError, Deferred, Failure, Resolver};
 
-use crate::support::{Rng, Watchdog};
+use crate::hardening::support::{Rng, Watchdog};
 
 type V = Counted<u64>;
 type Slot = Arc<Mutex<Option<Deferred<V>>>>;

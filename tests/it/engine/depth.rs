@@ -506,7 +506,7 @@ fn format_every_way(failure: &Failure, display: &str) {
     assert_eq!(reports[0].to_string(), format!("Unhandled error in Deferred:\n{traceback}"));
     assert!(format!("{:?}", reports[0]).contains(display));
     {
-        let _hook = crate::support::HOOK.lock();
+        let _hook = crate::hardening::support::HOOK.lock();
         deferreds::reset_unhandled_hook();
         drop(fail::<u8>(failure.clone()));
     }

@@ -67,7 +67,7 @@ fn a_pending_or_successful_chain_reports_nothing() {
 
 #[test]
 fn the_hook_receives_reports_and_a_panicking_hook_is_contained() {
-    let _hook = crate::support::HOOK.lock();
+    let _hook = crate::hardening::support::HOOK.lock();
     // Run on a fresh thread so no capture is active and the hook is used.
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};

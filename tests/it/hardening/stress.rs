@@ -28,7 +28,7 @@ use deferreds::{
     Resolver, Step, ensure_deferred, gather_results,
 };
 
-use crate::support::{Rng, Watchdog, soak, soak_ops};
+use crate::hardening::support::{Rng, Watchdog, soak, soak_ops};
 
 const THREADS: usize = 8;
 
