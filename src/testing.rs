@@ -19,6 +19,9 @@
 //! assert!(!deferreds::Failure::msg("cheap").has_backtrace());
 //! ```
 
+// The top of the map (see docs/design.md): on the typed Deferred and the foundation; only
+// `proptest` builds on it.
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

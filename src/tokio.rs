@@ -33,6 +33,9 @@
 //! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/14-tokio.md)
 //! tells the whole story.
 
+// The top of the map (see docs/design.md): on the reactor and the typed Deferred; nothing in
+// the crate builds on it.
+
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};

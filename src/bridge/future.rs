@@ -1,4 +1,7 @@
 //! Awaiting a Deferred: [`DeferredFuture`], the future `deferred.await` turns into.
+//!
+//! Part of the async bridge, on the typed Deferred and the engine: it knows nothing of the
+//! combinators, the primitives or the reactor.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};

@@ -4,6 +4,9 @@
 //!
 //! Built on the typed Deferred and the engine's awaiting hooks; nothing here knows of the
 //! combinators, the coordination primitives or the reactor.
+//!
+//! Part of the async bridge, on the typed Deferred and the engine: it knows nothing of the
+//! combinators, the primitives or the reactor.
 
 pub(crate) mod future;
 pub(crate) mod runner;

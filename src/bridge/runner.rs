@@ -10,6 +10,9 @@
 //! A thread becomes the runner when it polls a task and is not one already (inside a wake from
 //! outside any task, a `cancel`, or the first poll of a new task), and stops being one once its
 //! queue is empty, all before that call returns.
+//!
+//! Part of the async bridge, on the typed Deferred and the engine: it knows nothing of the
+//! combinators, the primitives or the reactor.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

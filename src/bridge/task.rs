@@ -24,6 +24,9 @@
 //! # Cancellation
 //!
 //! How a task is cancelled, and how a cancellation reaches the future, is in `task/cancel.rs`.
+//!
+//! Part of the async bridge, on the typed Deferred and the engine: it knows nothing of the
+//! combinators, the primitives or the reactor.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};

@@ -19,6 +19,9 @@
 //! it, the listed chains are looked at again ([`retry_stalled`]). A task's first poll has no
 //! Deferred yet to list them under: they wait in the poll's scope until the task makes it
 //! ([`kept_for`]).
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -12,6 +12,9 @@
 //! [`IN_CANCELLER`] naming the chain whose canceller is (still) running, before the rest of that
 //! canceller runs; and a panic in any of it is that canceller's panic. The stack is local to
 //! the outermost `cancel`, so nothing depends on thread-locals that may be gone at thread exit.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};

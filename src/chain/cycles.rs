@@ -39,6 +39,9 @@
 //! its chain held, lists its chain under the chain that stopped it ([`STALLED`]): when a
 //! handle of that one goes (whoever runs a chain lets go of it afterwards), the walk is made
 //! again.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};

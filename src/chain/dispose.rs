@@ -5,6 +5,9 @@
 //! A chain can be dropped while its thread exits, by the destructor of a thread-local that
 //! holds it, after the queue below was destroyed. The loop does not depend on the queue: see
 //! `spill.rs`.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::{Cell, RefCell};
 

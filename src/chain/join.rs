@@ -38,6 +38,9 @@
 //! canceller holds it weakly and the join holds its members weakly, so nothing forms a cycle:
 //! members that can never fire (every handle that could fire them was dropped) take the join
 //! with them instead of leaking it.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 use std::sync::{Arc, Weak};

@@ -6,6 +6,9 @@
 //! which the queue holds like any other step: a picture of the chain reads the sites of its
 //! pending steps through [`RunStep::site`], and the step runs inside a `step` span. The plain
 //! path pays one look at the chain's debug mark.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 

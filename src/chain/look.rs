@@ -4,6 +4,9 @@
 //! A look changes nothing and runs no user code under the lock: the value is described by the
 //! engine ([`Value::describe`](crate::foundation::value::Value::describe)), a failure is cloned (a
 //! reference count) to be formatted later, and the steps are asked only where they were added.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 use std::sync::Arc;

@@ -34,6 +34,9 @@
 //! afterwards, the way Twisted's `_runCallbacks` keeps its `chain` list. Dropping a chain that
 //! owns other chains queues them on a thread-local list instead of dropping them in place, and
 //! a combinator's canceller hands the chains it cancels back to `cancel`'s loop (`cancel.rs`).
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};

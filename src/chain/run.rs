@@ -5,6 +5,9 @@
 //! added meanwhile). Everything else a step can do (wait on another chain, fire one) leaves
 //! that loop for [`Trampoline::wait`] or [`Trampoline::fire`], and handing a result to the
 //! chain that waits on it is [`Trampoline::deliver`], one lock per chain.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};

@@ -1,4 +1,7 @@
 //! The step queue: room for one step inline, a vector beyond that.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::sync::Arc;
 

@@ -1,4 +1,7 @@
 //! The tail end of a chain, as a `Deferred` holds it.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 use std::sync::{Arc, Weak};

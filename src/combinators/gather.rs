@@ -1,4 +1,7 @@
 //! [`gather_results`]: the values of many Deferreds, or the first failure.
+//!
+//! Part of the combinators, on the typed Deferred and the engine: it knows nothing of the
+//! primitives, the async bridge or the reactor.
 
 use std::panic::Location;
 

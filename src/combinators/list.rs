@@ -1,4 +1,7 @@
 //! [`DeferredList`]: one Deferred for the results of many.
+//!
+//! Part of the combinators, on the typed Deferred and the engine: it knows nothing of the
+//! primitives, the async bridge or the reactor.
 
 use std::fmt;
 use std::panic::Location;

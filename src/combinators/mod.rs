@@ -4,6 +4,9 @@
 //!
 //! Built on the typed Deferred and the engine; nothing here knows of the coordination
 //! primitives, the async bridge or the reactor.
+//!
+//! Part of the combinators, on the typed Deferred and the engine: it knows nothing of the
+//! primitives, the async bridge or the reactor.
 
 use std::panic::Location;
 

@@ -1,4 +1,7 @@
 //! [`race()`](fn@crate::race): the first Deferred to succeed wins, and the others are cancelled.
+//!
+//! Part of the combinators, on the typed Deferred and the engine: it knows nothing of the
+//! primitives, the async bridge or the reactor.
 
 use std::panic::Location;
 

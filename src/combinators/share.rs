@@ -23,6 +23,9 @@
 //! ([`Cancelled::Cascade`]), as the combinators do with their inputs.
 //!
 //! `T::clone`, run once per observer, is user code: a panic in it fails that observer alone.
+//!
+//! Part of the combinators, on the typed Deferred and the engine: it knows nothing of the
+//! primitives, the async bridge or the reactor.
 
 use std::any::Any;
 use std::cell::RefCell;

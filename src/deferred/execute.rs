@@ -1,4 +1,7 @@
 //! [`maybe_deferred`] and [`execute`]: call a function now, and get its outcome as a Deferred.
+//!
+//! Part of the typed Deferred: it knows nothing of the combinators, the primitives, the async
+//! bridge or the reactor.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

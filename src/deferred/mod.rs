@@ -1,4 +1,7 @@
 //! [`Deferred`], its [`Resolver`], and the steps a chain is made of.
+//!
+//! Part of the typed Deferred: it knows nothing of the combinators, the primitives, the async
+//! bridge or the reactor.
 
 use std::marker::PhantomData;
 use std::panic::Location;

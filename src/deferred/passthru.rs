@@ -1,4 +1,7 @@
 //! [`passthru`]: the step that changes nothing.
+//!
+//! Part of the typed Deferred: it knows nothing of the combinators, the primitives, the async
+//! bridge or the reactor.
 
 /// Returns its argument unchanged: Twisted's `passthru`, the named identity step.
 ///

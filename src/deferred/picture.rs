@@ -1,4 +1,7 @@
 //! [`Picture`]: what a Deferred is doing, and the tower of Deferreds it belongs to.
+//!
+//! Part of the typed Deferred: it knows nothing of the combinators, the primitives, the async
+//! bridge or the reactor.
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};

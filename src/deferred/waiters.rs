@@ -1,6 +1,9 @@
 //! What the concurrency primitives share: a FIFO of waiters that a cancelled waiter leaves at
 //! once, in memory that follows the live waiters, and the hand-over that fires a waiter without
 //! recursion.
+//!
+//! Part of the typed Deferred: it knows nothing of the combinators, the primitives, the async
+//! bridge or the reactor.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -11,6 +11,8 @@
 //! A `catch_unwind` costs nothing measurable while nothing panics, but it does keep the
 //! compiler from folding the drop into its caller, so the helpers are used only where user
 //! code may run (a value that may own user data, a canceller that exists), not on every path.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::any::Any;
 use std::fmt;

@@ -7,6 +7,8 @@
 //! backtrace), and each fire records its call site. The records appear in the Deferred's `Debug`
 //! output, in [`AlreadyCalledError`](crate::AlreadyCalledError) messages and in unhandled-failure
 //! reports, which is Twisted's `setDebugging(True)`.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

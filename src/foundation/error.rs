@@ -2,6 +2,8 @@
 //!
 //! Each is a small type that implements [`std::error::Error`], so a callback can pass it on
 //! with `?` and an errback can [`check`](crate::Failure::check) for it.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::fmt;
 

@@ -8,6 +8,8 @@
 //! constant initialiser and no destructor, which stays usable to the end of the thread, and the
 //! items that cannot be queued go to a [`Spill`], a process-wide list keyed by thread. Only that
 //! rare case ever locks it.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::cell::Cell;
 

@@ -24,6 +24,8 @@
 //! A subscriber is user code: no hook runs under a chain's lock, and a panic in a subscriber
 //! (or in the `Display` of an error it formats) is caught and dropped here, so that it cannot
 //! unwind through the engine.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::panic::Location;
 

@@ -9,6 +9,8 @@
 //! A `Value` is `Sync` although the values it holds need only be `Send`: a boxed value sits in
 //! a mutex that is never locked. It is reached only by value or through `&mut`, which need no
 //! locking, and the mutex is what lets a shared reference to a `Deferred` cross threads.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::any::{Any, TypeId};
 use std::fmt;

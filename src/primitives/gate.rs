@@ -6,6 +6,9 @@
 //! when dropped, so a token cannot be returned twice, nor returned by someone who never had
 //! one. Giving a token back hands it straight to the oldest waiter, if any: the count never
 //! rises while someone waits, so a newcomer cannot overtake the queue.
+//!
+//! Part of the coordination primitives, on the typed Deferred and the engine: it knows nothing of
+//! the combinators, the async bridge or the reactor.
 
 use std::fmt;
 use std::sync::{Arc, Weak};

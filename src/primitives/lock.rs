@@ -1,4 +1,7 @@
 //! [`DeferredLock`]: mutual exclusion between chains of callbacks.
+//!
+//! Part of the coordination primitives, on the typed Deferred and the engine: it knows nothing of
+//! the combinators, the async bridge or the reactor.
 
 use std::fmt;
 use std::sync::Arc;

@@ -3,6 +3,9 @@
 //!
 //! Built on the typed Deferred and the engine; nothing here knows of the combinators, the
 //! async bridge or the reactor.
+//!
+//! Part of the coordination primitives, on the typed Deferred and the engine: it knows nothing of
+//! the combinators, the async bridge or the reactor.
 
 pub(crate) mod gate;
 pub(crate) mod lock;

@@ -1,4 +1,7 @@
 //! [`DeferredQueue`]: a queue whose `get` returns a Deferred.
+//!
+//! Part of the coordination primitives, on the typed Deferred and the engine: it knows nothing of
+//! the combinators, the async bridge or the reactor.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -1,4 +1,7 @@
 //! [`DeferredSemaphore`]: at most N chains of callbacks at once.
+//!
+//! Part of the coordination primitives, on the typed Deferred and the engine: it knows nothing of
+//! the combinators, the async bridge or the reactor.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! What a run of a program records: [`Event`]s, in a [`Trace`].
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 

@@ -1,6 +1,9 @@
 //! What a [`Shape`](super::Shape)'s strategies are built from: weighted choices of steps,
 //! and the repair that makes every generated program valid (targets that exist, operations in
 //! an order the semantics allow).
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use ::proptest::strategy::Strategy;
 

@@ -1,4 +1,7 @@
 //! The kinds of operation, step and canceller a [`Shape`](super::Shape) weighs.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 #[cfg(doc)]
 use super::program::{Attach, Canceller, Op, StepFn};

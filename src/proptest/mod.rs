@@ -53,6 +53,9 @@
 //! the crate's own law tests (`tests/laws.rs`) and conformance replay (`tests/conformance/`)
 //! are written with this module.
 
+// Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+// combinators' insides, the primitives, the async bridge or the reactor.
+
 mod event;
 mod generate;
 mod kinds;

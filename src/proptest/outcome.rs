@@ -1,4 +1,7 @@
 //! What flows through a program's chains: [`Value`]s, and failures as [`Fault`]s.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 

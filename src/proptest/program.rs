@@ -1,4 +1,7 @@
 //! Programs: a few Deferreds and the operations a test performs on them, in order.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 use std::sync::Arc;

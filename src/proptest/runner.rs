@@ -44,6 +44,9 @@
 //! assert!(run.unhandled.is_empty());
 //! ```
 
+// Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+// combinators' insides, the primitives, the async bridge or the reactor.
+
 use std::sync::Arc;
 
 use parking_lot::Mutex;

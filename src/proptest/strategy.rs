@@ -1,4 +1,7 @@
 //! Strategies: [`Shape`] says what programs to generate, and generates them.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 

@@ -1,4 +1,7 @@
 //! [`Clock`]: deterministic time for tests (Twisted's `task.Clock`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,7 @@
 //! [`DelayedCall`]: the handle to one scheduled call (Twisted's `IDelayedCall`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};

@@ -1,5 +1,8 @@
 //! [`Reactor`]: a real-time run loop of timers and cross-thread calls (Twisted's reactor,
 //! without the I/O).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::collections::VecDeque;
 use std::fmt;

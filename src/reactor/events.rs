@@ -1,5 +1,8 @@
 //! The reactor's system events and their triggers (Twisted's `addSystemEventTrigger`), and
 //! [`ReactorFailure`], what the reactor reports when a call it runs panics.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 

@@ -1,4 +1,7 @@
 //! [`defer_later`]: a Deferred that fires after a delay (Twisted's `task.deferLater`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::sync::{Arc, OnceLock};
 

@@ -1,4 +1,7 @@
 //! [`LoopingCall`]: call a function every interval (Twisted's `task.LoopingCall`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};

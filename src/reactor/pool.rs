@@ -11,6 +11,9 @@
 //! tells the workers to exit once idle, and waits for them: work in flight finishes, and its
 //! result is still delivered on the reactor thread. A pool whose reactor is dropped without
 //! running only tells its workers to exit.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};

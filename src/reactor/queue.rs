@@ -52,6 +52,9 @@
 //! when the last `Clock` (or `Reactor`) handle goes, the heap is dropped, and every call still
 //! pending is marked cancelled and its closure dropped. Without that, a closure that owns
 //! something pointing back at the call (an `add_timeout` step does) would form a cycle.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! [`react`]: run a reactor for as long as `main`'s Deferred takes (Twisted's `task.react`),
 //! and turn its result into a process exit status.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::io::Write;

@@ -1,5 +1,8 @@
 //! Blocking work on the reactor's thread pool: [`Reactor::defer_to_thread`] and
 //! [`Reactor::call_in_thread`] (Twisted's `deferToThread` and `reactor.callInThread`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use super::error::ThreadPoolError;
 use super::event_loop::Reactor;

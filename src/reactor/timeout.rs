@@ -1,4 +1,7 @@
 //! [`Deferred::add_timeout`]: cancel a Deferred that takes too long (Twisted's `addTimeout`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::panic::Location;
 use std::sync::Arc;

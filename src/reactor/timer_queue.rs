@@ -1,4 +1,7 @@
 //! [`TimerQueue`]: the calls of a [`Time`](super::Time) implementation, for its own loop to run.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::sync::Arc;

@@ -20,6 +20,9 @@
 //!   (it caught up with a result that had arrived), it is polled armed once more at once;
 //! - if it awaits no Deferred at all, it is dropped, as by `from_future`, and the task fails its
 //!   Deferred with `CancelledError`.
+//!
+//! Part of the async bridge, on the typed Deferred and the engine: it knows nothing of the
+//! combinators, the primitives or the reactor.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};

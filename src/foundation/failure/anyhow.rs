@@ -3,6 +3,8 @@
 //! `From<anyhow::Error> for Failure` cannot exist for the reason `From<Box<dyn Error>>` cannot
 //! (see [`Failure`]), so the way in is [`IntoFailure::into_failure`](crate::IntoFailure), which
 //! keeps the `anyhow::Error` whole inside the failure. The way out is `?`.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::any::Any;
 use std::error::Error;

@@ -1,5 +1,7 @@
 //! The ways into and out of a [`Failure`]: from any error (`?`, [`IntoFailure`]), from a
 //! boxed error, back into a box, and down to the error's own type.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::any::TypeId;
 use std::error::Error;

@@ -1,4 +1,6 @@
 //! [`Failure`]: an error travelling down a chain, with where it was raised.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::any::Any;
 use std::error::Error;

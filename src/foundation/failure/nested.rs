@@ -23,6 +23,8 @@
 //! (then it is written as usual too). N is found by formatting the levels below into nothing,
 //! one level at a time, while each nested failure's formatting hands the failure over instead
 //! of writing it ([`levels_from`]).
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;

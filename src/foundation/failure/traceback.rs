@@ -1,4 +1,6 @@
 //! A failure's tracebacks, in Twisted's three levels of detail, and the frames behind them.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::fmt;
 

@@ -1,5 +1,7 @@
 //! Matching a failure's error by type: [`Failure::check`], [`Failure::trap`] and their
 //! forms over several types at once ([`ErrorTypes`]).
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::any::TypeId;
 use std::error::Error;

@@ -9,6 +9,8 @@
 //! [`set_unhandled_hook`] routes it elsewhere (a logger, a counter, a panic in strict test
 //! suites), and [`testing::capture_unhandled`](crate::testing::capture_unhandled) collects the
 //! reports of one closure on the current thread.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -9,6 +9,8 @@
 //!
 //! Entries hold their failure weakly: a failure some observer handled leaves its entry
 //! behind until the failure itself is gone, and the next look-up sweeps it away.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,5 +1,8 @@
 //! How programs print: each Deferred by its name, each step function, operation and canceller
 //! as the call that would make it.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 

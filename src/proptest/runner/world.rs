@@ -1,5 +1,8 @@
 //! What a [`Runner`](super::Runner) runs a program in: the program's Deferreds and resolvers,
 //! its operations done on this crate, and the trace of what happened.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::sync::{Arc, Weak};
 

@@ -1,5 +1,8 @@
 //! The [`Reactor`]'s loop: running and iterating, system events and their triggers, and what
 //! the reactor's other parts call on it while it runs.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;

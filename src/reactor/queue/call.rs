@@ -1,5 +1,8 @@
 //! One scheduled call: its closure, its due time and version, and where it is in its life;
 //! shared by its heap entries and its `DelayedCall` handles.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};

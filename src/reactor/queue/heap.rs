@@ -1,5 +1,8 @@
 //! The lazy heap of timer entries, and the ready buffer in front of it (see the module docs
 //! of `queue`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
