@@ -8,6 +8,9 @@
 //!
 //! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
 //! the async bridge or the reactor.
+//!
+//! The file is a little over 500 lines on purpose: it is one concern, the loop and the few
+//! cases it dispatches to (run a batch, wait, fire, deliver, join), which read best together.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
