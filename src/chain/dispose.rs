@@ -11,12 +11,9 @@
 
 use std::cell::{Cell, RefCell};
 
-use super::cycles::dropping;
 use super::steps::Steps;
-use super::{Chain, DEBUG, STALLED, Slot, Waiter, awaiters, cycles};
+use super::{Slot, Waiter};
 use crate::foundation::spill::Spill;
-use crate::foundation::unhandled::UnhandledFailure;
-use crate::foundation::{debug, unhandled};
 
 /// What a dropped chain still owned: dropped later, iteratively (see [`dispose`]).
 pub(super) struct Garbage {
@@ -103,56 +100,4 @@ fn take_all() -> Vec<Garbage> {
         all.extend(SPILLED.take_all());
     }
     all
-}
-
-impl Drop for Chain {
-    fn drop(&mut self) {
-        let marks = self.marks();
-        let st = self.state.get_mut();
-        let trivial = match &st.slot {
-            Slot::Empty | Slot::Lent => true,
-            Slot::Ok(v) => v.is_inline(),
-            _ => false,
-        } && matches!(st.steps, Steps::Empty)
-            && st.waiter.is_none();
-        if trivial && marks == 0 {
-            // Nothing here can own another chain or be reported, and no table lists it.
-            return;
-        }
-        self.drop_slow(marks, trivial);
-    }
-}
-
-impl Chain {
-    #[cold]
-    fn drop_slow(&mut self, marks: u8, trivial: bool) {
-        let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
-        if marks & STALLED != 0 {
-            awaiters::forget(self.addr());
-        }
-        let st = self.state.get_mut();
-        if let Slot::Err(failure) = &st.slot {
-            unhandled::report(UnhandledFailure::new(failure.clone(), debug));
-        }
-        if trivial {
-            // Nothing here can own another chain: no need for the iterative drop.
-            return;
-        }
-        let garbage = Garbage {
-            _slot: std::mem::replace(&mut st.slot, Slot::Empty),
-            _steps: std::mem::replace(&mut st.steps, Steps::Empty),
-            _waiter: st.waiter.take(),
-        };
-        cycles::deferring(|| {
-            if let Some(Waiter::Chain(outer)) = &garbage._waiter {
-                // The chain that waited on this one loses its way to a result.
-                dropping(outer);
-            }
-            // And the chains its `chain_deferred` links would have fired lose a firer.
-            for target in garbage._steps.fire_targets() {
-                dropping(target);
-            }
-            dispose(garbage);
-        });
-    }
 }

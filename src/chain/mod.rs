@@ -55,6 +55,7 @@ mod awaiters;
 mod cancel;
 mod cycles;
 mod dispose;
+mod dropped;
 mod fire;
 pub(crate) mod join;
 mod located;

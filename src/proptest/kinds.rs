@@ -5,8 +5,6 @@
 
 #[cfg(doc)]
 use super::program::{Attach, Canceller, Op, StepFn};
-#[cfg(doc)]
-use super::strategy::Shape;
 
 /// The kinds of operation a generated program may contain (see [`Op`]).
 ///
@@ -61,7 +59,7 @@ impl OpKind {
 }
 
 /// The kinds of step function a generated step may have (see [`StepFn`]). Custom steps are
-/// added with [`Shape::custom_step`].
+/// added with [`Shape::custom_step`](super::Shape::custom_step).
 ///
 /// ```
 /// use deferreds::proptest::{Shape, StepKind};
