@@ -257,70 +257,58 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "anyhow")]
-mod anyhow;
+mod bridge;
 mod chain;
-mod contain;
-mod debug;
+mod combinators;
 mod deferred;
+// The foundation's error and failure types keep the module paths their type names show in
+// tracebacks (`deferreds::error::CancelledError`, `deferreds::failure::PanicError`).
+#[path = "foundation/error.rs"]
 mod error;
-mod execute;
+#[path = "foundation/failure/mod.rs"]
 mod failure;
-mod future;
-mod gate;
-mod gather;
-mod join;
-mod list;
-mod lock;
-mod nested;
-mod passthru;
-mod picture;
+mod foundation;
+mod primitives;
 #[cfg(feature = "proptest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod proptest;
-mod queue;
-mod race;
 #[cfg(feature = "reactor")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reactor")))]
 pub mod reactor;
-mod runner;
-mod semaphore;
-mod share;
-mod spill;
-mod task;
 pub mod testing;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
-mod trace;
-mod unhandled;
-mod value;
-mod waiters;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use crate::debug::{debugging, set_debugging};
-pub use crate::deferred::{Deferred, IntoStep, Resolver, Step, TryResult, fail, succeed};
+pub use crate::bridge::future::DeferredFuture;
+pub use crate::bridge::task::ensure_deferred;
+pub use crate::combinators::gather::gather_results;
+pub use crate::combinators::list::{DeferredList, FirstCallback};
+pub use crate::combinators::race::race;
+pub use crate::combinators::share::SharedDeferred;
+pub use crate::deferred::execute::{execute, maybe_deferred};
+pub use crate::deferred::passthru::passthru;
+pub use crate::deferred::picture::Picture;
+pub use crate::deferred::resolver::Resolver;
+pub use crate::deferred::step::{IntoStep, Step, TryResult};
+pub use crate::deferred::{Deferred, fail, succeed};
 pub use crate::error::{
     AlreadyCalledError, CancelledError, CircularChainError, DeferredValueError, FailureGroup,
     FirstError, NotPausedError, QueueOverflow, QueueUnderflow, ZeroTokensError,
 };
-pub use crate::execute::{execute, maybe_deferred};
-pub use crate::failure::{
-    ErrorType, ErrorTypes, Failure, Frame, IntoFailure, MessageError, PanicError, TracebackDetail,
+pub use crate::failure::convert::IntoFailure;
+pub use crate::failure::traceback::{Frame, TracebackDetail};
+pub use crate::failure::types::{ErrorType, ErrorTypes};
+pub use crate::failure::{Failure, MessageError, PanicError};
+pub use crate::foundation::debug::{debugging, set_debugging};
+pub use crate::foundation::unhandled::{
+    UnhandledFailure, reset_unhandled_hook, set_unhandled_hook,
 };
-pub use crate::future::DeferredFuture;
-pub use crate::gather::gather_results;
-pub use crate::list::{DeferredList, FirstCallback};
-pub use crate::lock::{DeferredLock, LockGuard};
-pub use crate::passthru::passthru;
-pub use crate::picture::Picture;
-pub use crate::queue::DeferredQueue;
-pub use crate::race::race;
-pub use crate::semaphore::{DeferredSemaphore, SemaphorePermit};
-pub use crate::share::SharedDeferred;
-pub use crate::task::ensure_deferred;
-pub use crate::unhandled::{UnhandledFailure, reset_unhandled_hook, set_unhandled_hook};
+pub use crate::primitives::lock::{DeferredLock, LockGuard};
+pub use crate::primitives::queue::DeferredQueue;
+pub use crate::primitives::semaphore::{DeferredSemaphore, SemaphorePermit};

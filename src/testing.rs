@@ -19,14 +19,19 @@
 //! assert!(!deferreds::Failure::msg("cheap").has_backtrace());
 //! ```
 
+// The top of the map (see docs/design.md): on the typed Deferred and the foundation; only
+// `proptest` builds on it.
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::unhandled::{self, UnhandledFailure};
-use crate::{Deferred, Failure, TryResult};
+use crate::deferred::Deferred;
+use crate::deferred::step::TryResult;
+use crate::failure::Failure;
+use crate::foundation::unhandled::{self, UnhandledFailure};
 
 /// The value `d` has succeeded with; panics if it has no result yet or failed.
 ///

@@ -33,6 +33,9 @@
 //! [Embedding in tokio](https://github.com/deferreds/deferreds/blob/main/docs/guide/14-tokio.md)
 //! tells the whole story.
 
+// The top of the map (see docs/design.md): on the reactor and the typed Deferred; nothing in
+// the crate builds on it.
+
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -46,12 +49,13 @@ use ::tokio::sync::Notify;
 use ::tokio::task::AbortHandle;
 use ::tokio::time::Instant;
 
-use crate::contain;
+use crate::deferred::Deferred;
+use crate::deferred::resolver::Resolver;
 use crate::error::CancelledError;
 use crate::failure::Failure;
+use crate::foundation::contain;
+use crate::foundation::unhandled::{self, UnhandledFailure};
 use crate::reactor::{DelayedCall, InvalidDelayError, Seconds, Time, TimerQueue, WeakTime};
-use crate::unhandled::{self, UnhandledFailure};
-use crate::{Deferred, Resolver};
 
 /// A [`Time`] on tokio's clock and timer: `defer_later`, `add_timeout`, `LoopingCall` and
 /// `call_later` in a tokio program, with no [`Reactor`](crate::reactor::Reactor) thread beside

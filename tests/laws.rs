@@ -11,7 +11,7 @@
 //!
 //! The combinator laws (a list's results are its inputs' results, in input order, whatever
 //! order they fire in; `gather_results` and `race` decide on the first result to arrive) are in
-//! `tests/it/combinator_laws.rs`.
+//! `tests/it/combinators/combinator_laws.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

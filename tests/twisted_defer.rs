@@ -11,7 +11,7 @@
 //! the test was adapted; the usual reason is the unique tail: once a step has returned a
 //! Deferred, the chain waiting on it owns that Deferred's tail, so nothing more can be added to
 //! it. The class's DeferredList, gatherResults and maybeDeferred tests are ported beside the
-//! other tests of those functions (`tests/it/list.rs`, `gather.rs`, `execute.rs`);
+//! other tests of those functions (`tests/it/combinators/list.rs`, `gather.rs`, `execute.rs`);
 //! `docs/conformance.md` lists every test of the class: where it is ported, or why it is not
 //! applicable.
 

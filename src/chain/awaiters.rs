@@ -19,6 +19,9 @@
 //! it, the listed chains are looked at again ([`retry_stalled`]). A task's first poll has no
 //! Deferred yet to list them under: they wait in the poll's scope until the task makes it
 //! ([`kept_for`]).
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,7 +32,10 @@ use std::task::Waker;
 use parking_lot::Mutex;
 
 use super::cycles::ByAddress;
-use super::{Chain, STALLED, Slot, State, Waiter};
+use super::{AWAITED, Chain, LINKED, STALLED, Slot, State, Waiter, awaiters, cycles};
+use crate::failure::Failure;
+use crate::foundation::contain;
+use crate::foundation::value::Value;
 
 /// A task of this crate, as a chain's awaiter sees it.
 pub(crate) trait Awaiting: Send + Sync {
@@ -232,4 +238,125 @@ pub(super) fn note(chain: &Arc<Chain>) {
             polling.scope.awaited.push(Arc::downgrade(chain));
         }
     });
+}
+
+impl Chain {
+    /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
+    pub(crate) fn poll_take(self: &Arc<Self>, waker: &Waker) -> Option<Result<Value, Failure>> {
+        let mut st = self.state.lock();
+        let mut new: Option<Box<Awaiter>> = None;
+        loop {
+            if self.settled(&st) {
+                let old = st.waiter.take();
+                let result = st.slot.take_ready();
+                drop(st);
+                // A waker's destructor is the executor's code. Every waker the engine drops is
+                // contained the same way; here a panic would also lose the result, which is
+                // already out of the chain.
+                if old.is_some() || new.is_some() {
+                    contain::drop_reporting((old, new));
+                }
+                return Some(result);
+            }
+            // Only the caller, through its tail, can still settle the chain, by cancelling it.
+            // Another executor's waker would never be woken: it is left out. A task of this
+            // crate may still be reached through its own Deferred: its waker goes in, and the
+            // chain is looked at as a circle with the task.
+            let stuck = awaiters::can_only_be_cancelled(self, &st, 1);
+            if stuck && !awaiters::is_ours(waker) {
+                let old = match st.waiter {
+                    Some(Waiter::Task(_)) => st.waiter.take(),
+                    _ => None,
+                };
+                drop(st);
+                if old.is_some() || new.is_some() {
+                    contain::drop_reporting((old, new));
+                }
+                return None;
+            }
+            if let Some(Waiter::Task(w)) = &st.waiter {
+                if w.will_wake(waker) {
+                    drop(st);
+                    if let Some(new) = new {
+                        contain::drop_reporting(new);
+                    }
+                    return None;
+                }
+            }
+            match new.take() {
+                Some(new) => {
+                    let ours = new.is_ours();
+                    let old = st.waiter.replace(Waiter::Task(new));
+                    let marks = self.marks();
+                    if ours && marks & AWAITED == 0 {
+                        // Only a task of this crate can close a circle through its waker.
+                        self.marks.fetch_or(AWAITED, Ordering::Relaxed);
+                    }
+                    drop(st);
+                    if let Some(old) = old {
+                        contain::drop_reporting(old);
+                    }
+                    if ours {
+                        awaiters::note(self);
+                    }
+                    if marks & STALLED != 0 {
+                        // What a handle of this chain kept reachable may now depend on the task
+                        // awaiting it.
+                        awaiters::retry_stalled(self, false);
+                    }
+                    if stuck || marks & LINKED != 0 {
+                        // The task may close a circle through this chain.
+                        cycles::look_at(self);
+                    }
+                    return None;
+                }
+                None => {
+                    // Cloning a waker runs the executor's code: not under the lock. The state
+                    // is looked at again afterwards.
+                    drop(st);
+                    new = Some(Awaiter::new(waker));
+                    st = self.state.lock();
+                }
+            }
+        }
+    }
+
+    /// [`poll_take`](Chain::poll_take) for the tail's owner: when nobody else holds the chain,
+    /// nobody can race it, so the lock is skipped.
+    #[inline]
+    pub(crate) fn poll_owned(
+        this: &mut Arc<Chain>,
+        waker: &Waker,
+    ) -> Option<Result<Value, Failure>> {
+        Chain::take_owned(this).or_else(|| this.poll_take(waker))
+    }
+
+    /// Takes the final result without the lock when `this` is the chain's only handle and
+    /// nothing else is due to run; `None` otherwise (the caller falls back to the locked path).
+    #[inline]
+    pub(crate) fn take_owned(this: &mut Arc<Chain>) -> Option<Result<Value, Failure>> {
+        // A plain load first, as in `push_owned`.
+        if Arc::strong_count(this) != 1 {
+            return None;
+        }
+        let c = Arc::get_mut(this)?;
+        let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
+        let st = c.state.get_mut();
+        (idle && st.slot.is_ready() && st.steps.is_empty()).then(|| st.slot.take_ready())
+    }
+
+    /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
+    pub(crate) fn clear_task(&self) {
+        let mut st = self.state.lock();
+        let old = match st.waiter {
+            Some(Waiter::Task(_)) => st.waiter.take(),
+            _ => None,
+        };
+        drop(st);
+        // The executor's code, on the way to a cancel (a dropped `DeferredFuture`) that a panic
+        // here must not skip.
+        if let Some(old) = old {
+            contain::drop_reporting(old);
+        }
+    }
 }

@@ -12,21 +12,25 @@
 //! [`IN_CANCELLER`] naming the chain whose canceller is (still) running, before the rest of that
 //! canceller runs; and a panic in any of it is that canceller's panic. The stack is local to
 //! the outermost `cancel`, so nothing depends on thread-locals that may be gone at thread exit.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+use super::awaiters::Awaiting;
 use super::run::drive;
 use super::{
-    CANCELLED, CANCELLING, Cancelled, Canceller, Chain, Claim, FIRED_BY_CANCELLER, IN_CANCELLER,
-    PROMISED, Slot,
+    CANCELLED, CANCELLING, Cancelled, Chain, Claim, FIRED_BY_CANCELLER, IN_CANCELLER, PROMISED,
+    Slot,
 };
 use crate::error::CancelledError;
 use crate::failure::Failure;
-use crate::trace;
-use crate::unhandled::{self, UnhandledFailure};
+use crate::foundation::trace;
+use crate::foundation::unhandled::{self, UnhandledFailure};
 
 /// A canceller's work that cancels other chains first ([`Cancelled::Cascade`]).
 pub(crate) trait Cascade {
@@ -380,10 +384,30 @@ fn cascade(mut frames: Vec<Frame>, at: &'static Location<'static>) -> bool {
     }
 }
 
+/// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
+/// returns decides what the engine does next (see [`Cancelled`]).
+pub(crate) type Canceller = Box<dyn CancelFn>;
+
+/// What a [`Canceller`] is: any closure, or a task's, which the engine can ask for its task.
+pub(crate) trait CancelFn: Send {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled;
+
+    /// The task of this crate the cancellation goes to, for the engine's walk (see `cycles`).
+    fn task(&self) -> Option<Weak<dyn Awaiting>> {
+        None
+    }
+}
+
+impl<F: FnOnce(&Arc<Chain>) -> Cancelled + Send> CancelFn for F {
+    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled {
+        (*self)(chain)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use crate::foundation::value::Value;
 
     fn at() -> &'static Location<'static> {
         Location::caller()

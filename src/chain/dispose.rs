@@ -5,12 +5,15 @@
 //! A chain can be dropped while its thread exits, by the destructor of a thread-local that
 //! holds it, after the queue below was destroyed. The loop does not depend on the queue: see
 //! `spill.rs`.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::{Cell, RefCell};
 
 use super::steps::Steps;
 use super::{Slot, Waiter};
-use crate::spill::Spill;
+use crate::foundation::spill::Spill;
 
 /// What a dropped chain still owned: dropped later, iteratively (see [`dispose`]).
 pub(super) struct Garbage {

@@ -6,13 +6,16 @@
 //! which the queue holds like any other step: a picture of the chain reads the sites of its
 //! pending steps through [`RunStep::site`], and the step runs inside a `step` span. The plain
 //! path pays one look at the chain's debug mark.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 
 use super::{Outcome, RunStep, Tail};
 use crate::failure::Failure;
-use crate::trace::{self, Site, StepKind};
-use crate::value::Value;
+use crate::foundation::trace::{self, Site, StepKind};
+use crate::foundation::value::Value;
 
 /// A step and where it was added.
 struct Located<F> {

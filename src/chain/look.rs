@@ -2,8 +2,11 @@
 //! under its lock, and the links to its neighbours in a tower.
 //!
 //! A look changes nothing and runs no user code under the lock: the value is described by the
-//! engine ([`Value::describe`](crate::value::Value::describe)), a failure is cloned (a
+//! engine ([`Value::describe`](crate::foundation::value::Value::describe)), a failure is cloned (a
 //! reference count) to be formatted later, and the steps are asked only where they were added.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 use std::sync::Arc;
@@ -12,9 +15,9 @@ use std::sync::atomic::Ordering;
 use super::cycles::dropping;
 use super::steps::Steps;
 use super::{CANCELLED, Chain, Peek, Slot, StepFn, Waiter};
-use crate::contain;
-use crate::debug;
-use crate::trace::Site;
+use crate::foundation::contain;
+use crate::foundation::debug;
+use crate::foundation::trace::Site;
 
 /// One chain, as a look found it.
 pub(crate) struct Look {

@@ -34,88 +34,47 @@
 //! afterwards, the way Twisted's `_runCallbacks` keeps its `chain` list. Dropping a chain that
 //! owns other chains queues them on a thread-local list instead of dropping them in place, and
 //! a combinator's canceller hands the chains it cancels back to `cancel`'s loop (`cancel.rs`).
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::Waker;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
-use crate::contain;
-use crate::debug;
-use crate::error::{AlreadyCalledError, NotPausedError};
+use crate::error::NotPausedError;
 use crate::failure::Failure;
-use crate::join::Join;
-use crate::trace::{self, Site};
-use crate::unhandled::{self, UnhandledFailure};
-use crate::value::Value;
+use crate::foundation::debug;
+use crate::foundation::trace::{self};
+use crate::foundation::value::Value;
 
 mod awaiters;
 mod cancel;
 mod cycles;
 mod dispose;
+mod dropped;
+mod fire;
+pub(crate) mod join;
 mod located;
 pub(crate) mod look;
+mod push;
 mod run;
 mod steps;
+mod sweep;
 mod tail;
 
 use self::awaiters::Awaiter;
 pub(crate) use self::awaiters::{Awaiting, kept_for, polling};
-pub(crate) use self::cancel::Cascade;
+pub(crate) use self::cancel::{CancelFn, Canceller, Cascade};
 pub(crate) use self::cycles::dropping;
-use self::dispose::{Garbage, dispose};
-use self::run::{Start, call_inline, drive, run_batch};
-use self::steps::{Batch, Steps};
+use self::join::Join;
+use self::run::{Start, drive};
+use self::steps::Steps;
+pub(crate) use self::steps::{RunStep, StepFn};
 pub(crate) use self::tail::Tail;
-
-/// One step: gets the current result, returns what comes next.
-pub(crate) type StepFn = Box<dyn RunStep>;
-
-/// What the step queue holds: any closure, or a `chain_deferred` link, whose target the engine
-/// can see (see `cycles`).
-pub(crate) trait RunStep: Send {
-    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome;
-
-    /// The chain this step fires, if it is a `chain_deferred` link.
-    fn fires(&self) -> Option<&Arc<Chain>> {
-        None
-    }
-
-    /// Where a user added this step, if it was added where that is kept (see `located`).
-    fn site(&self) -> Option<Site> {
-        None
-    }
-}
-
-impl<F: FnOnce(Result<Value, Failure>) -> Outcome + Send> RunStep for F {
-    #[inline]
-    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
-        (*self)(input)
-    }
-}
-
-/// A canceller, given the chain so that the typed layer can hand it a `Resolver`. What it
-/// returns decides what the engine does next (see [`Cancelled`]).
-pub(crate) type Canceller = Box<dyn CancelFn>;
-
-/// What a [`Canceller`] is: any closure, or a task's, which the engine can ask for its task.
-pub(crate) trait CancelFn: Send {
-    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled;
-
-    /// The task of this crate the cancellation goes to, for the engine's walk (see `cycles`).
-    fn task(&self) -> Option<Weak<dyn Awaiting>> {
-        None
-    }
-}
-
-impl<F: FnOnce(&Arc<Chain>) -> Cancelled + Send> CancelFn for F {
-    fn cancel(self: Box<Self>, chain: &Arc<Chain>) -> Cancelled {
-        (*self)(chain)
-    }
-}
 
 /// What a canceller did, and so what [`Chain::cancel`] does once it has returned.
 pub(crate) enum Cancelled {
@@ -433,323 +392,6 @@ impl Chain {
         st.slot.is_ready() && !self.is_running() && !self.is_paused() && st.steps.is_empty()
     }
 
-    /// With the run held, what comes after steps that produced `result`: the steps added
-    /// meanwhile (the run is kept), or else the result stored, handed to the waiting chain or
-    /// kept for the waiting task (the run is released). A paused chain keeps the result.
-    #[inline]
-    fn finish(&self, st: &mut State, result: Result<Value, Failure>) -> Option<Start> {
-        if !self.is_paused() {
-            if !st.steps.is_empty() {
-                return Some(Start::Steps(st.steps.take_batch(), result));
-            }
-            self.set_running(false);
-            match st.waiter.take() {
-                None => {}
-                Some(Waiter::Chain(outer)) => return Some(Start::Deliver(outer, result)),
-                Some(Waiter::Task(waker)) => {
-                    st.slot.fill(result);
-                    return Some(Start::Wake(waker));
-                }
-                Some(Waiter::Join(join, index)) => return Some(Start::Join(join, index, result)),
-            }
-        } else {
-            self.set_running(false);
-        }
-        st.slot.fill(result);
-        None
-    }
-
-    /// Gives a chain whose slot is empty (it was pending, or waited on another) its result,
-    /// and takes its run if nobody has it and nothing holds it back.
-    #[inline]
-    fn give(&self, st: &mut State, result: Result<Value, Failure>) -> Claim {
-        if self.is_running() || self.is_paused() {
-            st.slot.fill(result);
-            return Claim::Busy;
-        }
-        self.set_running(true);
-        Claim::Took(self.finish(st, result))
-    }
-
-    /// Takes ownership of the run if nobody has it and nothing holds the chain back.
-    fn claim(&self, st: &mut State) -> Option<Start> {
-        if self.is_running() || self.is_paused() || !st.slot.is_ready() {
-            return None;
-        }
-        let result = st.slot.take_ready();
-        self.set_running(true);
-        self.finish(st, result)
-    }
-
-    /// Stores a result in a pending chain. The caller runs the returned work, if any.
-    fn fire_inner(
-        &self,
-        result: Result<Value, Failure>,
-        at: &'static Location<'static>,
-    ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
-        self.fire_locked(self.state.lock(), result, at)
-    }
-
-    /// [`fire_inner`](Chain::fire_inner) with the lock already held, for a caller whose check
-    /// of the state and fire must be one step.
-    fn fire_locked(
-        &self,
-        mut st: MutexGuard<'_, State>,
-        result: Result<Value, Failure>,
-        at: &'static Location<'static>,
-    ) -> Result<Fired, (AlreadyCalledError, Result<Value, Failure>)> {
-        if matches!(st.slot, Slot::Pending(_)) {
-            if self.cancelling.load(Ordering::Relaxed) & (CANCELLING | FIRED_BY_CANCELLER)
-                == CANCELLING
-                && IN_CANCELLER.with(Cell::get) == self.addr()
-            {
-                self.cancelling.fetch_or(FIRED_BY_CANCELLER, Ordering::Relaxed);
-            }
-            let Slot::Pending(canceller) = std::mem::replace(&mut st.slot, Slot::Empty) else {
-                unreachable!("checked above")
-            };
-            let note = trace::firing(&result);
-            if self.is_debug() {
-                debug::fired_at(self.addr(), at);
-            }
-            let fired = match self.give(&mut st, result) {
-                Claim::Took(Some(start)) => Fired::Run(start),
-                _ => Fired::Stored,
-            };
-            drop(st);
-            trace::fired(self.addr(), at, note);
-            // The canceller is user code; it is dropped outside the lock. This thread may own
-            // the run now (`Fired::Run`), so a panic in its destructor must not unwind: the
-            // result stands and the panic is reported, as for a canceller that fired its own
-            // chain and then panicked.
-            if let Some(canceller) = canceller {
-                contain::drop_reporting(canceller);
-            }
-            Ok(fired)
-        } else if self.grace.load(Ordering::Relaxed) {
-            self.grace.store(false, Ordering::Relaxed);
-            drop(st);
-            // The swallowed result is user data: dropped outside the lock, and contained, since
-            // the caller may be a trampoline that owns runs.
-            contain::drop_reporting(result);
-            Ok(Fired::Swallowed)
-        } else {
-            drop(st);
-            let detail = self.describe().unwrap_or_default();
-            Err((AlreadyCalledError { detail }, result))
-        }
-    }
-
-    /// Fires the chain (`Resolver::callback`/`errback`).
-    #[inline]
-    pub(crate) fn fire(
-        self: &Arc<Self>,
-        result: Result<Value, Failure>,
-        at: &'static Location<'static>,
-    ) -> Result<(), AlreadyCalledError> {
-        let mut st = self.state.lock();
-        // The usual fire, in short: a pending chain with no canceller, no cancel under way,
-        // not in debug mode, nothing holding it back. What `fire_locked` does then.
-        if matches!(st.slot, Slot::Pending(None))
-            && self.cancelling.load(Ordering::Relaxed) & CANCELLING == 0
-            && self.marks() & DEBUG == 0
-            && !self.is_running()
-            && !self.is_paused()
-        {
-            // A spent `Pending(None)` owns nothing: replaced without its drop.
-            if !st.steps.is_empty() {
-                let note = trace::firing(&result);
-                let batch = st.steps.take_batch();
-                std::mem::forget(std::mem::replace(&mut st.slot, Slot::Empty));
-                self.set_running(true);
-                drop(st);
-                trace::fired(self.addr(), at, note);
-                run_batch(self, batch, result);
-                return Ok(());
-            }
-            if st.waiter.is_none() {
-                let note = trace::firing(&result);
-                std::mem::forget(std::mem::replace(&mut st.slot, result.into()));
-                drop(st);
-                trace::fired(self.addr(), at, note);
-                return Ok(());
-            }
-        }
-        self.fire_slow(st, result, at)
-    }
-
-    #[inline(never)]
-    fn fire_slow(
-        self: &Arc<Self>,
-        st: MutexGuard<'_, State>,
-        result: Result<Value, Failure>,
-        at: &'static Location<'static>,
-    ) -> Result<(), AlreadyCalledError> {
-        match self.fire_locked(st, result, at) {
-            Ok(fired) => {
-                self.finish_fire(fired);
-                Ok(())
-            }
-            Err((err, result)) => {
-                // The rejected value is user data, dropped outside the lock; a panic in its
-                // destructor is reported, like every result the engine refuses or swallows,
-                // and the caller gets its `AlreadyCalledError`.
-                contain::drop_reporting(result);
-                Err(err)
-            }
-        }
-    }
-
-    /// Runs the work a fire left to this thread, if it left any.
-    #[inline]
-    fn finish_fire(self: &Arc<Self>, fired: Fired) {
-        if let Fired::Run(start) = fired {
-            drive(self, start);
-        }
-    }
-
-    /// Appends a step, running it at once if the chain is fired and idle.
-    pub(crate) fn push(self: &Arc<Self>, step: StepFn) {
-        let mut st = self.state.lock();
-        if !self.settled(&st) {
-            st.steps.push(step);
-            return;
-        }
-        let input = st.slot.take_ready();
-        self.set_running(true);
-        drop(st);
-        drive(self, Start::Steps(Batch::one(step), input));
-    }
-
-    /// [`push`](Chain::push) for a tail, which it consumes and returns.
-    ///
-    /// - When the tail is the chain's only handle, nobody can race it: the lock is skipped.
-    ///   If the chain has its result and is idle, it is not needed any more: the tail becomes
-    ///   a ready one ([`Tail::Value`]), and this step and every later one is a plain call.
-    /// - When a resolver still holds the chain and the chain has its result, idle, the tail
-    ///   takes the result out under the lock once and goes on with it ([`Lent`](tail::Lent)):
-    ///   this step and every later one is a plain call, with no box and no lock.
-    ///
-    /// Not in debug mode, where the chain holds the records a ready tail would not have.
-    #[inline]
-    fn push_tail<F>(this: Arc<Chain>, step: F) -> Tail
-    where
-        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
-    {
-        // A plain load first: `get_mut` costs an atomic read-modify-write even when it fails,
-        // and a pending chain's resolver usually still holds it.
-        if Arc::strong_count(&this) == 1 {
-            return Chain::push_unique(this, step);
-        }
-        let mut st = this.state.lock();
-        if !st.slot.is_ready() || !this.settled(&st) {
-            // The usual case: a pending chain.
-            st.steps.push(Box::new(step));
-            drop(st);
-            return Tail::Chain(this);
-        }
-        let input = this.lend(&mut st);
-        drop(st);
-        Chain::push_settled(this, input, step)
-    }
-
-    /// [`push_tail`](Chain::push_tail) when the tail holds the only strong handle.
-    #[inline(never)]
-    fn push_unique<F>(mut this: Arc<Chain>, step: F) -> Tail
-    where
-        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
-    {
-        let Some(chain) = Arc::get_mut(&mut this) else {
-            // A weak handle (a combinator's, a waiting chain's) may become strong meanwhile.
-            return Chain::push_shared(this, step);
-        };
-        let paused = *chain.paused.get_mut() != 0;
-        let debug = *chain.marks.get_mut() & DEBUG != 0;
-        let st = chain.state.get_mut();
-        if paused || !st.slot.is_ready() || !st.steps.is_empty() {
-            st.steps.push(Box::new(step));
-            return Tail::Chain(this);
-        }
-        let input = st.slot.take_ready();
-        if debug {
-            match call_inline(step, input) {
-                Outcome::Value(v) => st.slot.fill(Ok(v)),
-                Outcome::Failure(f) => st.slot.fill(Err(f)),
-                other => {
-                    chain.set_running(true);
-                    drive(&this, Start::Outcome(other));
-                }
-            }
-            return Tail::Chain(this);
-        }
-        // The chain's last handle: it has nothing left but what was just taken out.
-        drop(this);
-        Tail::ready_then(input, step)
-    }
-
-    /// [`push_tail`](Chain::push_tail) while another handle may hold the chain.
-    #[inline(never)]
-    fn push_shared<F>(this: Arc<Chain>, step: F) -> Tail
-    where
-        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
-    {
-        let mut st = this.state.lock();
-        if !this.settled(&st) {
-            st.steps.push(Box::new(step));
-            drop(st);
-            return Tail::Chain(this);
-        }
-        let input = this.lend(&mut st);
-        drop(st);
-        Chain::push_settled(this, input, step)
-    }
-
-    /// Takes the result of a chain that has it and is idle out for its tail, which another
-    /// handle may hold: lent ([`Slot::Lent`]), or in debug mode, where the chain keeps what the
-    /// tail does, as the input of a run the tail now owns.
-    #[inline]
-    fn lend(&self, st: &mut State) -> Result<Value, Failure> {
-        let input = st.slot.take_ready();
-        if self.is_debug() {
-            self.set_running(true);
-        } else {
-            std::mem::forget(std::mem::replace(&mut st.slot, Slot::Lent));
-        }
-        input
-    }
-
-    /// [`push_tail`](Chain::push_tail) on a chain whose result [`lend`](Chain::lend) took out.
-    #[inline(never)]
-    fn push_settled<F>(this: Arc<Chain>, input: Result<Value, Failure>, step: F) -> Tail
-    where
-        F: FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
-    {
-        let outcome = call_inline(step, input);
-        if this.is_debug() {
-            drive(&this, Start::Outcome(outcome));
-            return Tail::Chain(this);
-        }
-        Tail::lent(this, outcome)
-    }
-
-    /// Takes back the run of a chain whose result its tail had taken out ([`Slot::Lent`]),
-    /// for a step of the tail's that did more than compute (it waits, or fires a chain).
-    fn resume_lent(self: &Arc<Self>, outcome: Outcome) {
-        let mut st = self.state.lock();
-        debug_assert!(matches!(st.slot, Slot::Lent));
-        st.slot = Slot::Empty;
-        self.set_running(true);
-        drop(st);
-        drive(self, Start::Outcome(outcome));
-    }
-
-    /// Puts back the result its tail had taken out ([`Slot::Lent`]).
-    fn restore(&self, result: Result<Value, Failure>) {
-        let mut st = self.state.lock();
-        debug_assert!(matches!(st.slot, Slot::Lent));
-        st.slot = result.into();
-    }
-
     pub(crate) fn pause(&self) {
         let _st = self.state.lock();
         self.paused.fetch_add(1, Ordering::AcqRel);
@@ -773,125 +415,6 @@ impl Chain {
     pub(crate) fn try_take(&self) -> Option<Result<Value, Failure>> {
         let mut st = self.state.lock();
         self.settled(&st).then(|| st.slot.take_ready())
-    }
-
-    /// [`try_take`](Chain::try_take) that registers `waker` to be woken when the result is in.
-    pub(crate) fn poll_take(self: &Arc<Self>, waker: &Waker) -> Option<Result<Value, Failure>> {
-        let mut st = self.state.lock();
-        let mut new: Option<Box<Awaiter>> = None;
-        loop {
-            if self.settled(&st) {
-                let old = st.waiter.take();
-                let result = st.slot.take_ready();
-                drop(st);
-                // A waker's destructor is the executor's code. Every waker the engine drops is
-                // contained the same way; here a panic would also lose the result, which is
-                // already out of the chain.
-                if old.is_some() || new.is_some() {
-                    contain::drop_reporting((old, new));
-                }
-                return Some(result);
-            }
-            // Only the caller, through its tail, can still settle the chain, by cancelling it.
-            // Another executor's waker would never be woken: it is left out. A task of this
-            // crate may still be reached through its own Deferred: its waker goes in, and the
-            // chain is looked at as a circle with the task.
-            let stuck = awaiters::can_only_be_cancelled(self, &st, 1);
-            if stuck && !awaiters::is_ours(waker) {
-                let old = match st.waiter {
-                    Some(Waiter::Task(_)) => st.waiter.take(),
-                    _ => None,
-                };
-                drop(st);
-                if old.is_some() || new.is_some() {
-                    contain::drop_reporting((old, new));
-                }
-                return None;
-            }
-            if let Some(Waiter::Task(w)) = &st.waiter {
-                if w.will_wake(waker) {
-                    drop(st);
-                    if let Some(new) = new {
-                        contain::drop_reporting(new);
-                    }
-                    return None;
-                }
-            }
-            match new.take() {
-                Some(new) => {
-                    let ours = new.is_ours();
-                    let old = st.waiter.replace(Waiter::Task(new));
-                    let marks = self.marks();
-                    if ours && marks & AWAITED == 0 {
-                        // Only a task of this crate can close a circle through its waker.
-                        self.marks.fetch_or(AWAITED, Ordering::Relaxed);
-                    }
-                    drop(st);
-                    if let Some(old) = old {
-                        contain::drop_reporting(old);
-                    }
-                    if ours {
-                        awaiters::note(self);
-                    }
-                    if marks & STALLED != 0 {
-                        // What a handle of this chain kept reachable may now depend on the task
-                        // awaiting it.
-                        awaiters::retry_stalled(self, false);
-                    }
-                    if stuck || marks & LINKED != 0 {
-                        // The task may close a circle through this chain.
-                        cycles::look_at(self);
-                    }
-                    return None;
-                }
-                None => {
-                    // Cloning a waker runs the executor's code: not under the lock. The state
-                    // is looked at again afterwards.
-                    drop(st);
-                    new = Some(Awaiter::new(waker));
-                    st = self.state.lock();
-                }
-            }
-        }
-    }
-
-    /// [`poll_take`](Chain::poll_take) for the tail's owner: when nobody else holds the chain,
-    /// nobody can race it, so the lock is skipped.
-    #[inline]
-    pub(crate) fn poll_owned(
-        this: &mut Arc<Chain>,
-        waker: &Waker,
-    ) -> Option<Result<Value, Failure>> {
-        Chain::take_owned(this).or_else(|| this.poll_take(waker))
-    }
-
-    /// Takes the final result without the lock when `this` is the chain's only handle and
-    /// nothing else is due to run; `None` otherwise (the caller falls back to the locked path).
-    #[inline]
-    pub(crate) fn take_owned(this: &mut Arc<Chain>) -> Option<Result<Value, Failure>> {
-        // A plain load first, as in `push_owned`.
-        if Arc::strong_count(this) != 1 {
-            return None;
-        }
-        let c = Arc::get_mut(this)?;
-        let idle = !*c.running.get_mut() && *c.paused.get_mut() == 0;
-        let st = c.state.get_mut();
-        (idle && st.slot.is_ready() && st.steps.is_empty()).then(|| st.slot.take_ready())
-    }
-
-    /// Forgets a waker registered by [`poll_take`](Chain::poll_take).
-    pub(crate) fn clear_task(&self) {
-        let mut st = self.state.lock();
-        let old = match st.waiter {
-            Some(Waiter::Task(_)) => st.waiter.take(),
-            _ => None,
-        };
-        drop(st);
-        // The executor's code, on the way to a cancel (a dropped `DeferredFuture`) that a panic
-        // here must not skip.
-        if let Some(old) = old {
-            contain::drop_reporting(old);
-        }
     }
 
     /// Whether [`try_take`](Chain::try_take) would succeed.
@@ -964,105 +487,5 @@ impl Chain {
     }
 }
 
-impl Drop for Chain {
-    fn drop(&mut self) {
-        let marks = self.marks();
-        let st = self.state.get_mut();
-        let trivial = match &st.slot {
-            Slot::Empty | Slot::Lent => true,
-            Slot::Ok(v) => v.is_inline(),
-            _ => false,
-        } && matches!(st.steps, Steps::Empty)
-            && st.waiter.is_none();
-        if trivial && marks == 0 {
-            // Nothing here can own another chain or be reported, and no table lists it.
-            return;
-        }
-        self.drop_slow(marks, trivial);
-    }
-}
-
-impl Chain {
-    #[cold]
-    fn drop_slow(&mut self, marks: u8, trivial: bool) {
-        let debug = if marks & DEBUG != 0 { debug::forget(self.addr()) } else { None };
-        if marks & STALLED != 0 {
-            awaiters::forget(self.addr());
-        }
-        let st = self.state.get_mut();
-        if let Slot::Err(failure) = &st.slot {
-            unhandled::report(UnhandledFailure::new(failure.clone(), debug));
-        }
-        if trivial {
-            // Nothing here can own another chain: no need for the iterative drop.
-            return;
-        }
-        let garbage = Garbage {
-            _slot: std::mem::replace(&mut st.slot, Slot::Empty),
-            _steps: std::mem::replace(&mut st.steps, Steps::Empty),
-            _waiter: st.waiter.take(),
-        };
-        cycles::deferring(|| {
-            if let Some(Waiter::Chain(outer)) = &garbage._waiter {
-                // The chain that waited on this one loses its way to a result.
-                dropping(outer);
-            }
-            // And the chains its `chain_deferred` links would have fired lose a firer.
-            for target in garbage._steps.fire_targets() {
-                dropping(target);
-            }
-            dispose(garbage);
-        });
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at() -> &'static Location<'static> {
-        Location::caller()
-    }
-
-    #[test]
-    fn cancel_tells_its_cancellers_answer_from_a_fire_that_raced_it() {
-        // The canceller fires the chain itself: its answer is the cancellation's outcome.
-        let chain = Chain::pending(
-            Some(Box::new(|chain: &Arc<Chain>| {
-                chain.fire(Ok(Value::new(9u8)), at()).unwrap();
-                Cancelled::Fail
-            })),
-            at(),
-        );
-        assert!(chain.cancel(at()));
-        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 9);
-
-        // Another thread fires it while the canceller runs: that fire wins, and the cancel
-        // decided nothing.
-        let chain = Chain::pending(
-            Some(Box::new(|chain: &Arc<Chain>| {
-                let other = chain.clone();
-                std::thread::spawn(move || other.fire(Ok(Value::new(7u8)), at()).unwrap())
-                    .join()
-                    .unwrap();
-                Cancelled::Fail
-            })),
-            at(),
-        );
-        assert!(!chain.cancel(at()));
-        assert_eq!(chain.try_take().unwrap().unwrap().take::<u8>(), 7);
-
-        // Without a canceller it fails at once; a fired chain is left alone.
-        let chain = Chain::pending(None, at());
-        assert!(chain.cancel(at()));
-        assert!(chain.try_take().unwrap().is_err());
-        assert!(!chain.cancel(at()));
-    }
-
-    #[test]
-    fn layout_is_small() {
-        // The whole shared allocation of a pending chain: two reference counts and the chain.
-        let bytes = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Chain>();
-        assert!(bytes <= 96, "a chain takes {bytes} bytes");
-    }
-}
+mod tests;

@@ -5,6 +5,12 @@
 //! added meanwhile). Everything else a step can do (wait on another chain, fire one) leaves
 //! that loop for [`Trampoline::wait`] or [`Trampoline::fire`], and handing a result to the
 //! chain that waits on it is [`Trampoline::deliver`], one lock per chain.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
+//!
+//! The file is a little over 500 lines on purpose: it is one concern, the loop and the few
+//! cases it dispatches to (run a batch, wait, fire, deliver, join), which read best together.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
@@ -12,14 +18,14 @@ use std::sync::Arc;
 
 use super::awaiters::Awaiter;
 use super::cycles::{dropping, mark_linked};
+use super::join::Join;
 use super::steps::Batch;
 use super::{AWAITED, Chain, Claim, FireOrder, Fired, LINKED, Outcome, STALLED, Slot, Waiter};
-use crate::contain;
 use crate::error::CircularChainError;
 use crate::failure::Failure;
-use crate::join::Join;
-use crate::trace;
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::trace;
+use crate::foundation::value::Value;
 
 type Res = Result<Value, Failure>;
 

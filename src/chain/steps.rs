@@ -1,8 +1,14 @@
 //! The step queue: room for one step inline, a vector beyond that.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::sync::Arc;
 
-use super::{Chain, StepFn};
+use super::{Chain, Outcome};
+use crate::failure::Failure;
+use crate::foundation::trace::Site;
+use crate::foundation::value::Value;
 
 /// The step queue, with room for one step inline: most chains that wait hold one callback,
 /// and a `Vec` would allocate room for four.
@@ -118,5 +124,31 @@ impl Batch {
             Batch::One(step) => step.is_none(),
             Batch::Many(iter) => iter.len() == 0,
         }
+    }
+}
+
+/// One step: gets the current result, returns what comes next.
+pub(crate) type StepFn = Box<dyn RunStep>;
+
+/// What the step queue holds: any closure, or a `chain_deferred` link, whose target the engine
+/// can see (see `cycles`).
+pub(crate) trait RunStep: Send {
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome;
+
+    /// The chain this step fires, if it is a `chain_deferred` link.
+    fn fires(&self) -> Option<&Arc<Chain>> {
+        None
+    }
+
+    /// Where a user added this step, if it was added where that is kept (see `located`).
+    fn site(&self) -> Option<Site> {
+        None
+    }
+}
+
+impl<F: FnOnce(Result<Value, Failure>) -> Outcome + Send> RunStep for F {
+    #[inline]
+    fn run(self: Box<Self>, input: Result<Value, Failure>) -> Outcome {
+        (*self)(input)
     }
 }

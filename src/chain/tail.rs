@@ -1,19 +1,22 @@
 //! The tail end of a chain, as a `Deferred` holds it.
+//!
+//! Part of the engine: it knows nothing of the typed Deferred, the combinators, the primitives,
+//! the async bridge or the reactor.
 
 use std::panic::Location;
 use std::sync::{Arc, Weak};
 
 use super::cycles::{mark_linked, release};
+use super::join::Join;
 use super::run::call_inline;
 use super::{Chain, FireOrder, LINKED, Outcome, Peek, Slot, Waiter};
-use crate::contain;
-use crate::debug;
 use crate::error::NotPausedError;
 use crate::failure::Failure;
-use crate::join::Join;
-use crate::trace;
-use crate::unhandled::{self, UnhandledFailure};
-use crate::value::Value;
+use crate::foundation::contain;
+use crate::foundation::debug;
+use crate::foundation::trace;
+use crate::foundation::unhandled::{self, UnhandledFailure};
+use crate::foundation::value::Value;
 
 /// The tail end of a chain, as a `Deferred` holds it.
 ///

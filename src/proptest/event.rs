@@ -1,9 +1,12 @@
 //! What a run of a program records: [`Event`]s, in a [`Trace`].
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 
 use super::outcome::{Outcome, ShowOutcome};
-use super::program::Names;
+use super::program::display::Names;
 
 /// Which step an event is about: the operation that added it, or a step that an
 /// [`AddTo`](super::StepFn::AddTo) step function added while that operation's step ran.

@@ -53,7 +53,12 @@
 //! the crate's own law tests (`tests/laws.rs`) and conformance replay (`tests/conformance/`)
 //! are written with this module.
 
+// Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+// combinators' insides, the primitives, the async bridge or the reactor.
+
 mod event;
+mod generate;
+mod kinds;
 pub mod model;
 mod outcome;
 mod program;
@@ -61,6 +66,7 @@ pub mod runner;
 mod strategy;
 
 pub use self::event::{Event, FinalState, StepId, Trace};
+pub use self::kinds::{CancellerKind, OpKind, StepKind};
 pub use self::outcome::{Fault, Outcome, Tag, TypeError, Value, outcome_of};
 pub use self::program::{Attach, Canceller, CustomStep, InvalidProgram, Op, Program, StepFn};
-pub use self::strategy::{CancellerKind, OpKind, Shape, StepKind};
+pub use self::strategy::Shape;

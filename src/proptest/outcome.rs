@@ -1,10 +1,13 @@
 //! What flows through a program's chains: [`Value`]s, and failures as [`Fault`]s.
+//!
+//! Part of `proptest`, on the public API and `testing`: it knows nothing of the engine, the
+//! combinators' insides, the primitives, the async bridge or the reactor.
 
 use std::fmt;
 
-use crate::{
-    AlreadyCalledError, CancelledError, CircularChainError, Deferred, Failure, PanicError,
-};
+use crate::deferred::Deferred;
+use crate::error::{AlreadyCalledError, CancelledError, CircularChainError};
+use crate::failure::{Failure, PanicError};
 
 /// The value every Deferred of a program carries: a number, or `None`.
 ///

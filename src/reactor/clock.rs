@@ -1,11 +1,15 @@
 //! [`Clock`]: deterministic time for tests (Twisted's `task.Clock`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::sync::Arc;
 
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
-use super::queue::{Call, Due, Nesting, Timers};
+use super::queue::call::Call;
+use super::queue::{Due, Nesting, Timers};
 use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
 

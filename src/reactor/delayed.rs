@@ -1,11 +1,14 @@
 //! [`DelayedCall`]: the handle to one scheduled call (Twisted's `IDelayedCall`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::error::DelayedCallError;
-use super::queue::{Call, Status};
+use super::queue::call::{Call, Status};
 use super::seconds::Seconds;
 
 /// A call scheduled by [`call_later`](super::Time::call_later), which can still be cancelled or

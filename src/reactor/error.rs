@@ -1,4 +1,7 @@
 //! The reactor's errors: typed answers where Twisted raises an exception or asserts.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 /// A delay, timeout or reset that is negative, infinite or NaN, or that would take the time
 /// something is due past the largest time a clock can hold.

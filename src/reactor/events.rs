@@ -1,10 +1,14 @@
 //! The reactor's system events and their triggers (Twisted's `addSystemEventTrigger`), and
 //! [`ReactorFailure`], what the reactor reports when a call it runs panics.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 
-use crate::contain;
-use crate::{Deferred, Failure};
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 #[cfg(doc)]
 use super::Reactor;

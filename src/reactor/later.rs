@@ -1,11 +1,17 @@
 //! [`defer_later`]: a Deferred that fires after a delay (Twisted's `task.deferLater`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::sync::{Arc, OnceLock};
 
 use super::delayed::DelayedCall;
 use super::seconds::Seconds;
 use super::time::Time;
-use crate::{Deferred, Failure, IntoStep, Resolver};
+use crate::deferred::Deferred;
+use crate::deferred::resolver::Resolver;
+use crate::deferred::step::IntoStep;
+use crate::failure::Failure;
 
 /// A Deferred that fires `delay` from now (seconds as an `f64`, or a `Duration`) with what `f`
 /// returns (Twisted's `task.deferLater`).
@@ -58,6 +64,6 @@ where
             let _ = slot.set(call);
             d.add_callback(move |()| f())
         }
-        Err(err) => crate::fail(Failure::new(err)),
+        Err(err) => crate::deferred::fail(Failure::new(err)),
     }
 }

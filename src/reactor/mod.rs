@@ -61,6 +61,9 @@
 //! [`conformance.md`](https://github.com/deferreds/deferreds/blob/main/docs/conformance.md) lists
 //! where this module differs from Twisted and why.
 
+// Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+// combinators, the primitives or the async bridge.
+
 mod clock;
 mod delayed;
 mod error;

@@ -11,6 +11,9 @@
 //! tells the workers to exit once idle, and waits for them: work in flight finishes, and its
 //! result is still delivered on the reactor thread. A pool whose reactor is dropped without
 //! running only tells its workers to exit.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,7 +24,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::error::ThreadPoolError;
 use super::queue::Timers;
-use crate::contain;
+use crate::foundation::contain;
 
 /// What runs on the reactor thread once a piece of work is done or given up.
 pub(super) type Delivery = Box<dyn FnOnce() + Send + 'static>;
@@ -226,8 +229,8 @@ fn work(shared: &Shared) {
 
 /// Runs `work` on the calling (worker) thread, turning a panic into the failure.
 pub(super) fn catching<R>(
-    work: impl FnOnce() -> Result<R, crate::Failure>,
-) -> Result<R, crate::Failure> {
+    work: impl FnOnce() -> Result<R, crate::failure::Failure>,
+) -> Result<R, crate::failure::Failure> {
     catch_unwind(AssertUnwindSafe(work))
-        .unwrap_or_else(|panic| Err(crate::Failure::from_panic(panic)))
+        .unwrap_or_else(|panic| Err(crate::failure::Failure::from_panic(panic)))
 }

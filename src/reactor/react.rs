@@ -1,5 +1,8 @@
 //! [`react`]: run a reactor for as long as `main`'s Deferred takes (Twisted's `task.react`),
 //! and turn its result into a process exit status.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::io::Write;
@@ -12,7 +15,9 @@ use parking_lot::Mutex;
 use super::error::StoppedEarlyError;
 use super::event_loop::Reactor;
 use super::events::{Phase, SystemEvent};
-use crate::{Deferred, Failure, contain};
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 /// Calls `main` with a new [`Reactor`], runs the reactor until the Deferred `main` returns
 /// fires, stops it, and returns that Deferred's result (Twisted's `task.react`).

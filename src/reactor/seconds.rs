@@ -1,4 +1,7 @@
 //! [`Seconds`]: the one type every delay, interval and timeout converts into.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::time::Duration;
 

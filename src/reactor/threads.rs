@@ -1,11 +1,16 @@
 //! Blocking work on the reactor's thread pool: [`Reactor::defer_to_thread`] and
 //! [`Reactor::call_in_thread`] (Twisted's `deferToThread` and `reactor.callInThread`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use super::error::ThreadPoolError;
 use super::event_loop::Reactor;
 use super::events::ReactorFailure;
 use super::pool::{Delivery, Job, catching};
-use crate::{Deferred, Failure, contain};
+use crate::deferred::Deferred;
+use crate::failure::Failure;
+use crate::foundation::contain;
 
 /// The context of a panic in [`Reactor::call_in_thread`] work, as the failure handler sees it.
 const IN_THREAD: &str = "while calling in thread";

@@ -1,4 +1,7 @@
 //! [`Time`]: the time source that everything timed takes (Twisted's `IReactorTime`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::sync::Arc;
 

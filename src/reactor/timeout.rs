@@ -1,4 +1,7 @@
 //! [`Deferred::add_timeout`]: cancel a Deferred that takes too long (Twisted's `addTimeout`).
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::panic::Location;
 use std::sync::Arc;
@@ -7,7 +10,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::error::TimeoutError;
 use super::seconds::Seconds;
 use super::time::Time;
-use crate::{CancelledError, Deferred, Failure, IntoStep, Step};
+use crate::deferred::Deferred;
+use crate::deferred::step::{IntoStep, Step};
+use crate::error::CancelledError;
+use crate::failure::Failure;
 
 impl<T: Send + 'static> Deferred<T> {
     /// Cancels this Deferred if it has no result `timeout` from now (seconds as an `f64`, or a
@@ -124,7 +130,7 @@ impl<T: Send + 'static> Deferred<T> {
                 // The result got here first. The timer may be running already, past the point
                 // where cancelling it works; it then finds the verdict taken and does nothing.
                 let _ = call.cancel();
-                crate::contain::drop_unused(on_timeout_cancel);
+                crate::foundation::contain::drop_unused(on_timeout_cancel);
                 result.into_step()
             } else {
                 on_timeout_cancel(result, timeout).into_step()

@@ -1,11 +1,15 @@
 //! [`TimerQueue`]: the calls of a [`Time`](super::Time) implementation, for its own loop to run.
+//!
+//! Part of the reactor, on the typed Deferred: it knows nothing of the engine's insides, the
+//! combinators, the primitives or the async bridge.
 
 use std::fmt;
 use std::sync::Arc;
 
 use super::delayed::DelayedCall;
 use super::error::InvalidDelayError;
-use super::queue::{Call, Due, External, Timers};
+use super::queue::call::Call;
+use super::queue::{Due, External, Timers};
 use super::seconds::Seconds;
 
 /// The timed calls of a [`Time`](super::Time) implementation: the heap behind

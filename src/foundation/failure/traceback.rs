@@ -1,0 +1,329 @@
+//! A failure's tracebacks, in Twisted's three levels of detail, and the frames behind them.
+//!
+//! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
+
+use std::fmt;
+
+use super::{Failure, nested};
+
+impl Failure {
+    /// The captured frames, outermost first (empty when capture was off).
+    ///
+    /// Frames inside the backtrace machinery and this module are left out, as are the
+    /// runtime's start-up frames, so the list begins at the program's own code.
+    pub fn frames(&self) -> Vec<Frame> {
+        match &self.inner.backtrace {
+            Some(bt) => resolve_frames(&mut bt.lock()),
+            None => Vec::new(),
+        }
+    }
+
+    /// A Twisted-style traceback: the frames where the failure was raised (when captured),
+    /// the creation site, the error chain, and a final `type: message` line.
+    ///
+    /// ```text
+    /// Traceback (most recent call last):
+    ///   File "src/main.rs", line 12, in poetry::main
+    ///   File "src/main.rs", line 30, in poetry::get_poetry
+    /// Failure created at src/main.rs:30:17
+    /// std::io::error::Error: connection refused
+    /// ```
+    pub fn traceback(&self) -> String {
+        use fmt::Write as _;
+        let mut out = String::new();
+        let frames = self.frames();
+        if self.has_backtrace() {
+            out.push_str("Traceback (most recent call last):\n");
+            for f in &frames {
+                match (&f.file, f.line) {
+                    (Some(file), Some(line)) => {
+                        let _ = writeln!(out, "  File \"{file}\", line {line}, in {}", f.function);
+                    }
+                    _ => {
+                        let _ = writeln!(out, "  in {}", f.function);
+                    }
+                }
+            }
+        } else {
+            out.push_str("Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n");
+        }
+        let loc = self.inner.location;
+        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        nested::write_causes(&mut out, self.as_error());
+        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
+        out
+    }
+
+    /// A one-line-per-frame traceback (Twisted's `getBriefTraceback`).
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("short");
+    /// assert!(f.brief_traceback().starts_with("Traceback: deferreds::failure::MessageError: short\n"));
+    /// ```
+    pub fn brief_traceback(&self) -> String {
+        use fmt::Write as _;
+        let mut out = format!("Traceback: {}: {self}\n", self.inner.type_name);
+        for f in self.frames() {
+            match (&f.file, f.line) {
+                (Some(file), Some(line)) => {
+                    let _ = writeln!(out, "{file}:{line}:{}", f.function);
+                }
+                _ => {
+                    let _ = writeln!(out, "?:?:{}", f.function);
+                }
+            }
+        }
+        let loc = self.inner.location;
+        let _ = writeln!(out, "{}:{}:<created here>", loc.file(), loc.line());
+        out
+    }
+}
+
+/// How much a [`Failure`]'s traceback tells: the `detail` argument of Twisted's
+/// `Failure.getTraceback`, for [`Failure::traceback_with`].
+///
+/// ```
+/// use deferreds::{Failure, TracebackDetail};
+///
+/// let f = Failure::msg("no poem");
+/// assert_eq!(f.traceback_with(TracebackDetail::Default), f.traceback());
+/// assert_eq!(f.traceback_with(TracebackDetail::Brief), f.brief_traceback());
+/// assert!(f.traceback_with(TracebackDetail::Verbose).starts_with("*--- Failure: "));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TracebackDetail {
+    /// One line per frame, after a `Traceback: type: message` line
+    /// ([`Failure::brief_traceback`]).
+    Brief,
+    /// The program's own frames, each run of the engine's frames folded into one marker line,
+    /// then the creation site, the causes and the error ([`Failure::traceback`]).
+    #[default]
+    Default,
+    /// Every captured frame, the standard library's and the engine's too, each followed by
+    /// its source line where the file can be read (paths relative to the working directory,
+    /// as `file!()` records them, or absolute); the creation site with its source line; the
+    /// causes and the error; framed by `*--- Failure ---` lines as in Twisted.
+    Verbose,
+}
+
+impl Failure {
+    /// The traceback at the given level of detail (Twisted's `getTraceback(detail=...)`).
+    ///
+    /// ```
+    /// use deferreds::{Failure, TracebackDetail};
+    ///
+    /// let f = Failure::msg("the kettle boiled dry");
+    /// let verbose = f.traceback_with(TracebackDetail::Verbose);
+    /// assert!(verbose.starts_with("*--- Failure: deferreds::failure::MessageError: the kettle"));
+    /// assert!(verbose.contains("\nFailure created at "));
+    /// assert!(verbose.ends_with("*--- End of Failure ---\n"));
+    /// ```
+    pub fn traceback_with(&self, detail: TracebackDetail) -> String {
+        match detail {
+            TracebackDetail::Brief => self.brief_traceback(),
+            TracebackDetail::Default => self.traceback(),
+            TracebackDetail::Verbose => self.verbose_traceback(),
+        }
+    }
+
+    fn verbose_traceback(&self) -> String {
+        use fmt::Write as _;
+        let mut sources = SourceLines::default();
+        let mut out = format!("*--- Failure: {}: {self} ---\n", self.inner.type_name);
+        match &self.inner.backtrace {
+            Some(bt) => {
+                out.push_str("Traceback (most recent call last, every frame):\n");
+                for f in every_frame(&mut bt.lock()) {
+                    match (&f.file, f.line) {
+                        (Some(file), Some(line)) => {
+                            let _ =
+                                writeln!(out, "  File \"{file}\", line {line}, in {}", f.function);
+                            if let Some(text) = sources.line(file, line) {
+                                let _ = writeln!(out, "    {text}");
+                            }
+                        }
+                        _ => {
+                            let _ = writeln!(out, "  in {}", f.function);
+                        }
+                    }
+                }
+            }
+            None => out.push_str(
+                "Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n",
+            ),
+        }
+        let loc = self.inner.location;
+        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        if let Some(text) = sources.line(loc.file(), loc.line()) {
+            let _ = writeln!(out, "    {text}");
+        }
+        nested::write_causes(&mut out, self.as_error());
+        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
+        out.push_str("*--- End of Failure ---\n");
+        out
+    }
+}
+
+/// Every frame of `bt`, outermost first, less only the capture itself (the backtrace crate's
+/// frames and `Failure`'s constructors) on top.
+fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
+    bt.resolve();
+    let mut frames: Vec<Frame> = bt
+        .frames()
+        .iter()
+        .flat_map(|frame| frame.symbols())
+        .map(|sym| Frame {
+            function: sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into()),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+        })
+        .collect();
+    let capture = |f: &Frame| {
+        let name = f.function.trim_start_matches('<');
+        name.starts_with("backtrace::") || name.starts_with("deferreds::failure::Failure")
+    };
+    let first = frames.iter().position(|f| !capture(f)).unwrap_or(frames.len());
+    frames.drain(..first);
+    frames.reverse();
+    frames
+}
+
+/// Source files read for one traceback, each once.
+#[derive(Default)]
+struct SourceLines {
+    files: std::collections::HashMap<String, Option<Vec<String>>>,
+}
+
+impl SourceLines {
+    /// Line `line` (from 1) of `file`, trimmed, if the file can be read and has it.
+    fn line(&mut self, file: &str, line: u32) -> Option<&str> {
+        let lines = self.files.entry(file.to_owned()).or_insert_with(|| {
+            let text = std::fs::read_to_string(file).ok()?;
+            Some(text.lines().map(str::to_owned).collect())
+        });
+        let text = lines.as_ref()?.get(usize::try_from(line).ok()?.checked_sub(1)?)?.trim();
+        (!text.is_empty()).then_some(text)
+    }
+}
+
+/// Resolves `bt` and returns its frames outermost first, without the capture machinery on
+/// top or the runtime's start-up frames at the bottom.
+pub(crate) fn resolve_frames(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
+    bt.resolve();
+    let mut frames: Vec<Frame> = bt
+        .frames()
+        .iter()
+        .flat_map(|frame| frame.symbols())
+        .map(|sym| Frame {
+            function: sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into()),
+            file: sym.filename().map(|p| p.display().to_string()),
+            line: sym.lineno(),
+        })
+        .collect();
+    // Innermost first as captured: skip the capture machinery and the library frames around it.
+    let first_own = frames
+        .iter()
+        .position(|f| !is_machinery(&f.function) && !is_library(&f.function))
+        .unwrap_or(frames.len());
+    frames.drain(..first_own);
+    if let Some(start) = frames.iter().position(|f| is_runtime_start(&f.function)) {
+        frames.truncate(start);
+    }
+    frames.reverse();
+    // Keep the program's own frames; the standard library's go, and each run of the engine's
+    // frames becomes one marker line, which is where a step was called from a chain.
+    let mut kept: Vec<Frame> = Vec::with_capacity(frames.len());
+    for frame in frames {
+        if is_library(&frame.function) || frame.function == "__rust_try" {
+            continue;
+        }
+        if is_engine(&frame.function) {
+            if kept.last().is_none_or(|f| f.function != ENGINE_MARKER) {
+                kept.push(Frame { function: ENGINE_MARKER.to_owned(), file: None, line: None });
+            }
+            continue;
+        }
+        kept.push(frame);
+    }
+    kept
+}
+
+/// Stands for the frames of this crate's engine in a traceback.
+const ENGINE_MARKER: &str = "<deferreds: running the chain>";
+
+fn is_engine(function: &str) -> bool {
+    let path = function.strip_prefix('<').unwrap_or(function);
+    (path.starts_with("deferreds::chain::") || path.starts_with("deferreds::deferred::"))
+        && !NOT_THE_ENGINE.iter().any(|p| path.starts_with(p))
+}
+
+/// Modules in the engine's and the typed Deferred's folders whose frames are the program's
+/// way through the crate, kept in a traceback as they are: the combinators' join, and the
+/// helpers beside the Deferred that run user code or hand results on.
+const NOT_THE_ENGINE: &[&str] = &[
+    "deferreds::chain::join::",
+    "deferreds::deferred::execute::",
+    "deferreds::deferred::passthru::",
+    "deferreds::deferred::picture::",
+    "deferreds::deferred::waiters::",
+];
+
+fn is_machinery(function: &str) -> bool {
+    function.starts_with("backtrace::")
+        || function.starts_with("deferreds::failure::Failure")
+        || function.starts_with("<deferreds::failure::Failure")
+        || function.starts_with("<T as core::convert::From")
+        || function.starts_with("core::ops::function")
+        || function.starts_with("deferreds::foundation::debug::")
+        || function.starts_with("deferreds::chain::")
+        || function.starts_with("<deferreds::chain::")
+        || function.starts_with("std::panicking")
+        || function.starts_with("std::panic::catch_unwind")
+        || function.starts_with("__rust_try")
+}
+
+fn is_library(function: &str) -> bool {
+    // Both symbol manglings: `<core::..>` / `core::..`, and impls on primitive types, which the
+    // v0 mangling prints as `<bool>::then` or `<[T]>::iter`.
+    let path = function.trim_start_matches('<');
+    if ["core::", "alloc::", "std::"].iter().any(|p| path.starts_with(p)) {
+        return true;
+    }
+    let head = path.split(['>', ':', ' ']).next().unwrap_or("");
+    const PRIMITIVES: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    PRIMITIVES.contains(&head) || path.starts_with(['[', '&', '(', '*'])
+}
+
+fn is_runtime_start(function: &str) -> bool {
+    function.starts_with("std::rt::lang_start")
+        || function.starts_with("std::sys::backtrace::__rust_begin_short_backtrace")
+        || function.starts_with("std::sys_common::backtrace::__rust_begin_short_backtrace")
+        || function == "main"
+        || function.starts_with("__libc_start")
+}
+
+/// One frame of a [`Failure`]'s backtrace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    function: String,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+impl Frame {
+    /// The function's name, without its hash suffix.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+    /// The source file, when debug info has it.
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+    /// The line, when debug info has it.
+    pub fn line(&self) -> Option<u32> {
+        self.line
+    }
+}

@@ -1,0 +1,13 @@
+//! Coordination without blocking a thread: `DeferredLock`, `DeferredSemaphore` and
+//! `DeferredQueue`, and the gate of tokens the lock and the semaphore share.
+//!
+//! Built on the typed Deferred and the engine; nothing here knows of the combinators, the
+//! async bridge or the reactor.
+//!
+//! Part of the coordination primitives, on the typed Deferred and the engine: it knows nothing of
+//! the combinators, the async bridge or the reactor.
+
+pub(crate) mod gate;
+pub(crate) mod lock;
+pub(crate) mod queue;
+pub(crate) mod semaphore;

@@ -1,0 +1,3 @@
+//! `DeferredLock`, `DeferredSemaphore` and `DeferredQueue`.
+
+mod lock_semaphore_queue;
