@@ -69,14 +69,7 @@ impl Chain {
     pub(crate) fn look(&self, steps: usize, inner: bool, outer: bool) -> (Look, Links) {
         let sites = if self.is_debug() { debug::sites(self.addr()) } else { None };
         let st = self.state.lock();
-        let peek = match &st.slot {
-            Slot::Pending(_) => Peek::Pending,
-            Slot::Ok(v) => Peek::Ok(v.describe()),
-            Slot::Err(e) => Peek::Err(e.clone()),
-            Slot::Waiting(_) => Peek::Waiting,
-            Slot::Empty if self.is_running() => Peek::Running,
-            Slot::Empty | Slot::Lent => Peek::Consumed,
-        };
+        let peek = self.peek_locked(&st);
         let queued: &[StepFn] = match &st.steps {
             Steps::Empty => &[],
             Steps::One(step) => std::slice::from_ref(step),

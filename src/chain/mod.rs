@@ -440,18 +440,24 @@ impl Chain {
         matches!(self.state.lock().slot, Slot::Waiting(_))
     }
 
-    /// Runs `f` on a snapshot of the state, taken under the lock; `f` runs after it is released.
-    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek, Option<String>) -> R) -> R {
-        let debug = self.describe();
-        let st = self.state.lock();
-        let peek = match &st.slot {
+    /// What the chain's slot holds, for reading: no user code runs (the value is described by
+    /// the engine, a failure's reference count is taken).
+    fn peek_locked(&self, st: &State) -> Peek {
+        match &st.slot {
             Slot::Pending(_) => Peek::Pending,
             Slot::Ok(v) => Peek::Ok(v.describe()),
             Slot::Err(e) => Peek::Err(e.clone()),
             Slot::Waiting(_) => Peek::Waiting,
             Slot::Empty if self.is_running() => Peek::Running,
             Slot::Empty | Slot::Lent => Peek::Consumed,
-        };
+        }
+    }
+
+    /// Runs `f` on a snapshot of the state, taken under the lock; `f` runs after it is released.
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(Peek, Option<String>) -> R) -> R {
+        let debug = self.describe();
+        let st = self.state.lock();
+        let peek = self.peek_locked(&st);
         drop(st);
         f(peek, debug)
     }

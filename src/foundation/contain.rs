@@ -89,21 +89,25 @@ pub(crate) fn unprintable(failure: &Failure, panic: &str) -> String {
     )
 }
 
+/// An error whose `Display` panics, with the message "no words": for the tests of every place
+/// that formats a failure.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct BadDisplay;
+
+#[cfg(test)]
+impl fmt::Display for BadDisplay {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        panic!("no words")
+    }
+}
+
+#[cfg(test)]
+impl std::error::Error for BadDisplay {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An error whose `Display` panics.
-    #[derive(Debug)]
-    struct BadDisplay;
-
-    impl fmt::Display for BadDisplay {
-        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-            panic!("no words")
-        }
-    }
-
-    impl std::error::Error for BadDisplay {}
 
     #[test]
     fn formatting_that_panics_gives_the_panic_message_and_a_note_without_user_code() {
@@ -113,7 +117,7 @@ mod tests {
         let note = unprintable(&failure, &panic);
         assert!(
             note.starts_with(
-                "deferreds::foundation::contain::tests::BadDisplay: <formatting this error panicked: no words>\n"
+                "deferreds::foundation::contain::BadDisplay: <formatting this error panicked: no words>\n"
             ),
             "{note}"
         );

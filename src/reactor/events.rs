@@ -223,16 +223,7 @@ impl fmt::Display for ReactorFailure {
 mod tests {
     use super::*;
 
-    #[derive(Debug)]
-    struct BadDisplay;
-
-    impl fmt::Display for BadDisplay {
-        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-            panic!("no words")
-        }
-    }
-
-    impl std::error::Error for BadDisplay {}
+    use crate::foundation::contain::BadDisplay;
 
     #[test]
     fn a_report_whose_errors_display_panics_says_so() {

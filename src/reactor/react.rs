@@ -200,16 +200,7 @@ mod tests {
         assert_eq!(printed::<()>(&Err(Failure::new(Exit(2)))), "");
     }
 
-    #[derive(Debug)]
-    struct BadDisplay;
-
-    impl fmt::Display for BadDisplay {
-        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-            panic!("no words")
-        }
-    }
-
-    impl std::error::Error for BadDisplay {}
+    use crate::foundation::contain::BadDisplay;
 
     #[test]
     fn a_failure_whose_display_panics_is_printed_as_such_with_exit_status_one() {

@@ -164,12 +164,10 @@ impl Failure {
     }
 }
 
-/// Every frame of `bt`, outermost first, less only the capture itself (the backtrace crate's
-/// frames and `Failure`'s constructors) on top.
-fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
+/// Resolves `bt` and returns one frame per symbol, innermost first, as captured.
+fn symbols(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
     bt.resolve();
-    let mut frames: Vec<Frame> = bt
-        .frames()
+    bt.frames()
         .iter()
         .flat_map(|frame| frame.symbols())
         .map(|sym| Frame {
@@ -177,7 +175,13 @@ fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
             file: sym.filename().map(|p| p.display().to_string()),
             line: sym.lineno(),
         })
-        .collect();
+        .collect()
+}
+
+/// Every frame of `bt`, outermost first, less only the capture itself (the backtrace crate's
+/// frames and `Failure`'s constructors) on top.
+fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
+    let mut frames = symbols(bt);
     let capture = |f: &Frame| {
         let name = f.function.trim_start_matches('<');
         name.starts_with("backtrace::") || name.starts_with("deferreds::failure::Failure")
@@ -209,17 +213,7 @@ impl SourceLines {
 /// Resolves `bt` and returns its frames outermost first, without the capture machinery on
 /// top or the runtime's start-up frames at the bottom.
 pub(crate) fn resolve_frames(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
-    bt.resolve();
-    let mut frames: Vec<Frame> = bt
-        .frames()
-        .iter()
-        .flat_map(|frame| frame.symbols())
-        .map(|sym| Frame {
-            function: sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into()),
-            file: sym.filename().map(|p| p.display().to_string()),
-            line: sym.lineno(),
-        })
-        .collect();
+    let mut frames = symbols(bt);
     // Innermost first as captured: skip the capture machinery and the library frames around it.
     let first_own = frames
         .iter()

@@ -188,16 +188,7 @@ fn write_stderr(text: &str) {
 mod tests {
     use super::*;
 
-    #[derive(Debug)]
-    struct BadDisplay;
-
-    impl fmt::Display for BadDisplay {
-        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-            panic!("no words")
-        }
-    }
-
-    impl std::error::Error for BadDisplay {}
+    use crate::foundation::contain::BadDisplay;
 
     #[test]
     fn reports_say_that_the_errors_display_panicked() {

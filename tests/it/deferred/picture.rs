@@ -1,9 +1,9 @@
 //! Pictures of chains (`describe`, `{:#?}`, DOT): each state, towers seen from any level, the
 //! limits of a very tall tower. Debug mode's sites are tested in `tests/debug_mode.rs`.
 
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use crate::hardening::support::BadDisplay;
 use deferreds::testing::{failure_result_of, success_result_of};
 use deferreds::{Deferred, Failure, Picture, ensure_deferred, fail, succeed};
 
@@ -145,24 +145,12 @@ fn alternate_debug_shows_the_picture_with_the_value_through_its_own_debug() {
     drop(fire_leaf);
 }
 
-/// An error whose `Display` panics.
-#[derive(Debug)]
-struct BadDisplay;
-
-impl fmt::Display for BadDisplay {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        panic!("no words")
-    }
-}
-
-impl std::error::Error for BadDisplay {}
-
 #[test]
 fn a_failure_whose_display_panics_is_pictured_with_the_panic_instead() {
     let d = fail::<u8>(Failure::new(BadDisplay));
     let picture = d.describe().to_string();
     assert!(
-        picture.ends_with("BadDisplay: <formatting this error panicked: no words>"),
+        picture.ends_with("BadDisplay: <formatting this error panicked: Display panicked>"),
         "{picture}"
     );
     failure_result_of(d);

@@ -4,6 +4,7 @@
 //! run that ended; the panic becomes a failure where a chain can carry it, and an unhandled
 //! report where none can. `docs/reliability.md` lists each place and the test that pins it.
 
+use crate::hardening::support::BadDisplay;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -49,18 +50,6 @@ impl fmt::Display for BoomError {
 }
 
 impl std::error::Error for BoomError {}
-
-/// An error whose `Display` panics.
-#[derive(Debug)]
-struct BadDisplay;
-
-impl fmt::Display for BadDisplay {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        panic!("Display panicked")
-    }
-}
-
-impl std::error::Error for BadDisplay {}
 
 /// The messages of the panics among `reports`, in order.
 fn panics(reports: &[UnhandledFailure]) -> Vec<String> {

@@ -118,3 +118,15 @@ impl Rng {
         }
     }
 }
+
+/// An error whose `Display` panics, with the message "Display panicked".
+#[derive(Debug)]
+pub(crate) struct BadDisplay;
+
+impl std::fmt::Display for BadDisplay {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Display panicked")
+    }
+}
+
+impl std::error::Error for BadDisplay {}
