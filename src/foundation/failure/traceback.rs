@@ -184,7 +184,7 @@ fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
     let mut frames = symbols(bt);
     let capture = |f: &Frame| {
         let name = f.function.trim_start_matches('<');
-        name.starts_with("backtrace::") || name.starts_with("deferreds::failure::Failure")
+        name.starts_with("backtrace::") || is_failure_code(name)
     };
     let first = frames.iter().position(|f| !capture(f)).unwrap_or(frames.len());
     frames.drain(..first);
@@ -262,10 +262,16 @@ const NOT_THE_ENGINE: &[&str] = &[
     "deferreds::deferred::waiters::",
 ];
 
+/// Frames of the failure module (its constructors, the conversion behind `?`), under any of
+/// the names a backtrace gives them; not its unit tests, which stand for a user's code.
+fn is_failure_code(function: &str) -> bool {
+    let path = function.trim_start_matches('<');
+    path.starts_with("deferreds::failure::") && !path.starts_with("deferreds::failure::tests::")
+}
+
 fn is_machinery(function: &str) -> bool {
     function.starts_with("backtrace::")
-        || function.starts_with("deferreds::failure::Failure")
-        || function.starts_with("<deferreds::failure::Failure")
+        || is_failure_code(function)
         || function.starts_with("<T as core::convert::From")
         || function.starts_with("core::ops::function")
         || function.starts_with("deferreds::foundation::debug::")
@@ -319,5 +325,26 @@ impl Frame {
     /// The line, when debug info has it.
     pub fn line(&self) -> Option<u32> {
         self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_machinery;
+
+    #[test]
+    fn the_failure_modules_own_frames_are_capture_machinery_wherever_they_sit() {
+        // What a backtrace names the conversion behind `?` and the constructors, from the
+        // symbol table or the debug info: none of them is where the error was raised.
+        for frame in [
+            "deferreds::failure::convert::<impl core::convert::From<E> for deferreds::failure::Failure>::from",
+            "<deferreds::failure::Failure as core::convert::From<E>>::from",
+            "deferreds::failure::Failure::build",
+            "backtrace::backtrace::trace_unsynchronized",
+        ] {
+            assert!(is_machinery(frame), "{frame}");
+        }
+        assert!(!is_machinery("my_app::parse"));
+        assert!(!is_machinery("deferreds::foundation::contain::drop_reporting"));
     }
 }
