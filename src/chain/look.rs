@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::cycles::dropping;
-use super::steps::Steps;
-use super::{CANCELLED, Chain, Peek, Slot, StepFn, Waiter};
+use super::{CANCELLED, Chain, Peek, Slot, Waiter};
 use crate::foundation::contain;
 use crate::foundation::debug;
 use crate::foundation::trace::Site;
@@ -70,11 +69,7 @@ impl Chain {
         let sites = if self.is_debug() { debug::sites(self.addr()) } else { None };
         let st = self.state.lock();
         let peek = self.peek_locked(&st);
-        let queued: &[StepFn] = match &st.steps {
-            Steps::Empty => &[],
-            Steps::One(step) => std::slice::from_ref(step),
-            Steps::Many(steps) => steps,
-        };
+        let queued = st.steps.as_slice();
         let pending = queued.len();
         let shown = queued
             .iter()
