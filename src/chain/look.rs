@@ -12,9 +12,8 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::cycles::dropping;
+use super::run::release;
 use super::{CANCELLED, Chain, Peek, Slot, Waiter};
-use crate::foundation::contain;
 use crate::foundation::debug;
 use crate::foundation::trace::Site;
 
@@ -109,8 +108,7 @@ impl Chain {
 }
 
 /// Lets go of a neighbour a look took along, which may have become its last handle: as the
-/// trampoline lets go of a chain (see `run::release`).
+/// trampoline lets go of a chain.
 pub(crate) fn let_go(chain: Arc<Chain>) {
-    dropping(&chain);
-    contain::drop_reporting(chain);
+    release(chain);
 }
