@@ -207,8 +207,7 @@ pub(super) fn forget(chain: usize) {
 pub(super) fn can_only_be_cancelled(chain: &Arc<Chain>, st: &State, holds: usize) -> bool {
     match &st.slot {
         Slot::Pending(_) => Arc::strong_count(chain) <= holds,
-        Slot::Waiting(inner) => inner.strong_count() == 0,
-        _ => false,
+        _ => waits_on_nothing(st),
     }
 }
 
@@ -335,7 +334,7 @@ impl Chain {
     /// nothing else is due to run; `None` otherwise (the caller falls back to the locked path).
     #[inline]
     pub(crate) fn take_owned(this: &mut Arc<Chain>) -> Option<Result<Value, Failure>> {
-        // A plain load first, as in `push_owned`.
+        // A plain load first, as in `push_tail`.
         if Arc::strong_count(this) != 1 {
             return None;
         }
