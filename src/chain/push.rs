@@ -47,7 +47,7 @@ impl Chain {
             return Chain::push_unique(this, step);
         }
         let mut st = this.state.lock();
-        if !st.slot.is_ready() || !this.settled(&st) {
+        if !this.settled(&st) {
             // The usual case: a pending chain.
             st.steps.push(Box::new(step));
             drop(st);
