@@ -113,7 +113,7 @@ impl Chain {
         if self.is_debug() {
             self.set_running(true);
         } else {
-            std::mem::forget(std::mem::replace(&mut st.slot, Slot::Lent));
+            st.slot.put(Slot::Lent);
         }
         input
     }
