@@ -32,7 +32,7 @@ use std::task::Waker;
 use parking_lot::Mutex;
 
 use super::cycles::ByAddress;
-use super::{AWAITED, Chain, LINKED, STALLED, Slot, State, Waiter, awaiters, cycles};
+use super::{AWAITED, Chain, LINKED, STALLED, Slot, State, Waiter, cycles};
 use crate::failure::Failure;
 use crate::foundation::contain;
 use crate::foundation::value::Value;
@@ -189,7 +189,7 @@ pub(super) fn retry_stalled(chain: &Arc<Chain>, going: bool) {
     let stuck = STALLED_ON.lock().as_mut().and_then(|map| map.remove(&chain.addr()));
     for stuck in stuck.into_iter().flatten().filter_map(|(_, c)| c.upgrade()) {
         // The upgrade is the caller's reference `recheck` counts out.
-        super::cycles::recheck(&stuck, going.then_some(chain));
+        cycles::recheck(&stuck, going.then_some(chain));
     }
 }
 
@@ -204,16 +204,15 @@ pub(super) fn forget(chain: usize) {
 /// future) can still settle it, and only by cancelling it: it is pending and nothing else
 /// holds it (no resolver, no link, no task or combinator that would fire it), or it waits on a
 /// chain that was freed unfired.
-pub(super) fn can_only_be_cancelled(chain: &Arc<Chain>, st: &State, holds: usize) -> bool {
+fn can_only_be_cancelled(chain: &Arc<Chain>, st: &State, holds: usize) -> bool {
     match &st.slot {
         Slot::Pending(_) => Arc::strong_count(chain) <= holds,
-        Slot::Waiting(inner) => inner.strong_count() == 0,
-        _ => false,
+        _ => waits_on_nothing(st),
     }
 }
 
 /// Whether `waker` belongs to a task of this crate being polled on this thread.
-pub(super) fn is_ours(waker: &Waker) -> bool {
+fn is_ours(waker: &Waker) -> bool {
     task_of(waker).is_some()
 }
 
@@ -232,7 +231,7 @@ pub(super) fn on_circle_with_task(chain: &Arc<Chain>) -> bool {
 }
 
 /// Records that the waker of the task polled on this thread was just left in `chain`.
-pub(super) fn note(chain: &Arc<Chain>) {
+fn note(chain: &Arc<Chain>) {
     let _ = POLLING.try_with(|p| {
         if let Some(polling) = p.borrow_mut().as_mut() {
             polling.scope.awaited.push(Arc::downgrade(chain));
@@ -262,8 +261,8 @@ impl Chain {
             // Another executor's waker would never be woken: it is left out. A task of this
             // crate may still be reached through its own Deferred: its waker goes in, and the
             // chain is looked at as a circle with the task.
-            let stuck = awaiters::can_only_be_cancelled(self, &st, 1);
-            if stuck && !awaiters::is_ours(waker) {
+            let stuck = can_only_be_cancelled(self, &st, 1);
+            if stuck && !is_ours(waker) {
                 let old = match st.waiter {
                     Some(Waiter::Task(_)) => st.waiter.take(),
                     _ => None,
@@ -297,12 +296,12 @@ impl Chain {
                         contain::drop_reporting(old);
                     }
                     if ours {
-                        awaiters::note(self);
+                        note(self);
                     }
                     if marks & STALLED != 0 {
                         // What a handle of this chain kept reachable may now depend on the task
                         // awaiting it.
-                        awaiters::retry_stalled(self, false);
+                        retry_stalled(self, false);
                     }
                     if stuck || marks & LINKED != 0 {
                         // The task may close a circle through this chain.
@@ -335,7 +334,7 @@ impl Chain {
     /// nothing else is due to run; `None` otherwise (the caller falls back to the locked path).
     #[inline]
     pub(crate) fn take_owned(this: &mut Arc<Chain>) -> Option<Result<Value, Failure>> {
-        // A plain load first, as in `push_owned`.
+        // A plain load first, as in `push_tail`.
         if Arc::strong_count(this) != 1 {
             return None;
         }

@@ -123,17 +123,12 @@ impl Chain {
                         // land between them, it would win and leave the grace to forgive a
                         // second fire that should be refused.
                         current.grace.store(true, Ordering::Relaxed);
-                        return match current.fire_locked(st, Err(Failure::new(CancelledError)), at)
-                        {
-                            Ok(fired) => {
-                                current.finish_fire(fired);
-                                true
-                            }
-                            Err((_, rejected)) => {
-                                drop(rejected);
-                                false
-                            }
+                        let failure = Err(Failure::new(CancelledError));
+                        let Ok(fired) = current.fire_locked(st, failure, at) else {
+                            unreachable!("a pending chain takes a fire")
                         };
+                        current.finish_fire(fired);
+                        return true;
                     }
                     Some(canceller) => {
                         // A cancel made while this canceller runs (from inside it, or from

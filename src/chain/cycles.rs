@@ -47,6 +47,7 @@ use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::thread::LocalKey;
 
 use parking_lot::Mutex;
 
@@ -103,6 +104,17 @@ thread_local! {
     /// `Some` while this thread walks: chains whose handles go meanwhile (freeing a circle drops
     /// steps, which drop handles) wait here for their own walk.
     static WALKING: RefCell<Option<Vec<Arc<Chain>>>> = const { RefCell::new(None) };
+}
+
+/// Ends a loop over one of the queues above when dropped, also if a destructor unwinds: the
+/// queue goes back to `None`, and the chains still on it are let go of.
+struct Reset(&'static LocalKey<RefCell<Option<Vec<Arc<Chain>>>>>);
+
+impl Drop for Reset {
+    fn drop(&mut self) {
+        let rest = self.0.try_with(|q| q.borrow_mut().take()).ok().flatten();
+        drop(rest);
+    }
 }
 
 /// A `chain_deferred` step: fires its target with the result that reaches it. The engine can
@@ -222,15 +234,8 @@ pub(super) fn deferring(drop_owned: impl FnOnce()) {
         drop_owned();
         return;
     }
-    /// Stops deferring, also if a destructor unwinds.
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            let rest = DEFERRED.try_with(|d| d.borrow_mut().take()).ok().flatten();
-            drop(rest);
-        }
-    }
-    let _reset = Reset;
+    // Stops deferring, also if a destructor unwinds.
+    let _reset = Reset(&DEFERRED);
     drop_owned();
     while let Some(chain) = DEFERRED.with(|d| d.borrow_mut().as_mut().and_then(Vec::pop)) {
         // The queued reference is the one going now.
@@ -273,15 +278,8 @@ fn walk(chain: &Arc<Chain>, extra: usize, going: Option<&Arc<Chain>>) {
     if first != Ok(true) {
         return;
     }
-    /// Ends the walk even if a destructor panics.
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            let rest = WALKING.try_with(|w| w.borrow_mut().take()).ok().flatten();
-            drop(rest);
-        }
-    }
-    let _reset = Reset;
+    // Ends the walk, also if a destructor unwinds.
+    let _reset = Reset(&WALKING);
     // Chains queued meanwhile are looked at once their handles have gone.
     let mut next = Some((chain.clone(), extra, going));
     while let Some((root, extra, going)) = next.take() {

@@ -266,13 +266,15 @@ impl Join {
     /// cancels again whatever has not reported by then. The engine cancels the members (see
     /// [`Cancelled::Cascade`]), then [`after_cancel`](Join::after_cancel) answers.
     fn cancel(join: Arc<Self>) -> Cancelled {
-        if join.state.lock().target.is_none() {
+        let st = join.state.lock();
+        if st.target.is_none() {
             // A member settled the join and its step is about to fire it.
             return Cancelled::Leave;
         }
         // Cloned rather than taken: each member takes its own handle out as it reports, so
         // what is left afterwards is what has not reported.
-        let members = join.unreported();
+        let members = st.members.clone();
+        drop(st);
         Cancelled::Cascade(Box::new(CancelMembers { join, members }))
     }
 

@@ -12,10 +12,8 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::cycles::dropping;
-use super::steps::Steps;
-use super::{CANCELLED, Chain, Peek, Slot, StepFn, Waiter};
-use crate::foundation::contain;
+use super::run::release;
+use super::{CANCELLED, Chain, Peek, Slot, Waiter};
 use crate::foundation::debug;
 use crate::foundation::trace::Site;
 
@@ -70,11 +68,7 @@ impl Chain {
         let sites = if self.is_debug() { debug::sites(self.addr()) } else { None };
         let st = self.state.lock();
         let peek = self.peek_locked(&st);
-        let queued: &[StepFn] = match &st.steps {
-            Steps::Empty => &[],
-            Steps::One(step) => std::slice::from_ref(step),
-            Steps::Many(steps) => steps,
-        };
+        let queued = st.steps.as_slice();
         let pending = queued.len();
         let shown = queued
             .iter()
@@ -114,8 +108,7 @@ impl Chain {
 }
 
 /// Lets go of a neighbour a look took along, which may have become its last handle: as the
-/// trampoline lets go of a chain (see `run::release`).
+/// trampoline lets go of a chain.
 pub(crate) fn let_go(chain: Arc<Chain>) {
-    dropping(&chain);
-    contain::drop_reporting(chain);
+    release(chain);
 }

@@ -72,8 +72,8 @@ pub(crate) use self::cancel::{CancelFn, Canceller, Cascade};
 pub(crate) use self::cycles::dropping;
 use self::join::Join;
 use self::run::{Start, drive};
+pub(crate) use self::steps::RunStep;
 use self::steps::Steps;
-pub(crate) use self::steps::{RunStep, StepFn};
 pub(crate) use self::tail::Tail;
 
 /// What a canceller did, and so what [`Chain::cancel`] does once it has returned.

@@ -47,7 +47,7 @@ impl Chain {
             return Chain::push_unique(this, step);
         }
         let mut st = this.state.lock();
-        if !st.slot.is_ready() || !this.settled(&st) {
+        if !this.settled(&st) {
             // The usual case: a pending chain.
             st.steps.push(Box::new(step));
             drop(st);
@@ -77,15 +77,10 @@ impl Chain {
         }
         let input = st.slot.take_ready();
         if debug {
-            match call_inline(step, input) {
-                Outcome::Value(v) => st.slot.fill(Ok(v)),
-                Outcome::Failure(f) => st.slot.fill(Err(f)),
-                other => {
-                    chain.set_running(true);
-                    drive(&this, Start::Outcome(other));
-                }
-            }
-            return Tail::Chain(this);
+            // The chain keeps the records: the step runs as the input of a run the tail owns,
+            // as on a shared chain.
+            chain.set_running(true);
+            return Chain::push_settled(this, input, step);
         }
         // The chain's last handle: it has nothing left but what was just taken out.
         drop(this);
@@ -118,7 +113,7 @@ impl Chain {
         if self.is_debug() {
             self.set_running(true);
         } else {
-            std::mem::forget(std::mem::replace(&mut st.slot, Slot::Lent));
+            st.slot.put(Slot::Lent);
         }
         input
     }

@@ -138,7 +138,7 @@ impl Cur<'_> {
 ///
 /// A chain it owned may also be left held only by the engine's links (see `cycles`).
 #[inline]
-fn release(chain: Arc<Chain>) {
+pub(super) fn release(chain: Arc<Chain>) {
     dropping(&chain);
     contain::drop_reporting(chain);
 }

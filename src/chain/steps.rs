@@ -52,14 +52,18 @@ impl Steps {
         std::mem::forget(std::mem::replace(self, Steps::Many(v)));
     }
 
-    /// The chains the `chain_deferred` links among the steps fire.
-    pub(super) fn fire_targets(&self) -> impl Iterator<Item = &Arc<Chain>> {
-        let steps: &[StepFn] = match self {
+    /// The steps, oldest first, for reading.
+    pub(super) fn as_slice(&self) -> &[StepFn] {
+        match self {
             Steps::Empty => &[],
             Steps::One(step) => std::slice::from_ref(step),
             Steps::Many(v) => v,
-        };
-        steps.iter().filter_map(|step| step.fires())
+        }
+    }
+
+    /// The chains the `chain_deferred` links among the steps fire.
+    pub(super) fn fire_targets(&self) -> impl Iterator<Item = &Arc<Chain>> {
+        self.as_slice().iter().filter_map(|step| step.fires())
     }
 
     /// Takes every step out, to be run as one batch.

@@ -190,8 +190,7 @@ impl Tail {
         if lent.paused() {
             return Chain::push_tail(lent.give_back(), step);
         }
-        let input = lent.result.take().expect("a lent result is there until taken");
-        match call_inline(step, input) {
+        match call_inline(step, lent.take()) {
             Outcome::Value(v) => lent.result = Some(Ok(v)),
             Outcome::Failure(f) => lent.result = Some(Err(f)),
             other => {
