@@ -412,16 +412,39 @@ impl<T: Send + 'static> Deferred<T> {
     }
 
     /// Whether the Deferred has been fired (Twisted's `called`).
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// assert!(!d.called());
+    /// r.callback(1).unwrap();
+    /// assert!(d.called());
+    /// ```
     pub fn called(&self) -> bool {
         self.tail.called()
     }
 
     /// Whether the Deferred is paused.
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(1);
+    /// d.pause();
+    /// assert!(d.is_paused());
+    /// d.unpause().unwrap();
+    /// assert!(!d.is_paused());
+    /// ```
     pub fn is_paused(&self) -> bool {
         self.tail.is_paused()
     }
 
     /// Whether the chain is waiting on a Deferred that one of its steps returned.
+    ///
+    /// ```
+    /// let (inner, r) = deferreds::Deferred::<u8>::new();
+    /// let outer = deferreds::succeed(()).add_callback(move |()| inner);
+    /// assert!(outer.is_waiting());
+    /// r.callback(1).unwrap();
+    /// assert!(!outer.is_waiting());
+    /// ```
     pub fn is_waiting(&self) -> bool {
         self.tail.is_waiting()
     }

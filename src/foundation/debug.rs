@@ -40,6 +40,13 @@ pub fn set_debugging(on: bool) {
 }
 
 /// Whether debug mode is on (Twisted's `getDebugging`).
+///
+/// ```
+/// deferreds::set_debugging(true);
+/// assert!(deferreds::debugging());
+/// deferreds::set_debugging(false);
+/// assert!(!deferreds::debugging());
+/// ```
 pub fn debugging() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }

@@ -11,6 +11,22 @@ impl Failure {
     ///
     /// Frames inside the backtrace machinery and this module are left out, as are the
     /// runtime's start-up frames, so the list begins at the program's own code.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    ///
+    /// fn parse() -> Failure {
+    ///     Failure::msg("bad digit")
+    /// }
+    ///
+    /// Failure::set_backtrace_capture(true);
+    /// let frames = parse().frames();
+    /// // The innermost frame is the code that made the failure, not the capture.
+    /// assert!(frames.last().unwrap().function().ends_with("parse"), "{frames:#?}");
+    ///
+    /// Failure::set_backtrace_capture(false);
+    /// assert!(parse().frames().is_empty());
+    /// ```
     pub fn frames(&self) -> Vec<Frame> {
         match &self.inner.backtrace {
             Some(bt) => resolve_frames(&mut bt.lock()),
@@ -27,6 +43,14 @@ impl Failure {
     ///   File "src/main.rs", line 30, in poetry::get_poetry
     /// Failure created at src/main.rs:30:17
     /// std::io::error::Error: connection refused
+    /// ```
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("connection refused");
+    /// let tb = f.traceback();
+    /// assert!(tb.starts_with("Traceback "));
+    /// assert!(tb.contains(&format!("\nFailure created at {}:", file!())));
+    /// assert!(tb.ends_with("\ndeferreds::failure::MessageError: connection refused\n"));
     /// ```
     pub fn traceback(&self) -> String {
         let mut out = String::new();
@@ -291,6 +315,18 @@ fn is_runtime_start(function: &str) -> bool {
 }
 
 /// One frame of a [`Failure`]'s backtrace.
+///
+/// ```
+/// use deferreds::Failure;
+///
+/// fn fetch() -> Failure {
+///     Failure::msg("no poem")
+/// }
+///
+/// Failure::set_backtrace_capture(true);
+/// let frame = fetch().frames().pop().unwrap();
+/// assert!(frame.function().ends_with("fetch"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     function: String,
@@ -310,16 +346,36 @@ impl Frame {
     }
 
     /// The function's name, without its hash suffix.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// let frames = deferreds::Failure::msg("x").frames();
+    /// assert!(frames.iter().all(|f| !f.function().starts_with("backtrace::")));
+    /// ```
     pub fn function(&self) -> &str {
         &self.function
     }
 
     /// The source file, when debug info has it.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// let frames = deferreds::Failure::msg("x").frames();
+    /// // Frames the engine stands for with one marker line have no file.
+    /// assert!(frames.iter().all(|f| f.file().is_none_or(|file| !file.is_empty())));
+    /// ```
     pub fn file(&self) -> Option<&str> {
         self.file.as_deref()
     }
 
     /// The line, when debug info has it.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// let frames = deferreds::Failure::msg("x").frames();
+    /// // A line is a line of a file.
+    /// assert!(frames.iter().all(|f| f.line().is_none() || f.file().is_some()));
+    /// ```
     pub fn line(&self) -> Option<u32> {
         self.line
     }
