@@ -73,23 +73,13 @@ impl<T: Send + 'static> Deferred<T> {
         Deferred { tail, _type: PhantomData }
     }
 
-    #[inline]
-    pub(crate) fn into_tail(self) -> Tail {
-        self.take_tail()
-    }
-
     /// Moves the tail out. `Deferred` has a `Drop` (for the tail it holds when dropped), so the
     /// tail cannot be moved out of it; the emptied shell is forgotten instead of dropped, which
     /// costs nothing (it owns nothing else).
     #[inline]
-    fn take_tail(self) -> Tail {
+    pub(crate) fn into_tail(self) -> Tail {
         let mut shell = std::mem::ManuallyDrop::new(self);
         std::mem::replace(&mut shell.tail, Tail::Value(Value::UNIT))
-    }
-    /// The shared chain behind this Deferred, for the crate's own combinators.
-    #[allow(dead_code)]
-    pub(crate) fn into_chain(self) -> Arc<Chain> {
-        self.take_tail().into_chain()
     }
 
     /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
@@ -159,7 +149,7 @@ impl<T: Send + 'static> Deferred<T> {
         kind: StepKind,
         step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     ) -> Deferred<U> {
-        Deferred::from_tail(self.take_tail().push_at(kind, step))
+        Deferred::from_tail(self.into_tail().push_at(kind, step))
     }
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
@@ -343,7 +333,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// deferreds::testing::success_result_of(a);
     /// ```
     pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
-        Deferred::from_tail(self.take_tail().push_fire(other.chain.clone()))
+        Deferred::from_tail(self.into_tail().push_fire(other.chain.clone()))
     }
 
     /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses
@@ -466,7 +456,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// }
     /// ```
     pub fn try_result(self) -> TryResult<T> {
-        match self.take_tail().take() {
+        match self.into_tail().take() {
             Ok(Ok(value)) => TryResult::Value(value.take::<T>()),
             Ok(Err(failure)) => TryResult::Failure(failure),
             Err(tail) => TryResult::Pending(Deferred::from_tail(tail)),
