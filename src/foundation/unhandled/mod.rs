@@ -215,7 +215,8 @@ pub(crate) fn report(report: UnhandledFailure) {
     // A report runs inside drops, and so must never unwind: the report may hold the last
     // reference to the failure (whose error's destructor is user code), and the hook the last
     // reference to a hook replaced meanwhile.
-    if catch_unwind(AssertUnwindSafe(move || drop((report, hook)))).is_err() {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop((report, hook)))) {
+        contain::drop_payload(payload);
         write_stderr("deferreds: a destructor panicked while an unhandled-failure report ended\n");
     }
 }
@@ -241,5 +242,31 @@ mod tests {
         assert!(text.ends_with("(debug: made here)\n"), "{text}");
         let fine = UnhandledFailure::new(Failure::msg("fine"), None);
         assert_eq!(fine.render(), fine.to_string());
+    }
+
+    #[test]
+    fn a_report_whose_failure_drops_with_a_panic_whose_payload_panics_too_never_unwinds() {
+        /// A panic payload whose own destructor panics.
+        struct Payload;
+        impl Drop for Payload {
+            fn drop(&mut self) {
+                panic!("the payload's drop");
+            }
+        }
+        #[derive(Debug)]
+        struct Poisoned;
+        impl fmt::Display for Poisoned {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("poisoned")
+            }
+        }
+        impl std::error::Error for Poisoned {}
+        impl Drop for Poisoned {
+            fn drop(&mut self) {
+                std::panic::panic_any(Payload);
+            }
+        }
+        let reported = catch_unwind(|| report(UnhandledFailure::new(Failure::new(Poisoned), None)));
+        assert!(reported.is_ok(), "the report unwound");
     }
 }
