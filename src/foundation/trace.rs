@@ -184,15 +184,12 @@ mod imp {
     ) -> R {
         let kind = site.kind.name();
         let track = track(&input);
+        let chain = (chain != 0).then_some(Id(chain));
         let span = contained(|| {
-            if chain == 0 {
-                trace_span!(target: "deferreds", "step", kind, track, added_at = %At(site.at))
-            } else {
-                let chain = Id(chain);
-                trace_span!(
-                    target: "deferreds", "step", chain = ?chain, kind, track, added_at = %At(site.at)
-                )
-            }
+            trace_span!(
+                target: "deferreds", "step", chain = chain.map(tracing::field::debug), kind, track,
+                added_at = %At(site.at)
+            )
         })
         .unwrap_or_else(tracing::Span::none);
         // The step's panic is caught here and passed on once the span is left and closed, so
