@@ -5,21 +5,9 @@
 //! added where it can be seen (see `chain::located`) runs inside [`step`]. Without the feature
 //! every hook is an empty function the compiler removes, and a [`Note`] is a zero-sized type.
 //!
-//! With it, the hooks emit through the `tracing` crate, target `deferreds`:
-//!
-//! | what | kind and level | fields |
-//! |---|---|---|
-//! | a Deferred made | `TRACE` event, "deferred created" | `chain`, `at` |
-//! | fired | `DEBUG` event, "deferred fired" | `chain`, `at`, `value` or `failure` |
-//! | a step runs | `TRACE` span `step`, around the step | `chain`, `kind`, `track`, `added_at` |
-//! | a step's Deferred makes its chain wait | `TRACE` event, "waiting on a nested deferred" | `chain`, `on` |
-//! | that Deferred hands its result back | `TRACE` event, "resumed by a nested deferred" | `chain`, `from`, `track` |
-//! | cancelled | `DEBUG` event, "deferred cancelled" | `chain`, `at` |
-//! | a failure nobody handled | `ERROR` event, "unhandled failure in deferred" | `error`, `error_type`, `created_at`, `debug` |
-//!
-//! A chain is named by its address (`chain = 0x…`), unique among the chains alive at one
-//! time. A Deferred that was made with its result and never needed a chain (`succeed`, `fail`
-//! outside debug mode) has none, and its events have no `chain` field.
+//! With it, the hooks emit through the `tracing` crate, target `deferreds`: which events and
+//! spans, at which levels and with which fields, is the table of the crate's documentation
+//! (`src/lib.rs`, "Seeing what a chain does"), kept there only.
 //!
 //! A subscriber is user code: no hook runs under a chain's lock, and a panic in a subscriber
 //! (or in the `Display` of an error it formats) is caught and dropped here, so that it cannot
