@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
-use std::panic::Location;
 use std::sync::Arc;
 
 use self::dot::Graph;
@@ -320,9 +319,9 @@ impl Level {
         let mut lines = Vec::new();
         match (look.created, look.fired) {
             (Some(created), Some(fired)) => {
-                lines.push(format!("created at {}, fired at {}", at(created), at(fired)))
+                lines.push(format!("created at {created}, fired at {fired}"))
             }
-            (Some(created), None) => lines.push(format!("created at {}", at(created))),
+            (Some(created), None) => lines.push(format!("created at {created}")),
             _ => {}
         }
         let seen = look.steps.iter().any(|step| !matches!(step, StepLook::Unseen));
@@ -330,7 +329,7 @@ impl Level {
             for step in &look.steps {
                 lines.push(match step {
                     StepLook::Added(site) => {
-                        format!("{} added at {}", site.kind.name(), at(site.at))
+                        format!("{} added at {}", site.kind.name(), site.at)
                     }
                     StepLook::Fires => "chain_deferred: fires another Deferred".to_owned(),
                     StepLook::Unseen => {
@@ -403,10 +402,6 @@ fn show_failure(failure: &Failure) -> String {
             format!("{}: <formatting this error panicked: {panic}>", failure.type_name())
         }
     }
-}
-
-fn at(location: &Location<'_>) -> String {
-    format!("{}:{}:{}", location.file(), location.line(), location.column())
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {

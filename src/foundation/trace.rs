@@ -125,15 +125,6 @@ mod imp {
         }
     }
 
-    /// A location as `file:line:column`.
-    struct At(&'static Location<'static>);
-
-    impl fmt::Display for At {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "{}:{}:{}", self.0.file(), self.0.line(), self.0.column())
-        }
-    }
-
     /// The track a result is on, as a step's span and a resumption name it.
     fn track(result: &Result<Value, Failure>) -> &'static str {
         if result.is_ok() { "callback" } else { "errback" }
@@ -176,7 +167,7 @@ mod imp {
         let span = contained(|| {
             trace_span!(
                 target: "deferreds", "step", chain = chain.map(tracing::field::debug), kind, track,
-                added_at = %At(site.at)
+                added_at = %site.at
             )
         })
         .unwrap_or_else(tracing::Span::none);
@@ -199,9 +190,7 @@ mod imp {
     }
 
     pub(crate) fn created(chain: usize, at: &'static Location<'static>) {
-        contained(
-            || trace!(target: "deferreds", chain = ?Id(chain), at = %At(at), "deferred created"),
-        );
+        contained(|| trace!(target: "deferreds", chain = ?Id(chain), at = %at, "deferred created"));
     }
 
     /// Called under the chain's lock: asks only the level filter, never a subscriber.
@@ -218,11 +207,11 @@ mod imp {
         let chain = (chain != 0).then_some(Id(chain));
         contained(|| match &result {
             Ok(value) => debug!(
-                target: "deferreds", chain = chain.map(tracing::field::debug), at = %At(at),
+                target: "deferreds", chain = chain.map(tracing::field::debug), at = %at,
                 value = %value, "deferred fired"
             ),
             Err(failure) => debug!(
-                target: "deferreds", chain = chain.map(tracing::field::debug), at = %At(at),
+                target: "deferreds", chain = chain.map(tracing::field::debug), at = %at,
                 failure = %failure, "deferred fired"
             ),
         });
@@ -232,7 +221,7 @@ mod imp {
 
     /// A Deferred made with its result and no chain (`succeed`, `fail`).
     pub(crate) fn ready(at: &'static Location<'static>, result: &Result<Value, Failure>) {
-        contained(|| trace!(target: "deferreds", at = %At(at), "deferred created"));
+        contained(|| trace!(target: "deferreds", at = %at, "deferred created"));
         fired(0, at, firing(result));
     }
 
@@ -254,7 +243,7 @@ mod imp {
 
     pub(crate) fn cancelling(chain: usize, at: &'static Location<'static>) {
         contained(
-            || debug!(target: "deferreds", chain = ?Id(chain), at = %At(at), "deferred cancelled"),
+            || debug!(target: "deferreds", chain = ?Id(chain), at = %at, "deferred cancelled"),
         );
     }
 
@@ -266,7 +255,7 @@ mod imp {
                 target: "deferreds",
                 error,
                 error_type = failure.type_name(),
-                created_at = %At(failure.location()),
+                created_at = %failure.location(),
                 debug = report.debug_info(),
                 "unhandled failure in deferred"
             )

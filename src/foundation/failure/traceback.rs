@@ -63,7 +63,7 @@ impl Failure {
             out.push_str(NO_FRAMES);
         }
         let loc = self.inner.location;
-        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        let _ = writeln!(out, "Failure created at {loc}");
         self.write_end(&mut out);
         out
     }
@@ -163,7 +163,7 @@ impl Failure {
             None => out.push_str(NO_FRAMES),
         }
         let loc = self.inner.location;
-        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        let _ = writeln!(out, "Failure created at {loc}");
         if let Some(text) = sources.line(loc.file(), loc.line()) {
             let _ = writeln!(out, "    {text}");
         }
