@@ -135,27 +135,63 @@ struct Counts {
 
 impl DropCounter {
     /// A counter with nothing made or dropped.
+    ///
+    /// ```
+    /// let counter = deferreds::testing::DropCounter::new();
+    /// assert_eq!((counter.made(), counter.dropped()), (0, 0));
+    /// ```
     pub fn new() -> DropCounter {
         DropCounter::default()
     }
 
     /// A token that counts one drop when it is dropped.
+    ///
+    /// ```
+    /// let counter = deferreds::testing::DropCounter::new();
+    /// let token = counter.token();
+    /// assert_eq!(counter.dropped(), 0);
+    /// drop(token);
+    /// assert_eq!(counter.dropped(), 1);
+    /// ```
     pub fn token(&self) -> DropToken {
         self.inner.made.fetch_add(1, Ordering::SeqCst);
         DropToken { counts: self.inner.clone() }
     }
 
     /// How many tokens were made.
+    ///
+    /// ```
+    /// let counter = deferreds::testing::DropCounter::new();
+    /// drop((counter.token(), counter.token()));
+    /// assert_eq!(counter.made(), 2);
+    /// ```
     pub fn made(&self) -> usize {
         self.inner.made.load(Ordering::SeqCst)
     }
 
     /// How many tokens were dropped.
+    ///
+    /// ```
+    /// let counter = deferreds::testing::DropCounter::new();
+    /// let kept = counter.token();
+    /// drop(counter.token());
+    /// assert_eq!(counter.dropped(), 1);
+    /// # drop(kept);
+    /// ```
     pub fn dropped(&self) -> usize {
         self.inner.dropped.load(Ordering::SeqCst)
     }
 
     /// How many tokens are still alive.
+    ///
+    /// ```
+    /// let counter = deferreds::testing::DropCounter::new();
+    /// let kept = counter.token();
+    /// drop(counter.token());
+    /// assert_eq!(counter.alive(), 1);
+    /// drop(kept);
+    /// assert_eq!(counter.alive(), 0);
+    /// ```
     pub fn alive(&self) -> usize {
         self.made() - self.dropped()
     }
@@ -188,6 +224,13 @@ impl fmt::Debug for DropCounter {
 }
 
 /// One counted value; see [`DropCounter`].
+///
+/// ```
+/// let counter = deferreds::testing::DropCounter::new();
+/// let token: deferreds::testing::DropToken = counter.token();
+/// std::thread::spawn(move || drop(token)).join().unwrap();
+/// assert_eq!(counter.dropped(), 1);
+/// ```
 #[derive(Debug)]
 pub struct DropToken {
     counts: Arc<Counts>,
@@ -235,6 +278,12 @@ pub struct Counted<T> {
 
 impl<T> Counted<T> {
     /// The value; the wrapper's drop is counted now.
+    ///
+    /// ```
+    /// let counter = deferreds::testing::DropCounter::new();
+    /// let poem = counter.wrap(String::from("poem")).into_inner();
+    /// assert_eq!((poem.as_str(), counter.alive()), ("poem", 0));
+    /// ```
     pub fn into_inner(self) -> T {
         self.value
     }
@@ -308,21 +357,46 @@ pub struct Recorder {
 
 impl Recorder {
     /// An empty log.
+    ///
+    /// ```
+    /// assert!(deferreds::testing::Recorder::new().events().is_empty());
+    /// ```
     pub fn new() -> Recorder {
         Recorder::default()
     }
 
     /// Appends one event.
+    ///
+    /// ```
+    /// let log = deferreds::testing::Recorder::new();
+    /// log.record("one");
+    /// log.record(String::from("two"));
+    /// assert_eq!(log.events(), ["one", "two"]);
+    /// ```
     pub fn record(&self, event: impl Into<String>) {
         self.events.lock().push(event.into());
     }
 
     /// The events so far, leaving the log empty.
+    ///
+    /// ```
+    /// let log = deferreds::testing::Recorder::new();
+    /// log.record("one");
+    /// assert_eq!(log.take(), ["one"]);
+    /// assert!(log.take().is_empty());
+    /// ```
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.events.lock())
     }
 
     /// A copy of the events so far.
+    ///
+    /// ```
+    /// let log = deferreds::testing::Recorder::new();
+    /// log.record("one");
+    /// assert_eq!(log.events(), ["one"]);
+    /// assert_eq!(log.events(), ["one"], "the log keeps them");
+    /// ```
     pub fn events(&self) -> Vec<String> {
         self.events.lock().clone()
     }

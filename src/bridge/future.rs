@@ -202,7 +202,7 @@ impl<T> fmt::Debug for DeferredFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = format!("DeferredFuture<{}>", std::any::type_name::<T>());
         match &self.tail {
-            Some(tail) => tail.peek(|peek, debug| fmt_state(&name, peek, debug, f)),
+            Some(tail) => tail.peek(|peek, debug| fmt_state(&name, peek, false, debug, f)),
             None => write!(f, "<{name} completed>"),
         }
     }

@@ -10,17 +10,10 @@ use crate::chain::{Peek, Tail};
 use crate::deferred::Deferred;
 use crate::deferred::picture::Picture;
 use crate::deferred::resolver::Resolver;
-pub(crate) fn fmt_state(
-    name: &str,
-    peek: Peek,
-    debug: Option<String>,
-    f: &mut fmt::Formatter<'_>,
-) -> fmt::Result {
-    fmt_state_with(name, peek, false, debug, f)
-}
 
-/// [`fmt_state`] with the pause shown.
-fn fmt_state_with(
+/// The Twisted-style `Debug` line of a chain named `name`: `<name current result: ...>`, with
+/// ` (paused)` if `paused` and the debug-mode lines, if any, on the same line.
+pub(crate) fn fmt_state(
     name: &str,
     peek: Peek,
     paused: bool,
@@ -61,7 +54,7 @@ impl<T> Deferred<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let name = format!("Deferred<{}>", std::any::type_name::<T>());
                 let paused = self.0.tail.is_paused();
-                self.0.tail.peek(|peek, debug| fmt_state_with(&name, peek, paused, debug, f))
+                self.0.tail.peek(|peek, debug| fmt_state(&name, peek, paused, debug, f))
             }
         }
         State(self).to_string()
@@ -144,7 +137,7 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Deferred<T> {
                 (Peek::Ok(_), Some(shown)) => Peek::Ok(shown),
                 (peek, _) => peek,
             };
-            fmt_state_with(&name, peek, paused, debug, f)
+            fmt_state(&name, peek, paused, debug, f)
         })
     }
 }
@@ -181,6 +174,6 @@ impl<T> fmt::Debug for Resolver<T> {
         }
         let name = format!("Resolver<{}>", std::any::type_name::<T>());
         let paused = self.chain.paused();
-        self.chain.peek(|peek, debug| fmt_state_with(&name, peek, paused, debug, f))
+        self.chain.peek(|peek, debug| fmt_state(&name, peek, paused, debug, f))
     }
 }

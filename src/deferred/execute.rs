@@ -78,9 +78,6 @@ pub fn maybe_deferred<R: IntoStep>(f: impl FnOnce() -> R) -> Deferred<R::Output>
 /// ```
 #[track_caller]
 pub fn execute<T: Send + 'static>(f: impl FnOnce() -> Result<T, Failure>) -> Deferred<T> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(value)) => succeed(value),
-        Ok(Err(failure)) => fail(failure),
-        Err(payload) => fail(Failure::from_panic(payload)),
-    }
+    // A `Result` is a step that waits on nothing: its `Ok` is the value, whatever its type.
+    maybe_deferred(f)
 }

@@ -73,23 +73,13 @@ impl<T: Send + 'static> Deferred<T> {
         Deferred { tail, _type: PhantomData }
     }
 
-    #[inline]
-    pub(crate) fn into_tail(self) -> Tail {
-        self.take_tail()
-    }
-
     /// Moves the tail out. `Deferred` has a `Drop` (for the tail it holds when dropped), so the
     /// tail cannot be moved out of it; the emptied shell is forgotten instead of dropped, which
     /// costs nothing (it owns nothing else).
     #[inline]
-    fn take_tail(self) -> Tail {
+    pub(crate) fn into_tail(self) -> Tail {
         let mut shell = std::mem::ManuallyDrop::new(self);
         std::mem::replace(&mut shell.tail, Tail::Value(Value::UNIT))
-    }
-    /// The shared chain behind this Deferred, for the crate's own combinators.
-    #[allow(dead_code)]
-    pub(crate) fn into_chain(self) -> Arc<Chain> {
-        self.take_tail().into_chain()
     }
 
     /// [`Deferred::with_canceller`] for the crate's own primitives, whose canceller may leave
@@ -159,7 +149,7 @@ impl<T: Send + 'static> Deferred<T> {
         kind: StepKind,
         step: impl FnOnce(Result<Value, Failure>) -> Outcome + Send + 'static,
     ) -> Deferred<U> {
-        Deferred::from_tail(self.take_tail().push_at(kind, step))
+        Deferred::from_tail(self.into_tail().push_at(kind, step))
     }
 
     /// Adds a callback: a step that runs on a value and passes failures through untouched.
@@ -343,7 +333,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// deferreds::testing::success_result_of(a);
     /// ```
     pub fn chain_deferred(self, other: &Resolver<T>) -> Deferred<()> {
-        Deferred::from_tail(self.take_tail().push_fire(other.chain.clone()))
+        Deferred::from_tail(self.into_tail().push_fire(other.chain.clone()))
     }
 
     /// Holds the chain: no step runs until a matching [`unpause`](Deferred::unpause). Pauses
@@ -412,16 +402,39 @@ impl<T: Send + 'static> Deferred<T> {
     }
 
     /// Whether the Deferred has been fired (Twisted's `called`).
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// assert!(!d.called());
+    /// r.callback(1).unwrap();
+    /// assert!(d.called());
+    /// ```
     pub fn called(&self) -> bool {
         self.tail.called()
     }
 
     /// Whether the Deferred is paused.
+    ///
+    /// ```
+    /// let mut d = deferreds::succeed(1);
+    /// d.pause();
+    /// assert!(d.is_paused());
+    /// d.unpause().unwrap();
+    /// assert!(!d.is_paused());
+    /// ```
     pub fn is_paused(&self) -> bool {
         self.tail.is_paused()
     }
 
     /// Whether the chain is waiting on a Deferred that one of its steps returned.
+    ///
+    /// ```
+    /// let (inner, r) = deferreds::Deferred::<u8>::new();
+    /// let outer = deferreds::succeed(()).add_callback(move |()| inner);
+    /// assert!(outer.is_waiting());
+    /// r.callback(1).unwrap();
+    /// assert!(!outer.is_waiting());
+    /// ```
     pub fn is_waiting(&self) -> bool {
         self.tail.is_waiting()
     }
@@ -443,7 +456,7 @@ impl<T: Send + 'static> Deferred<T> {
     /// }
     /// ```
     pub fn try_result(self) -> TryResult<T> {
-        match self.take_tail().take() {
+        match self.into_tail().take() {
             Ok(Ok(value)) => TryResult::Value(value.take::<T>()),
             Ok(Err(failure)) => TryResult::Failure(failure),
             Err(tail) => TryResult::Pending(Deferred::from_tail(tail)),

@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
-use std::panic::Location;
 use std::sync::Arc;
 
 use self::dot::Graph;
@@ -125,6 +124,24 @@ impl Side {
     }
 }
 
+/// Walks from `next` away from `chain`, one lock at a time: down the chains they wait on, or
+/// up the chains that wait on them. `true` beside the side if the walk came back to `chain`.
+fn walk(chain: &Arc<Chain>, mut next: Option<Arc<Chain>>, down: bool) -> (Side, bool) {
+    let mut side = Side::default();
+    while let Some(current) = next.take() {
+        if Arc::ptr_eq(&current, chain) {
+            let_go(current);
+            return (side, true);
+        }
+        let (look, links) = current.look(STEPS, down, !down);
+        let_go(current);
+        // Going up, each chain waits on the one the walk came from, which is there.
+        side.push(Level::new(look, down && links.inner.is_none()));
+        next = if down { links.inner } else { links.outer };
+    }
+    (side, false)
+}
+
 /// One row of a picture: a chain, or a count of chains left out.
 enum Row<'a> {
     Chain { level: &'a Level, this: bool, index: usize },
@@ -136,34 +153,9 @@ impl Picture {
     pub(crate) fn of_chain(chain: &Arc<Chain>, name: String, value: Option<String>) -> Picture {
         let (look, links) = chain.look(STEPS, true, true);
         let this = Level::new(look, links.inner.is_none());
-        let mut circle = false;
-        let mut below = Side::default();
-        let mut next = links.inner;
-        while let Some(current) = next.take() {
-            if Arc::ptr_eq(&current, chain) {
-                circle = true;
-                let_go(current);
-                break;
-            }
-            let (look, links) = current.look(STEPS, true, false);
-            let_go(current);
-            below.push(Level::new(look, links.inner.is_none()));
-            next = links.inner;
-        }
-        let mut above = Side::default();
-        let mut next = links.outer;
-        while let Some(current) = next.take() {
-            if Arc::ptr_eq(&current, chain) {
-                circle = true;
-                let_go(current);
-                break;
-            }
-            let (look, links) = current.look(STEPS, false, true);
-            let_go(current);
-            above.push(Level::new(look, false));
-            next = links.outer;
-        }
-        Picture { name, value, above, this, below, circle }
+        let (below, circle_below) = walk(chain, links.inner, true);
+        let (above, circle_above) = walk(chain, links.outer, false);
+        Picture { name, value, above, this, below, circle: circle_below || circle_above }
     }
 
     /// A Deferred with no chain: one that has its result and nothing else.
@@ -327,9 +319,9 @@ impl Level {
         let mut lines = Vec::new();
         match (look.created, look.fired) {
             (Some(created), Some(fired)) => {
-                lines.push(format!("created at {}, fired at {}", at(created), at(fired)))
+                lines.push(format!("created at {created}, fired at {fired}"))
             }
-            (Some(created), None) => lines.push(format!("created at {}", at(created))),
+            (Some(created), None) => lines.push(format!("created at {created}")),
             _ => {}
         }
         let seen = look.steps.iter().any(|step| !matches!(step, StepLook::Unseen));
@@ -337,7 +329,7 @@ impl Level {
             for step in &look.steps {
                 lines.push(match step {
                     StepLook::Added(site) => {
-                        format!("{} added at {}", site.kind.name(), at(site.at))
+                        format!("{} added at {}", site.kind.name(), site.at)
                     }
                     StepLook::Fires => "chain_deferred: fires another Deferred".to_owned(),
                     StepLook::Unseen => {
@@ -410,10 +402,6 @@ fn show_failure(failure: &Failure) -> String {
             format!("{}: <formatting this error panicked: {panic}>", failure.type_name())
         }
     }
-}
-
-fn at(location: &Location<'_>) -> String {
-    format!("{}:{}:{}", location.file(), location.line(), location.column())
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {

@@ -42,6 +42,13 @@ impl<T: Send + 'static> Resolver<T> {
     ///
     /// Fails with [`AlreadyCalledError`] if the Deferred was fired before; the first result
     /// stays. (One fire is forgiven after a [`cancel`](Deferred::cancel) without canceller.)
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// r.callback(1).unwrap();
+    /// assert!(r.callback(2).is_err());
+    /// assert_eq!(deferreds::testing::success_result_of(d), 1);
+    /// ```
     #[track_caller]
     #[inline]
     pub fn callback(&self, value: T) -> Result<(), AlreadyCalledError> {
@@ -62,12 +69,25 @@ impl<T: Send + 'static> Resolver<T> {
 
     /// Fires with `Ok` as [`callback`](Resolver::callback) or `Err` as
     /// [`errback`](Resolver::errback).
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// r.resolve("7".parse::<u8>().map_err(deferreds::Failure::new)).unwrap();
+    /// assert_eq!(deferreds::testing::success_result_of(d), 7);
+    /// ```
     #[track_caller]
     pub fn resolve(&self, result: Result<T, Failure>) -> Result<(), AlreadyCalledError> {
         self.chain.fire(result.map(Value::new), Location::caller())
     }
 
     /// Whether the Deferred has been fired.
+    ///
+    /// ```
+    /// let (_d, r) = deferreds::Deferred::<u8>::new();
+    /// assert!(!r.called());
+    /// r.callback(1).unwrap();
+    /// assert!(r.called());
+    /// ```
     pub fn called(&self) -> bool {
         self.chain.called()
     }
@@ -120,6 +140,14 @@ impl<T: Send + 'static> Resolver<T> {
     }
 
     /// [`Deferred::unpause`] from the firing side.
+    ///
+    /// ```
+    /// let (d, r) = deferreds::Deferred::<u8>::new();
+    /// assert!(r.unpause().is_err(), "not paused");
+    /// r.pause();
+    /// r.unpause().unwrap();
+    /// assert!(!d.is_paused());
+    /// ```
     pub fn unpause(&self) -> Result<(), NotPausedError> {
         self.chain.unpause()
     }

@@ -80,6 +80,14 @@ impl<U> From<Result<Deferred<U>, Failure>> for Step<U> {
 /// | `()` | `()` on the callback track |
 ///
 /// For a callback that cannot fail, [`Deferred::map`] takes a closure returning a plain value.
+///
+/// ```
+/// use deferreds::{IntoStep, Step};
+///
+/// assert!(matches!(Ok::<u8, deferreds::Failure>(1).into_step(), Step::Value(1)));
+/// assert!(matches!(deferreds::succeed(2).into_step(), Step::Wait(_)));
+/// assert!(matches!(().into_step(), Step::Value(())));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a Deferred step cannot return `{Self}`",
     label = "this step returns `{Self}`",
@@ -158,6 +166,15 @@ fn report_deferred_value(type_name: &'static str) {
 }
 
 /// What [`Deferred::try_result`] found: the chain's value, its failure, or no result yet.
+///
+/// ```
+/// use deferreds::TryResult;
+///
+/// let (d, r) = deferreds::Deferred::<u8>::new();
+/// let TryResult::Pending(d) = d.try_result() else { panic!("not fired yet") };
+/// r.callback(3).unwrap();
+/// assert!(matches!(d.try_result(), TryResult::Value(3)));
+/// ```
 #[must_use = "a Deferred's result is lost unless it is read"]
 pub enum TryResult<T> {
     /// The chain finished with this value.

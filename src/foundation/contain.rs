@@ -79,13 +79,10 @@ pub(crate) fn format_contained(what: &dyn fmt::Display) -> Result<String, String
 /// What a report says in place of `failure` when formatting it panicked: the error's type, the
 /// panic, and where the failure was made, none of which runs user code.
 pub(crate) fn unprintable(failure: &Failure, panic: &str) -> String {
-    let at = failure.location();
     format!(
-        "{}: <formatting this error panicked: {panic}>\nFailure created at {}:{}:{}\n",
+        "{}: <formatting this error panicked: {panic}>\nFailure created at {}\n",
         failure.type_name(),
-        at.file(),
-        at.line(),
-        at.column()
+        failure.location()
     )
 }
 

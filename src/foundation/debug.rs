@@ -40,6 +40,13 @@ pub fn set_debugging(on: bool) {
 }
 
 /// Whether debug mode is on (Twisted's `getDebugging`).
+///
+/// ```
+/// deferreds::set_debugging(true);
+/// assert!(deferreds::debugging());
+/// deferreds::set_debugging(false);
+/// assert!(!deferreds::debugging());
+/// ```
 pub fn debugging() -> bool {
     DEBUG.load(Ordering::Relaxed)
 }
@@ -91,8 +98,7 @@ impl DebugInfo {
     fn describe(&mut self) -> String {
         let mut out = String::new();
         let c = self.created;
-        let _ =
-            write!(out, "\n C: Deferred was created at {}:{}:{}", c.file(), c.line(), c.column());
+        let _ = write!(out, "\n C: Deferred was created at {c}");
         if let Some(bt) = &mut self.created_backtrace {
             for frame in crate::failure::traceback::resolve_frames(bt) {
                 let _ = write!(out, "\n C:   in {}", frame.function());
@@ -103,8 +109,7 @@ impl DebugInfo {
         }
         match self.fired {
             Some(i) => {
-                let _ =
-                    write!(out, "\n I: First fired at {}:{}:{}", i.file(), i.line(), i.column());
+                let _ = write!(out, "\n I: First fired at {i}");
             }
             None => out.push_str("\n I: not fired yet"),
         }

@@ -193,7 +193,12 @@ fn describe_group(failures: &[Failure]) -> String {
 pub struct QueueOverflow<T>(pub T);
 
 impl<T> QueueOverflow<T> {
-    /// The value that was not queued (also the public field `.0`), as in the example above.
+    /// The value that was not queued (also the public field `.0`).
+    ///
+    /// ```
+    /// let full = deferreds::QueueOverflow("second");
+    /// assert_eq!(full.into_inner(), "second");
+    /// ```
     pub fn into_inner(self) -> T {
         self.0
     }
@@ -267,6 +272,18 @@ pub struct DeferredValueError {
 
 impl DeferredValueError {
     /// The type of the value, as `std::any::type_name` spells it.
+    ///
+    /// ```
+    /// use deferreds::testing::capture_unhandled;
+    ///
+    /// deferreds::set_debugging(true);
+    /// let (_d, reports) = capture_unhandled(|| {
+    ///     deferreds::succeed(()).add_callback(|()| Ok(deferreds::succeed("poem")))
+    /// });
+    /// deferreds::set_debugging(false);
+    /// let error = reports[0].failure().downcast_ref::<deferreds::DeferredValueError>().unwrap();
+    /// assert_eq!(error.type_name(), "deferreds::deferred::Deferred<&str>");
+    /// ```
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }

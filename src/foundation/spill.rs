@@ -11,7 +11,8 @@
 //!
 //! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::thread::LocalKey;
 
 use parking_lot::Mutex;
 
@@ -45,6 +46,35 @@ impl<T> Spill<T> {
         let mut mine = items.iter().enumerate().filter(|(_, (k, _))| *k == key);
         let (i, _) = if last { mine.next_back() } else { mine.next() }?;
         Some(items.remove(i).1)
+    }
+
+    /// Pushes `item` on this thread's `queue`, or here once the thread's queue is gone:
+    /// `true` then.
+    pub(crate) fn push_to(&self, queue: &'static LocalKey<RefCell<Vec<T>>>, item: T) -> bool {
+        let mut item = Some(item);
+        let _ = queue.try_with(|q| q.borrow_mut().extend(item.take()));
+        match item {
+            None => false,
+            Some(item) => {
+                // The thread is exiting and its queue is gone.
+                self.push(item);
+                true
+            }
+        }
+    }
+
+    /// Everything of this thread's `queue`, and of this spill if `spilled`, to be dropped
+    /// once a loop has ended.
+    pub(crate) fn take_with(
+        &self,
+        queue: &'static LocalKey<RefCell<Vec<T>>>,
+        spilled: bool,
+    ) -> Vec<T> {
+        let mut all = queue.try_with(|q| std::mem::take(&mut *q.borrow_mut())).unwrap_or_default();
+        if spilled {
+            all.extend(self.take_all());
+        }
+        all
     }
 
     /// All of this thread's items, oldest first.

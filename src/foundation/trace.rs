@@ -5,21 +5,9 @@
 //! added where it can be seen (see `chain::located`) runs inside [`step`]. Without the feature
 //! every hook is an empty function the compiler removes, and a [`Note`] is a zero-sized type.
 //!
-//! With it, the hooks emit through the `tracing` crate, target `deferreds`:
-//!
-//! | what | kind and level | fields |
-//! |---|---|---|
-//! | a Deferred made | `TRACE` event, "deferred created" | `chain`, `at` |
-//! | fired | `DEBUG` event, "deferred fired" | `chain`, `at`, `value` or `failure` |
-//! | a step runs | `TRACE` span `step`, around the step | `chain`, `kind`, `track`, `added_at` |
-//! | a step's Deferred makes its chain wait | `TRACE` event, "waiting on a nested deferred" | `chain`, `on` |
-//! | that Deferred hands its result back | `TRACE` event, "resumed by a nested deferred" | `chain`, `from`, `track` |
-//! | cancelled | `DEBUG` event, "deferred cancelled" | `chain`, `at` |
-//! | a failure nobody handled | `ERROR` event, "unhandled failure in deferred" | `error`, `error_type`, `created_at`, `debug` |
-//!
-//! A chain is named by its address (`chain = 0x…`), unique among the chains alive at one
-//! time. A Deferred that was made with its result and never needed a chain (`succeed`, `fail`
-//! outside debug mode) has none, and its events have no `chain` field.
+//! With it, the hooks emit through the `tracing` crate, target `deferreds`: which events and
+//! spans, at which levels and with which fields, is the table of the crate's documentation
+//! (`src/lib.rs`, "Seeing what a chain does"), kept there only.
 //!
 //! A subscriber is user code: no hook runs under a chain's lock, and a panic in a subscriber
 //! (or in the `Display` of an error it formats) is caught and dropped here, so that it cannot
@@ -137,15 +125,6 @@ mod imp {
         }
     }
 
-    /// A location as `file:line:column`.
-    struct At(&'static Location<'static>);
-
-    impl fmt::Display for At {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "{}:{}:{}", self.0.file(), self.0.line(), self.0.column())
-        }
-    }
-
     /// The track a result is on, as a step's span and a resumption name it.
     fn track(result: &Result<Value, Failure>) -> &'static str {
         if result.is_ok() { "callback" } else { "errback" }
@@ -184,15 +163,12 @@ mod imp {
     ) -> R {
         let kind = site.kind.name();
         let track = track(&input);
+        let chain = (chain != 0).then_some(Id(chain));
         let span = contained(|| {
-            if chain == 0 {
-                trace_span!(target: "deferreds", "step", kind, track, added_at = %At(site.at))
-            } else {
-                let chain = Id(chain);
-                trace_span!(
-                    target: "deferreds", "step", chain = ?chain, kind, track, added_at = %At(site.at)
-                )
-            }
+            trace_span!(
+                target: "deferreds", "step", chain = chain.map(tracing::field::debug), kind, track,
+                added_at = %site.at
+            )
         })
         .unwrap_or_else(tracing::Span::none);
         // The step's panic is caught here and passed on once the span is left and closed, so
@@ -214,9 +190,7 @@ mod imp {
     }
 
     pub(crate) fn created(chain: usize, at: &'static Location<'static>) {
-        contained(
-            || trace!(target: "deferreds", chain = ?Id(chain), at = %At(at), "deferred created"),
-        );
+        contained(|| trace!(target: "deferreds", chain = ?Id(chain), at = %at, "deferred created"));
     }
 
     /// Called under the chain's lock: asks only the level filter, never a subscriber.
@@ -233,11 +207,11 @@ mod imp {
         let chain = (chain != 0).then_some(Id(chain));
         contained(|| match &result {
             Ok(value) => debug!(
-                target: "deferreds", chain = chain.map(tracing::field::debug), at = %At(at),
+                target: "deferreds", chain = chain.map(tracing::field::debug), at = %at,
                 value = %value, "deferred fired"
             ),
             Err(failure) => debug!(
-                target: "deferreds", chain = chain.map(tracing::field::debug), at = %At(at),
+                target: "deferreds", chain = chain.map(tracing::field::debug), at = %at,
                 failure = %failure, "deferred fired"
             ),
         });
@@ -247,7 +221,7 @@ mod imp {
 
     /// A Deferred made with its result and no chain (`succeed`, `fail`).
     pub(crate) fn ready(at: &'static Location<'static>, result: &Result<Value, Failure>) {
-        contained(|| trace!(target: "deferreds", at = %At(at), "deferred created"));
+        contained(|| trace!(target: "deferreds", at = %at, "deferred created"));
         fired(0, at, firing(result));
     }
 
@@ -269,7 +243,7 @@ mod imp {
 
     pub(crate) fn cancelling(chain: usize, at: &'static Location<'static>) {
         contained(
-            || debug!(target: "deferreds", chain = ?Id(chain), at = %At(at), "deferred cancelled"),
+            || debug!(target: "deferreds", chain = ?Id(chain), at = %at, "deferred cancelled"),
         );
     }
 
@@ -281,7 +255,7 @@ mod imp {
                 target: "deferreds",
                 error,
                 error_type = failure.type_name(),
-                created_at = %At(failure.location()),
+                created_at = %failure.location(),
                 debug = report.debug_info(),
                 "unhandled failure in deferred"
             )

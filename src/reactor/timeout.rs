@@ -112,7 +112,7 @@ impl<T: Send + 'static> Deferred<T> {
             };
         }
         let verdict = Arc::new(Verdict::default());
-        let chain = self.into_chain();
+        let chain = self.into_tail().into_chain();
         let (timer, target) = (verdict.clone(), chain.clone());
         let expire = Box::new(move || {
             // The engine asks under the lock of the chain the cancellation is about to land

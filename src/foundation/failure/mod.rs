@@ -190,12 +190,26 @@ pub struct PanicError {
 
 impl PanicError {
     /// The panic message, or a placeholder when the payload was not a string.
+    ///
+    /// ```
+    /// let payload = std::panic::catch_unwind(|| panic!("boom")).unwrap_err();
+    /// let failure = deferreds::Failure::from_panic(payload);
+    /// let error = failure.downcast_ref::<deferreds::PanicError>().unwrap();
+    /// assert_eq!(error.message(), "boom");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 }
 
 /// The error behind [`Failure::msg`]: a plain message with no other type.
+///
+/// ```
+/// use deferreds::{Failure, MessageError};
+///
+/// let failure = Failure::msg("no poem");
+/// assert_eq!(failure.downcast_ref::<MessageError>(), Some(&MessageError("no poem".into())));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct MessageError(pub String);
@@ -313,11 +327,22 @@ impl Failure {
     }
 
     /// Whether failures created now capture a backtrace.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// assert!(deferreds::Failure::backtrace_capture());
+    /// ```
     pub fn backtrace_capture() -> bool {
         capture_enabled()
     }
 
     /// The wrapped error as an `E`, if that is its type.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::io::Error::other("disk on fire"));
+    /// assert_eq!(f.downcast_ref::<std::io::Error>().unwrap().to_string(), "disk on fire");
+    /// assert!(f.downcast_ref::<std::fmt::Error>().is_none());
+    /// ```
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
         #[cfg(feature = "anyhow")]
         if let Some(from) = self.inner.error().downcast_ref::<self::anyhow::FromAnyhow>() {
@@ -327,27 +352,56 @@ impl Failure {
     }
 
     /// The wrapped error.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::fmt::Error);
+    /// assert!(f.as_error().is::<std::fmt::Error>());
+    /// ```
     pub fn as_error(&self) -> &(dyn Error + Send + Sync + 'static) {
         self.inner.error()
     }
 
     /// The error's message (Twisted's `getErrorMessage`): its `Display` output, which is also
     /// the failure's.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::io::Error::other("disk on fire"));
+    /// assert_eq!(f.error_message(), "disk on fire");
+    /// ```
     pub fn error_message(&self) -> String {
         self.to_string()
     }
 
     /// The wrapped error's type name, as `std::any::type_name` spells it.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::fmt::Error);
+    /// assert_eq!(f.type_name(), "core::fmt::Error");
+    /// ```
     pub fn type_name(&self) -> &'static str {
         self.inner.type_name
     }
 
     /// Where the failure was created.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("here");
+    /// assert_eq!((f.location().file(), f.location().line()), (file!(), line!() - 1));
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.inner.location
     }
 
     /// Whether a backtrace was captured when the failure was created.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    ///
+    /// Failure::set_backtrace_capture(true);
+    /// assert!(Failure::msg("traced").has_backtrace());
+    /// Failure::set_backtrace_capture(false);
+    /// assert!(!Failure::msg("cheap").has_backtrace());
+    /// ```
     pub fn has_backtrace(&self) -> bool {
         self.inner.backtrace.is_some()
     }

@@ -106,12 +106,8 @@ fn drain() {
 #[cold]
 fn queue(error: BoxedError) {
     set_state(state() | QUEUED);
-    let mut error = Some(error);
-    let _ = QUEUE.try_with(|q| q.borrow_mut().extend(error.take()));
-    if let Some(error) = error {
-        // The thread is exiting and its queue is gone.
+    if SPILLED.push_to(&QUEUE, error) {
         set_state(state() | SPILLING);
-        SPILLED.push(error);
     }
 }
 
@@ -132,11 +128,7 @@ fn pop() -> Option<BoxedError> {
 
 /// Everything still queued, to be dropped after the loop ends; `state` says where.
 fn take_all(state: u8) -> Vec<BoxedError> {
-    let mut all = QUEUE.try_with(|q| std::mem::take(&mut *q.borrow_mut())).unwrap_or_default();
-    if state & SPILLING != 0 {
-        all.extend(SPILLED.take_all());
-    }
-    all
+    SPILLED.take_with(&QUEUE, state & SPILLING != 0)
 }
 
 /// How many levels of nested failures a formatted failure shows; documented on [`Failure`].
@@ -192,21 +184,13 @@ pub(crate) fn show(
 }
 
 fn meet(failure: Failure) {
-    let mut failure = Some(failure);
-    let _ = MET.try_with(|met| met.borrow_mut().extend(failure.take()));
-    if let Some(failure) = failure {
-        // The thread is exiting and `MET` is gone.
+    if MET_SPILLED.push_to(&MET, failure) {
         MET_SPILLING.with(|s| s.set(true));
-        MET_SPILLED.push(failure);
     }
 }
 
 fn take_met() -> Vec<Failure> {
-    let mut met = MET.try_with(|met| std::mem::take(&mut *met.borrow_mut())).unwrap_or_default();
-    if MET_SPILLING.with(|s| s.replace(false)) {
-        met.extend(MET_SPILLED.take_all());
-    }
-    met
+    MET_SPILLED.take_with(&MET, MET_SPILLING.with(|s| s.replace(false)))
 }
 
 /// How many levels `top` and the failures nested in it make, `top` included: the length of

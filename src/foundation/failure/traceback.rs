@@ -2,7 +2,7 @@
 //!
 //! Part of the foundation: it knows nothing of chains, Deferreds or anything built on them.
 
-use std::fmt;
+use std::fmt::Write as _;
 
 use super::{Failure, nested};
 
@@ -11,6 +11,22 @@ impl Failure {
     ///
     /// Frames inside the backtrace machinery and this module are left out, as are the
     /// runtime's start-up frames, so the list begins at the program's own code.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    ///
+    /// fn parse() -> Failure {
+    ///     Failure::msg("bad digit")
+    /// }
+    ///
+    /// Failure::set_backtrace_capture(true);
+    /// let frames = parse().frames();
+    /// // The innermost frame is the code that made the failure, not the capture.
+    /// assert!(frames.last().unwrap().function().ends_with("parse"), "{frames:#?}");
+    ///
+    /// Failure::set_backtrace_capture(false);
+    /// assert!(parse().frames().is_empty());
+    /// ```
     pub fn frames(&self) -> Vec<Frame> {
         match &self.inner.backtrace {
             Some(bt) => resolve_frames(&mut bt.lock()),
@@ -28,30 +44,34 @@ impl Failure {
     /// Failure created at src/main.rs:30:17
     /// std::io::error::Error: connection refused
     /// ```
+    ///
+    /// ```
+    /// let f = deferreds::Failure::msg("connection refused");
+    /// let tb = f.traceback();
+    /// assert!(tb.starts_with("Traceback "));
+    /// assert!(tb.contains(&format!("\nFailure created at {}:", file!())));
+    /// assert!(tb.ends_with("\ndeferreds::failure::MessageError: connection refused\n"));
+    /// ```
     pub fn traceback(&self) -> String {
-        use fmt::Write as _;
         let mut out = String::new();
-        let frames = self.frames();
         if self.has_backtrace() {
             out.push_str("Traceback (most recent call last):\n");
-            for f in &frames {
-                match (&f.file, f.line) {
-                    (Some(file), Some(line)) => {
-                        let _ = writeln!(out, "  File \"{file}\", line {line}, in {}", f.function);
-                    }
-                    _ => {
-                        let _ = writeln!(out, "  in {}", f.function);
-                    }
-                }
+            for f in self.frames() {
+                f.write_line(&mut out);
             }
         } else {
-            out.push_str("Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n");
+            out.push_str(NO_FRAMES);
         }
         let loc = self.inner.location;
-        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
-        nested::write_causes(&mut out, self.as_error());
-        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
+        let _ = writeln!(out, "Failure created at {loc}");
+        self.write_end(&mut out);
         out
+    }
+
+    /// The last lines of the default and the verbose traceback: the causes, then the error.
+    fn write_end(&self, out: &mut String) {
+        nested::write_causes(out, self.as_error());
+        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
     }
 
     /// A one-line-per-frame traceback (Twisted's `getBriefTraceback`).
@@ -61,7 +81,6 @@ impl Failure {
     /// assert!(f.brief_traceback().starts_with("Traceback: deferreds::failure::MessageError: short\n"));
     /// ```
     pub fn brief_traceback(&self) -> String {
-        use fmt::Write as _;
         let mut out = format!("Traceback: {}: {self}\n", self.inner.type_name);
         for f in self.frames() {
             match (&f.file, f.line) {
@@ -127,38 +146,28 @@ impl Failure {
     }
 
     fn verbose_traceback(&self) -> String {
-        use fmt::Write as _;
         let mut sources = SourceLines::default();
         let mut out = format!("*--- Failure: {}: {self} ---\n", self.inner.type_name);
         match &self.inner.backtrace {
             Some(bt) => {
                 out.push_str("Traceback (most recent call last, every frame):\n");
                 for f in every_frame(&mut bt.lock()) {
-                    match (&f.file, f.line) {
-                        (Some(file), Some(line)) => {
-                            let _ =
-                                writeln!(out, "  File \"{file}\", line {line}, in {}", f.function);
-                            if let Some(text) = sources.line(file, line) {
-                                let _ = writeln!(out, "    {text}");
-                            }
-                        }
-                        _ => {
-                            let _ = writeln!(out, "  in {}", f.function);
+                    f.write_line(&mut out);
+                    if let (Some(file), Some(line)) = (&f.file, f.line) {
+                        if let Some(text) = sources.line(file, line) {
+                            let _ = writeln!(out, "    {text}");
                         }
                     }
                 }
             }
-            None => out.push_str(
-                "Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n",
-            ),
+            None => out.push_str(NO_FRAMES),
         }
         let loc = self.inner.location;
-        let _ = writeln!(out, "Failure created at {}:{}:{}", loc.file(), loc.line(), loc.column());
+        let _ = writeln!(out, "Failure created at {loc}");
         if let Some(text) = sources.line(loc.file(), loc.line()) {
             let _ = writeln!(out, "    {text}");
         }
-        nested::write_causes(&mut out, self.as_error());
-        let _ = writeln!(out, "{}: {self}", self.inner.type_name);
+        self.write_end(&mut out);
         out.push_str("*--- End of Failure ---\n");
         out
     }
@@ -182,11 +191,7 @@ fn symbols(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
 /// frames and `Failure`'s constructors) on top.
 fn every_frame(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
     let mut frames = symbols(bt);
-    let capture = |f: &Frame| {
-        let name = f.function.trim_start_matches('<');
-        name.starts_with("backtrace::") || is_failure_code(name)
-    };
-    let first = frames.iter().position(|f| !capture(f)).unwrap_or(frames.len());
+    let first = frames.iter().position(|f| !is_capture(&f.function)).unwrap_or(frames.len());
     frames.drain(..first);
     frames.reverse();
     frames
@@ -242,6 +247,9 @@ pub(crate) fn resolve_frames(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
     kept
 }
 
+/// The header of a traceback without frames.
+const NO_FRAMES: &str = "Traceback (no frames captured; set RUST_BACKTRACE=1 to capture them):\n";
+
 /// Stands for the frames of this crate's engine in a traceback.
 const ENGINE_MARKER: &str = "<deferreds: running the chain>";
 
@@ -262,23 +270,24 @@ const NOT_THE_ENGINE: &[&str] = &[
     "deferreds::deferred::waiters::",
 ];
 
-/// Frames of the failure module (its constructors, the conversion behind `?`), under any of
-/// the names a backtrace gives them; not its unit tests, which stand for a user's code.
-fn is_failure_code(function: &str) -> bool {
+/// The capture itself: the backtrace crate's frames and the failure module's (its
+/// constructors, the conversion behind `?`), under any of the names a backtrace gives them;
+/// not the failure module's unit tests, which stand for a user's code.
+fn is_capture(function: &str) -> bool {
     let path = function.trim_start_matches('<');
-    path.starts_with("deferreds::failure::") && !path.starts_with("deferreds::failure::tests::")
+    path.starts_with("backtrace::")
+        || (path.starts_with("deferreds::failure::")
+            && !path.starts_with("deferreds::failure::tests::"))
 }
 
+/// What is skipped on top of the default traceback besides the library's frames
+/// ([`is_library`] covers `core::ops::function`, `std::panicking` and the like): the capture,
+/// the conversion behind `?` under its generic name, debug mode's recording, the engine.
 fn is_machinery(function: &str) -> bool {
-    function.starts_with("backtrace::")
-        || is_failure_code(function)
+    is_capture(function)
         || function.starts_with("<T as core::convert::From")
-        || function.starts_with("core::ops::function")
         || function.starts_with("deferreds::foundation::debug::")
-        || function.starts_with("deferreds::chain::")
-        || function.starts_with("<deferreds::chain::")
-        || function.starts_with("std::panicking")
-        || function.starts_with("std::panic::catch_unwind")
+        || function.trim_start_matches('<').starts_with("deferreds::chain::")
         || function.starts_with("__rust_try")
 }
 
@@ -306,6 +315,18 @@ fn is_runtime_start(function: &str) -> bool {
 }
 
 /// One frame of a [`Failure`]'s backtrace.
+///
+/// ```
+/// use deferreds::Failure;
+///
+/// fn fetch() -> Failure {
+///     Failure::msg("no poem")
+/// }
+///
+/// Failure::set_backtrace_capture(true);
+/// let frame = fetch().frames().pop().unwrap();
+/// assert!(frame.function().ends_with("fetch"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     function: String,
@@ -314,15 +335,47 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Writes the frame as a line of a Python-style traceback.
+    fn write_line(&self, out: &mut String) {
+        let _ = match (&self.file, self.line) {
+            (Some(file), Some(line)) => {
+                writeln!(out, "  File \"{file}\", line {line}, in {}", self.function)
+            }
+            _ => writeln!(out, "  in {}", self.function),
+        };
+    }
+
     /// The function's name, without its hash suffix.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// let frames = deferreds::Failure::msg("x").frames();
+    /// assert!(frames.iter().all(|f| !f.function().starts_with("backtrace::")));
+    /// ```
     pub fn function(&self) -> &str {
         &self.function
     }
+
     /// The source file, when debug info has it.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// let frames = deferreds::Failure::msg("x").frames();
+    /// // Frames the engine stands for with one marker line have no file.
+    /// assert!(frames.iter().all(|f| f.file().is_none_or(|file| !file.is_empty())));
+    /// ```
     pub fn file(&self) -> Option<&str> {
         self.file.as_deref()
     }
+
     /// The line, when debug info has it.
+    ///
+    /// ```
+    /// deferreds::Failure::set_backtrace_capture(true);
+    /// let frames = deferreds::Failure::msg("x").frames();
+    /// // A line is a line of a file.
+    /// assert!(frames.iter().all(|f| f.line().is_none() || f.file().is_some()));
+    /// ```
     pub fn line(&self) -> Option<u32> {
         self.line
     }

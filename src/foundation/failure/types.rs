@@ -14,6 +14,12 @@ impl Failure {
     ///
     /// Rust has no subclassing, so this matches the exact type only; an enum of error kinds
     /// plays the part of a Python exception hierarchy.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::fmt::Error);
+    /// assert!(f.check::<std::fmt::Error>());
+    /// assert!(!f.check::<std::io::Error>());
+    /// ```
     pub fn check<E: Error + 'static>(&self) -> bool {
         self.downcast_ref::<E>().is_some()
     }
@@ -63,12 +69,27 @@ impl Failure {
     }
 
     /// [`trap`](Failure::trap) with several types: the first that matches, or the failure back.
+    ///
+    /// ```
+    /// use deferreds::Failure;
+    /// use std::{fmt, io};
+    ///
+    /// let f = Failure::new(fmt::Error);
+    /// assert_eq!(f.trap_any::<(io::Error, fmt::Error)>().unwrap().index(), 1);
+    /// assert!(f.trap_any::<(io::Error,)>().unwrap_err().ptr_eq(&f));
+    /// ```
     pub fn trap_any<S: ErrorTypes>(&self) -> Result<ErrorType, Failure> {
         self.check_any::<S>().ok_or_else(|| self.clone())
     }
 }
 
 /// Which of several error types matched, as [`Failure::check_any`] reports it.
+///
+/// ```
+/// let f = deferreds::Failure::new(std::fmt::Error);
+/// let matched = f.check_any::<(std::io::Error, std::fmt::Error)>().unwrap();
+/// assert_eq!(matched.to_string(), "core::fmt::Error");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorType {
     index: usize,
@@ -78,14 +99,34 @@ pub struct ErrorType {
 
 impl ErrorType {
     /// The position of the matching type in the tuple that was asked about.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::fmt::Error);
+    /// let matched = f.check_any::<(std::io::Error, std::fmt::Error)>().unwrap();
+    /// assert_eq!(matched.index(), 1);
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
-    /// The matching type's name.
+
+    /// The matching type's name, as `std::any::type_name` spells it.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::fmt::Error);
+    /// assert_eq!(f.check_any::<(std::fmt::Error,)>().unwrap().name(), "core::fmt::Error");
+    /// ```
     pub fn name(&self) -> &'static str {
         self.name
     }
+
     /// `true` if the matching type is `E`.
+    ///
+    /// ```
+    /// let f = deferreds::Failure::new(std::fmt::Error);
+    /// let matched = f.check_any::<(std::io::Error, std::fmt::Error)>().unwrap();
+    /// assert!(matched.is::<std::fmt::Error>());
+    /// assert!(!matched.is::<std::io::Error>());
+    /// ```
     pub fn is<E: 'static>(&self) -> bool {
         self.id == TypeId::of::<E>()
     }
@@ -99,6 +140,16 @@ impl fmt::Display for ErrorType {
 
 /// A tuple of error types for [`Failure::check_any`] and [`Failure::trap_any`]: `(A,)`,
 /// `(A, B)`, up to eight types.
+///
+/// ```
+/// use deferreds::ErrorTypes;
+/// use std::{fmt, io};
+///
+/// let error = fmt::Error;
+/// let matched = <(io::Error, fmt::Error)>::first_match(&error).unwrap();
+/// assert_eq!(matched.index(), 1);
+/// assert!(<(io::Error,)>::first_match(&error).is_none());
+/// ```
 pub trait ErrorTypes {
     /// The first type in the tuple that `error` is, with its position.
     fn first_match(error: &(dyn Error + 'static)) -> Option<ErrorType>;

@@ -25,6 +25,14 @@ use crate::foundation::contain;
 pub(crate) mod shared;
 
 /// A failure that reached the end of a chain with nobody to handle it.
+///
+/// ```
+/// use deferreds::testing::capture_unhandled;
+///
+/// let ((), reports) = capture_unhandled(|| drop(deferreds::fail::<u8>(deferreds::Failure::msg("lost"))));
+/// assert_eq!(reports.len(), 1);
+/// assert!(reports[0].to_string().starts_with("Unhandled error in Deferred:\n"));
+/// ```
 #[derive(Clone)]
 pub struct UnhandledFailure {
     failure: Failure,
@@ -37,12 +45,31 @@ impl UnhandledFailure {
     }
 
     /// The failure the chain ended with.
+    ///
+    /// ```
+    /// use deferreds::testing::capture_unhandled;
+    ///
+    /// let ((), reports) = capture_unhandled(|| drop(deferreds::fail::<u8>(deferreds::Failure::msg("lost"))));
+    /// assert_eq!(reports[0].failure().error_message(), "lost");
+    /// ```
     pub fn failure(&self) -> &Failure {
         &self.failure
     }
 
     /// Where the Deferred was created and fired, when [debug mode](crate::set_debugging) was on
     /// as it was created.
+    ///
+    /// ```
+    /// use deferreds::testing::capture_unhandled;
+    ///
+    /// let lose = || drop(deferreds::fail::<u8>(deferreds::Failure::msg("lost")));
+    /// let ((), quiet) = capture_unhandled(lose);
+    /// assert!(quiet[0].debug_info().is_none());
+    /// deferreds::set_debugging(true);
+    /// let ((), debug) = capture_unhandled(lose);
+    /// deferreds::set_debugging(false);
+    /// assert!(debug[0].debug_info().unwrap().contains("Deferred was created at"));
+    /// ```
     pub fn debug_info(&self) -> Option<&str> {
         self.debug.as_deref()
     }
@@ -122,6 +149,21 @@ pub fn set_unhandled_hook(hook: impl Fn(&UnhandledFailure) + Send + Sync + 'stat
 }
 
 /// Restores the default report to standard error.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let count = seen.clone();
+/// deferreds::set_unhandled_hook(move |_| {
+///     count.fetch_add(1, Ordering::SeqCst);
+/// });
+/// drop(deferreds::fail::<u8>(deferreds::Failure::msg("to the hook")));
+/// deferreds::reset_unhandled_hook();
+/// drop(deferreds::fail::<u8>(deferreds::Failure::msg("to standard error")));
+/// assert_eq!(seen.load(Ordering::SeqCst), 1);
+/// ```
 pub fn reset_unhandled_hook() {
     let old = HOOK.write().take();
     drop(old);
@@ -173,7 +215,8 @@ pub(crate) fn report(report: UnhandledFailure) {
     // A report runs inside drops, and so must never unwind: the report may hold the last
     // reference to the failure (whose error's destructor is user code), and the hook the last
     // reference to a hook replaced meanwhile.
-    if catch_unwind(AssertUnwindSafe(move || drop((report, hook)))).is_err() {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop((report, hook)))) {
+        contain::drop_payload(payload);
         write_stderr("deferreds: a destructor panicked while an unhandled-failure report ended\n");
     }
 }
@@ -199,5 +242,31 @@ mod tests {
         assert!(text.ends_with("(debug: made here)\n"), "{text}");
         let fine = UnhandledFailure::new(Failure::msg("fine"), None);
         assert_eq!(fine.render(), fine.to_string());
+    }
+
+    #[test]
+    fn a_report_whose_failure_drops_with_a_panic_whose_payload_panics_too_never_unwinds() {
+        /// A panic payload whose own destructor panics.
+        struct Payload;
+        impl Drop for Payload {
+            fn drop(&mut self) {
+                panic!("the payload's drop");
+            }
+        }
+        #[derive(Debug)]
+        struct Poisoned;
+        impl fmt::Display for Poisoned {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("poisoned")
+            }
+        }
+        impl std::error::Error for Poisoned {}
+        impl Drop for Poisoned {
+            fn drop(&mut self) {
+                std::panic::panic_any(Payload);
+            }
+        }
+        let reported = catch_unwind(|| report(UnhandledFailure::new(Failure::new(Poisoned), None)));
+        assert!(reported.is_ok(), "the report unwound");
     }
 }
