@@ -228,7 +228,7 @@ impl Time for Clock {
         delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+        Clock::call_later(self, delay, f)
     }
 
     fn downgrade(&self) -> Option<WeakTime> {

@@ -433,7 +433,7 @@ impl Time for Reactor {
         delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.shared.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+        Reactor::call_later(self, delay, f)
     }
 
     fn downgrade(&self) -> Option<WeakTime> {
