@@ -232,8 +232,7 @@ impl Time for Clock {
     }
 
     fn downgrade(&self) -> Option<WeakTime> {
-        let timers = Arc::downgrade(&self.timers);
-        Some(WeakTime::new(move || timers.upgrade().map(|timers| Box::new(Clock { timers }) as _)))
+        Some(WeakTime::of(&self.timers, |timers| Clock { timers }))
     }
 }
 

@@ -437,10 +437,7 @@ impl Time for Reactor {
     }
 
     fn downgrade(&self) -> Option<WeakTime> {
-        let shared = Arc::downgrade(&self.shared);
-        Some(WeakTime::new(move || {
-            shared.upgrade().map(|shared| Box::new(Reactor { shared }) as _)
-        }))
+        Some(WeakTime::of(&self.shared, |shared| Reactor { shared }))
     }
 }
 
