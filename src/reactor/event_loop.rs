@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::thread::{self, ThreadId};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::delayed::DelayedCall;
 use super::error::{InvalidDelayError, ReactorError};
@@ -204,12 +204,8 @@ impl Reactor {
     where
         F: FnOnce() + Send + 'static,
     {
-        let mut st = self.shared.state.lock();
-        if st.done {
-            drop(st);
-            drop(f);
-            return;
-        }
+        // After `run` has returned, `f` is dropped, once the lock is released.
+        let Some(mut st) = self.state_unless_done() else { return };
         st.thread_calls.push(Box::new(f));
         drop(st);
         self.shared.timers.wake();
@@ -235,12 +231,8 @@ impl Reactor {
     where
         F: FnOnce() + Send + 'static,
     {
-        let mut st = self.shared.state.lock();
-        if st.done {
-            drop(st);
-            drop(f);
-            return None;
-        }
+        // After `run` has returned, `f` is dropped, once the lock is released.
+        let mut st = self.state_unless_done()?;
         if !st.running {
             let trigger: Trigger = Box::new(move || {
                 f();
@@ -403,6 +395,12 @@ impl Reactor {
     /// ```
     pub fn pending_calls(&self) -> Vec<DelayedCall> {
         self.shared.timers.pending().into_iter().map(DelayedCall::new).collect()
+    }
+
+    /// The reactor's state, locked, unless `run` has returned: nothing more may be added then.
+    fn state_unless_done(&self) -> Option<MutexGuard<'_, State>> {
+        let st = self.shared.state.lock();
+        if st.done { None } else { Some(st) }
     }
 }
 
