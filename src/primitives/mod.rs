@@ -8,6 +8,7 @@
 //! the combinators, the async bridge or the reactor.
 
 pub(crate) mod gate;
+mod line;
 pub(crate) mod lock;
 pub(crate) mod queue;
 pub(crate) mod semaphore;
