@@ -226,10 +226,7 @@ impl Time for TokioTime {
     }
 
     fn downgrade(&self) -> Option<WeakTime> {
-        let shared = Arc::downgrade(&self.shared);
-        Some(WeakTime::new(move || {
-            shared.upgrade().map(|shared| Box::new(TokioTime { shared }) as _)
-        }))
+        Some(WeakTime::of(&self.shared, |shared| TokioTime { shared }))
     }
 }
 

@@ -2,9 +2,6 @@
 //! as a Deferred (`ensure_deferred`, `Deferred::from_future`), and the thread's task runner
 //! that resumes those futures from the callbacks of what they await.
 //!
-//! Built on the typed Deferred and the engine's awaiting hooks; nothing here knows of the
-//! combinators, the coordination primitives or the reactor.
-//!
 //! Part of the async bridge, on the typed Deferred and the engine: it knows nothing of the
 //! combinators, the primitives or the reactor.
 

@@ -2,9 +2,6 @@
 //! `gather_results` and `race` over the engine's join, and `SharedDeferred`, which hands one
 //! Deferred's result to any number of observers.
 //!
-//! Built on the typed Deferred and the engine; nothing here knows of the coordination
-//! primitives, the async bridge or the reactor.
-//!
 //! Part of the combinators, on the typed Deferred and the engine: it knows nothing of the
 //! primitives, the async bridge or the reactor.
 

@@ -11,15 +11,15 @@
 //! the combinators, the async bridge or the reactor.
 
 use std::fmt;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::chain::Cancelled;
+use super::line;
 use crate::deferred::execute::maybe_deferred;
 use crate::deferred::resolver::Resolver;
 use crate::deferred::step::IntoStep;
-use crate::deferred::waiters::{Waiters, hand_over, left};
+use crate::deferred::waiters::{Waiters, hand_over};
 use crate::deferred::{Deferred, succeed};
 
 /// A permit type: what a waiter receives, holding one token.
@@ -66,12 +66,7 @@ impl<P: Permit> Gate<P> {
             drop(st);
             return succeed(P::from_token(Token { gate: self.clone() }));
         }
-        let ticket = st.waiting.next_ticket();
-        let gate = Arc::downgrade(self);
-        // No user code runs here: this only allocates the chain.
-        let (d, resolver) = Deferred::with_raw_canceller(move || leave(&gate, ticket));
-        st.waiting.push(resolver);
-        d
+        line::join(self, &mut st.waiting, |gate, ticket| gate.state.lock().waiting.remove(ticket))
     }
 
     /// Acquire, run `f`, and give the token back when what `f` returned has fired, whether it
@@ -121,14 +116,6 @@ impl<P: Permit> Gate<P> {
     pub(crate) fn waiter_slots(&self) -> usize {
         self.state.lock().waiting.capacity()
     }
-}
-
-/// The canceller of a waiting acquire: leave the queue. If the waiter is no longer in it, a
-/// release has just handed it a token and is about to fire it, and that stands.
-fn leave<P: Permit>(gate: &Weak<Gate<P>>, ticket: u64) -> Cancelled {
-    let Some(gate) = gate.upgrade() else { return Cancelled::Fail };
-    let removed = gate.state.lock().waiting.remove(ticket);
-    left(removed)
 }
 
 impl<P> fmt::Debug for Gate<P> {

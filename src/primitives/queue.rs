@@ -5,13 +5,13 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::chain::Cancelled;
+use super::line;
 use crate::deferred::resolver::Resolver;
-use crate::deferred::waiters::{Waiters, hand_over, left};
+use crate::deferred::waiters::{Waiters, hand_over};
 use crate::deferred::{Deferred, succeed};
 use crate::error::{QueueOverflow, QueueUnderflow};
 
@@ -135,12 +135,9 @@ impl<T: Send + 'static> DeferredQueue<T> {
         if self.inner.backlog.is_some_and(|backlog| st.waiting.len() >= backlog) {
             return Err(QueueUnderflow);
         }
-        let ticket = st.waiting.next_ticket();
-        let queue = Arc::downgrade(&self.inner);
-        // No user code runs here: this only allocates the chain.
-        let (d, resolver) = Deferred::with_raw_canceller(move || leave(&queue, ticket));
-        st.waiting.push(resolver);
-        Ok(d)
+        Ok(line::join(&self.inner, &mut st.waiting, |inner, ticket| {
+            inner.state.lock().waiting.remove(ticket)
+        }))
     }
 
     /// How many values are queued (Twisted's `len(pending)`).
@@ -198,14 +195,6 @@ impl<T: Send + 'static> DeferredQueue<T> {
     pub fn backlog(&self) -> Option<usize> {
         self.inner.backlog
     }
-}
-
-/// The canceller of a waiting get: leave the line. If the get is no longer in it, a put has
-/// just given it a value and is about to fire it, and that value must not be lost.
-fn leave<T>(queue: &Weak<Inner<T>>, ticket: u64) -> Cancelled {
-    let Some(queue) = queue.upgrade() else { return Cancelled::Fail };
-    let removed = queue.state.lock().waiting.remove(ticket);
-    left(removed)
 }
 
 impl<T: Send + 'static> Default for DeferredQueue<T> {

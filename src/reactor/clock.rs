@@ -228,12 +228,11 @@ impl Time for Clock {
         delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+        Clock::call_later(self, delay, f)
     }
 
     fn downgrade(&self) -> Option<WeakTime> {
-        let timers = Arc::downgrade(&self.timers);
-        Some(WeakTime::new(move || timers.upgrade().map(|timers| Box::new(Clock { timers }) as _)))
+        Some(WeakTime::of(&self.timers, |timers| Clock { timers }))
     }
 }
 

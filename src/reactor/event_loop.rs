@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::thread::{self, ThreadId};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::delayed::DelayedCall;
 use super::error::{InvalidDelayError, ReactorError};
@@ -204,12 +204,8 @@ impl Reactor {
     where
         F: FnOnce() + Send + 'static,
     {
-        let mut st = self.shared.state.lock();
-        if st.done {
-            drop(st);
-            drop(f);
-            return;
-        }
+        // After `run` has returned, `f` is dropped, once the lock is released.
+        let Some(mut st) = self.state_unless_done() else { return };
         st.thread_calls.push(Box::new(f));
         drop(st);
         self.shared.timers.wake();
@@ -235,12 +231,8 @@ impl Reactor {
     where
         F: FnOnce() + Send + 'static,
     {
-        let mut st = self.shared.state.lock();
-        if st.done {
-            drop(st);
-            drop(f);
-            return None;
-        }
+        // After `run` has returned, `f` is dropped, once the lock is released.
+        let mut st = self.state_unless_done()?;
         if !st.running {
             let trigger: Trigger = Box::new(move || {
                 f();
@@ -404,6 +396,12 @@ impl Reactor {
     pub fn pending_calls(&self) -> Vec<DelayedCall> {
         self.shared.timers.pending().into_iter().map(DelayedCall::new).collect()
     }
+
+    /// The reactor's state, locked, unless `run` has returned: nothing more may be added then.
+    fn state_unless_done(&self) -> Option<MutexGuard<'_, State>> {
+        let st = self.shared.state.lock();
+        if st.done { None } else { Some(st) }
+    }
 }
 
 /// A [`Reactor`] handle that does not keep it alive.
@@ -433,14 +431,11 @@ impl Time for Reactor {
         delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.shared.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+        Reactor::call_later(self, delay, f)
     }
 
     fn downgrade(&self) -> Option<WeakTime> {
-        let shared = Arc::downgrade(&self.shared);
-        Some(WeakTime::new(move || {
-            shared.upgrade().map(|shared| Box::new(Reactor { shared }) as _)
-        }))
+        Some(WeakTime::of(&self.shared, |shared| Reactor { shared }))
     }
 }
 

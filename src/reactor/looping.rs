@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::delayed::DelayedCall;
-use super::error::LoopingCallError;
+use super::error::{LoopingCallError, check_delay};
 use super::seconds::Seconds;
 use super::time::{Time, WeakTime};
 use crate::deferred::Deferred;
@@ -226,11 +226,8 @@ impl LoopingCall {
         interval: impl Into<Seconds>,
         now: bool,
     ) -> Result<Deferred<LoopingCall>, LoopingCallError> {
-        let interval = interval.into().as_secs_f64();
+        let interval = check_interval(interval.into())?;
         let inner = &self.inner;
-        if !(interval.is_finite() && interval >= 0.0) {
-            return Err(LoopingCallError::InvalidInterval(interval));
-        }
         let time = inner.time()?;
         let (d, resolver) = Deferred::new();
         let start_time = time.seconds();
@@ -238,9 +235,6 @@ impl LoopingCall {
             let mut st = inner.state.lock();
             if st.running {
                 return Err(LoopingCallError::AlreadyRunning);
-            }
-            if !(interval.is_finite() && interval >= 0.0) {
-                return Err(LoopingCallError::InvalidInterval(interval));
             }
             if let Some(previous) = st.resolver.take() {
                 // The last run was stopped with an iteration in flight: it fires when that ends.
@@ -380,13 +374,16 @@ impl LoopingCall {
     /// assert_eq!(clock.pending_calls()[0].get_time(), 4.0);
     /// ```
     pub fn set_interval(&self, interval: impl Into<Seconds>) -> Result<(), LoopingCallError> {
-        let interval = interval.into().as_secs_f64();
-        if !(interval.is_finite() && interval >= 0.0) {
-            return Err(LoopingCallError::InvalidInterval(interval));
-        }
+        let interval = check_interval(interval.into())?;
         self.inner.state.lock().interval = Some(interval);
         Ok(())
     }
+}
+
+/// An interval in seconds, if it is finite and not negative.
+fn check_interval(interval: Seconds) -> Result<f64, LoopingCallError> {
+    let interval = interval.as_secs_f64();
+    check_delay(interval).map_err(|_| LoopingCallError::InvalidInterval(interval))
 }
 
 impl PartialEq for LoopingCall {

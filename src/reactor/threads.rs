@@ -15,12 +15,27 @@ use crate::foundation::contain;
 /// The context of a panic in [`Reactor::call_in_thread`] work, as the failure handler sees it.
 const IN_THREAD: &str = "while calling in thread";
 
-/// Drops work that will never run (the pool stopped first, or could start no thread). Its
-/// captures are user code, and a panic in their destructor must not keep the work's failure
-/// from being delivered, nor unwind out of the reactor's shutdown: it is reported.
-#[track_caller]
-fn drop_unrun<F>(work: F) {
-    contain::drop_unused(work);
+/// The pool's job for `work`: it runs `work` on a worker, panics caught, and the delivery it
+/// returns hands the outcome to `deliver` on the reactor thread.
+///
+/// Refused work (the pool stopped first, or could start no thread) never runs, and its outcome
+/// is that refusal. It is dropped at once: its captures are user code, and a panic in their
+/// destructor must not keep the failure from being delivered, nor unwind out of the reactor's
+/// shutdown: it is reported.
+fn job<R: Send + 'static>(
+    work: impl FnOnce() -> Result<R, Failure> + Send + 'static,
+    deliver: impl FnOnce(Result<R, Failure>) + Send + 'static,
+) -> Job {
+    Box::new(move |fate: Result<(), ThreadPoolError>| -> Delivery {
+        let outcome = match fate {
+            Ok(()) => catching(work),
+            Err(error) => {
+                contain::drop_unused(work);
+                Err(Failure::new(error))
+            }
+        };
+        Box::new(move || deliver(outcome))
+    })
 }
 
 impl Reactor {
@@ -66,19 +81,9 @@ impl Reactor {
         F: FnOnce() -> Result<R, Failure> + Send + 'static,
     {
         let (d, resolver) = Deferred::new();
-        let job: Job = Box::new(move |fate: Result<(), ThreadPoolError>| -> Delivery {
-            let outcome = match fate {
-                Ok(()) => catching(work),
-                Err(error) => {
-                    drop_unrun(work);
-                    Err(Failure::new(error))
-                }
-            };
-            Box::new(move || {
-                let _ = resolver.resolve(outcome);
-            })
-        });
-        self.submit(job);
+        self.submit(job(work, move |outcome| {
+            let _ = resolver.resolve(outcome);
+        }));
         d
     }
 
@@ -110,24 +115,15 @@ impl Reactor {
         F: FnOnce() + Send + 'static,
     {
         let reactor = self.downgrade_handle();
-        let job: Job = Box::new(move |fate: Result<(), ThreadPoolError>| -> Delivery {
-            let outcome = match fate {
-                Ok(()) => catching(|| {
-                    work();
-                    Ok(())
-                }),
-                Err(error) => {
-                    drop_unrun(work);
-                    Err(Failure::new(error))
-                }
-            };
-            Box::new(move || {
-                if let (Err(failure), Some(reactor)) = (outcome, reactor.upgrade()) {
-                    reactor.report(ReactorFailure { context: IN_THREAD, failure });
-                }
-            })
-        });
-        self.submit(job);
+        let work = move || {
+            work();
+            Ok(())
+        };
+        self.submit(job(work, move |outcome| {
+            if let (Err(failure), Some(reactor)) = (outcome, reactor.upgrade()) {
+                reactor.report(ReactorFailure { context: IN_THREAD, failure });
+            }
+        }));
     }
 
     /// Sets the most threads the reactor's pool runs at once (Twisted's

@@ -45,6 +45,16 @@ impl WeakTime {
         WeakTime(Box::new(upgrade))
     }
 
+    /// A weak handle on the time source `wrap` makes of `shared`, the state its handles share.
+    pub(crate) fn of<S, T>(shared: &Arc<S>, wrap: fn(Arc<S>) -> T) -> WeakTime
+    where
+        S: Send + Sync + 'static,
+        T: Time + 'static,
+    {
+        let shared = Arc::downgrade(shared);
+        WeakTime::new(move || shared.upgrade().map(|shared| Box::new(wrap(shared)) as _))
+    }
+
     /// A handle that keeps `time` alive after all: for a source that cannot be held weakly.
     pub(crate) fn strong<T: Time + 'static>(time: T) -> WeakTime {
         let time = Arc::new(time);

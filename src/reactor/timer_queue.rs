@@ -109,7 +109,7 @@ impl TimerQueue {
         delay: Seconds,
         f: Box<dyn FnOnce() + Send + 'static>,
     ) -> Result<DelayedCall, InvalidDelayError> {
-        self.timers.schedule(delay.as_secs_f64(), f).map(DelayedCall::new)
+        self.call_later(delay, f)
     }
 
     /// When the earliest pending call is due, in the queue's seconds: how long the loop may

@@ -40,12 +40,7 @@ impl Reactor {
     pub fn run(&self) -> Result<(), ReactorError> {
         {
             let mut st = self.shared.state.lock();
-            if st.done {
-                return Err(ReactorError::NotRestartable);
-            }
-            if st.started {
-                return Err(ReactorError::AlreadyRunning);
-            }
+            st.can_run()?;
             st.started = true;
             st.stopped = false;
             st.thread = Some(thread::current().id());
@@ -203,14 +198,7 @@ impl Reactor {
 
     /// Whether [`run`](Reactor::run) would start the loop now.
     pub(in crate::reactor) fn can_run(&self) -> Result<(), ReactorError> {
-        let st = self.shared.state.lock();
-        if st.done {
-            Err(ReactorError::NotRestartable)
-        } else if st.started {
-            Err(ReactorError::AlreadyRunning)
-        } else {
-            Ok(())
-        }
+        self.shared.state.lock().can_run()
     }
 
     /// Runs what a pool thread's finished work left for the reactor thread.
@@ -252,6 +240,17 @@ impl Reactor {
 }
 
 impl State {
+    /// Refuses to run a reactor that has run, or is running.
+    fn can_run(&self) -> Result<(), ReactorError> {
+        if self.done {
+            Err(ReactorError::NotRestartable)
+        } else if self.started {
+            Err(ReactorError::AlreadyRunning)
+        } else {
+            Ok(())
+        }
+    }
+
     pub(super) fn triggers(&mut self, event: SystemEvent) -> &mut Triggers {
         match event {
             SystemEvent::Startup => &mut self.startup,

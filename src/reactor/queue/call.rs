@@ -137,15 +137,25 @@ impl Call {
         }
     }
 
-    pub(crate) fn cancel(&self) -> Result<(), DelayedCallError> {
-        let Some(timers) = self.timers.upgrade() else {
-            return Err(self.discarded());
-        };
-        let mut st = timers.state.lock();
-        let status = self.status();
-        if status != Status::Pending {
-            return Err(Call::refuse(status));
+    /// The call's heap, or the error for a call whose heap is gone (see
+    /// [`discarded`](Call::discarded)).
+    fn heap(&self) -> Result<Arc<Timers>, DelayedCallError> {
+        self.timers.upgrade().ok_or_else(|| self.discarded())
+    }
+
+    /// Refuses a call that has run or was cancelled; read under the heap's lock, which a change
+    /// of status takes.
+    fn still_pending(&self) -> Result<(), DelayedCallError> {
+        match self.status() {
+            Status::Pending => Ok(()),
+            status => Err(Call::refuse(status)),
         }
+    }
+
+    pub(crate) fn cancel(&self) -> Result<(), DelayedCallError> {
+        let timers = self.heap()?;
+        let mut st = timers.state.lock();
+        self.still_pending()?;
         self.status.store(Status::Cancelled as u8, AtomicOrdering::Release);
         st.garbage += 1;
         st.maybe_compact();
@@ -174,14 +184,9 @@ impl Call {
     /// one becomes garbage), a later one only records the new due time, and the old entry is
     /// pushed again when it comes up. A time that is not finite is refused, changing nothing.
     fn reschedule(self: &Arc<Self>, from: Origin, secs: f64) -> Result<(), DelayedCallError> {
-        let Some(timers) = self.timers.upgrade() else {
-            return Err(self.discarded());
-        };
+        let timers = self.heap()?;
         let mut st = timers.state.lock();
-        let status = self.status();
-        if status != Status::Pending {
-            return Err(Call::refuse(status));
-        }
+        self.still_pending()?;
         let old_due = self.due();
         let start = match from {
             Origin::Now => timers.now_locked(&st),
