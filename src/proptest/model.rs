@@ -188,10 +188,7 @@ impl Model {
     fn op(&mut self, i: usize, op: &Op) {
         match *op {
             Op::Add(d, ref attach) => {
-                if self.take(d) {
-                    self.add(d, StepId::Op(i), attach);
-                    self.tails[d] = Tail::Here;
-                }
+                self.with_tail(d, |model| model.add(d, StepId::Op(i), attach))
             }
             Op::Callback(d, v) => {
                 let accepted = self.fire(d, Ok(v));
@@ -216,30 +213,22 @@ impl Model {
                     }
                 }
             }
-            Op::Cancel(d) => {
-                if self.take(d) {
-                    self.cancel(d);
-                    self.tails[d] = Tail::Here;
-                }
-            }
-            Op::ChainDeferred(d, e) => {
-                if self.take(d) {
-                    self.push(d, Queued::ChainTo(e));
-                    self.push(d, Queued::ToNone);
-                    self.tails[d] = Tail::Here;
-                }
-            }
+            Op::Cancel(d) => self.with_tail(d, |model| model.cancel(d)),
+            Op::ChainDeferred(d, e) => self.with_tail(d, |model| {
+                model.push(d, Queued::ChainTo(e));
+                model.push(d, Queued::ToNone);
+            }),
         }
     }
 
-    /// Borrows Deferred k's tail for an operation, or records that it is out of reach.
-    fn take(&mut self, k: usize) -> bool {
+    /// Lends Deferred k's tail to `f` for an operation, or records that it is out of reach.
+    fn with_tail(&mut self, k: usize, f: impl FnOnce(&mut Model)) {
         if self.tails[k] == Tail::Here {
             self.tails[k] = Tail::Out;
-            true
+            f(self);
+            self.tails[k] = Tail::Here;
         } else {
             self.events.push(Event::Unavailable(k));
-            false
         }
     }
 
