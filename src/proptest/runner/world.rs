@@ -91,6 +91,15 @@ impl World {
         debug_assert!(old.is_none(), "Deferred {k} got a second tail");
     }
 
+    /// Lends Deferred k's tail to `f`, which hands back the tail to keep, or records that it
+    /// is out of reach.
+    fn with_tail(&self, k: usize, f: impl FnOnce(Deferred<Value>) -> Deferred<Value>) {
+        if let Some(tail) = self.take(k) {
+            let tail = f(tail);
+            self.put(k, tail);
+        }
+    }
+
     fn resolver(&self, k: usize) -> Option<Resolver<Value>> {
         self.state.lock().resolvers[k].clone()
     }
@@ -108,10 +117,7 @@ impl World {
     pub(super) fn op(self: &Arc<Self>, i: usize, op: &Op) {
         match *op {
             Op::Add(d, ref attach) => {
-                if let Some(tail) = self.take(d) {
-                    let tail = self.add(tail, d, StepId::Op(i), attach);
-                    self.put(d, tail);
-                }
+                self.with_tail(d, |tail| self.add(tail, d, StepId::Op(i), attach))
             }
             Op::Callback(d, v) => {
                 if let Some(resolver) = self.resolver_or_unavailable(d) {
@@ -158,22 +164,17 @@ impl World {
                     Err(crate::error::NotPausedError) => self.record(Event::UnpauseRefused(d)),
                 }
             }
-            Op::Cancel(d) => {
-                if let Some(tail) = self.take(d) {
-                    tail.cancel();
-                    self.put(d, tail);
+            Op::Cancel(d) => self.with_tail(d, |tail| {
+                tail.cancel();
+                tail
+            }),
+            Op::ChainDeferred(d, e) => self.with_tail(d, |tail| {
+                match self.resolver_or_unavailable(e) {
+                    // Twisted's chain goes on with None, what `e.callback` returned.
+                    Some(target) => tail.chain_deferred(&target).map(|()| None),
+                    None => tail,
                 }
-            }
-            Op::ChainDeferred(d, e) => {
-                if let Some(tail) = self.take(d) {
-                    let tail = match self.resolver_or_unavailable(e) {
-                        // Twisted's chain goes on with None, what `e.callback` returned.
-                        Some(target) => tail.chain_deferred(&target).map(|()| None),
-                        None => tail,
-                    };
-                    self.put(d, tail);
-                }
-            }
+            }),
         }
     }
 
@@ -375,19 +376,16 @@ fn run_step(
         }
         StepFn::Cancel(k) => {
             if let Some(world) = world {
-                if let Some(tail) = world.take(k) {
+                world.with_tail(k, |tail| {
                     tail.cancel();
-                    world.put(k, tail);
-                }
+                    tail
+                });
             }
             pass(input)
         }
         StepFn::AddTo(k, ref attach) => {
             if let Some(world) = world {
-                if let Some(tail) = world.take(k) {
-                    let tail = world.add(tail, k, id.added(), attach);
-                    world.put(k, tail);
-                }
+                world.with_tail(k, |tail| world.add(tail, k, id.added(), attach));
             }
             pass(input)
         }
