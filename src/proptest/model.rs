@@ -101,6 +101,8 @@ struct Chain {
     steps: VecDeque<Queued>,
     /// The chain that takes this one's result once its steps are done.
     waiter: Option<usize>,
+    /// The program's pauses: the model pauses no chain itself (a chain waiting on another is
+    /// [`Slot::Waiting`]), so these are all there are.
     paused: u32,
     running: bool,
     /// Cancelled without a canceller: the next fire is swallowed.
@@ -152,8 +154,6 @@ struct Model {
     tails: Vec<Tail>,
     /// A nest step took (or tried to take) the tail.
     nested: Vec<bool>,
-    /// The program's own pauses.
-    pauses: Vec<u32>,
     events: Vec<Event>,
 }
 
@@ -176,13 +176,7 @@ impl Model {
                 cancelling: false,
             })
             .collect();
-        Model {
-            chains,
-            tails: vec![Tail::Here; n],
-            nested: vec![false; n],
-            pauses: vec![0; n],
-            events: Vec::new(),
-        }
+        Model { chains, tails: vec![Tail::Here; n], nested: vec![false; n], events: Vec::new() }
     }
 
     fn op(&mut self, i: usize, op: &Op) {
@@ -200,14 +194,12 @@ impl Model {
             }
             Op::Pause(d) => {
                 self.chains[d].paused += 1;
-                self.pauses[d] += 1;
             }
             Op::Unpause(d) => {
                 if self.chains[d].paused == 0 {
                     self.events.push(Event::UnpauseRefused(d));
                 } else {
                     self.chains[d].paused -= 1;
-                    self.pauses[d] -= 1;
                     if let Some(work) = self.claim(d) {
                         self.drive(d, work);
                     }
@@ -290,7 +282,7 @@ impl Model {
     fn finish(&mut self) {
         for d in 0..self.chains.len() {
             let called = !matches!(self.chains[d].slot, Slot::Pending(_));
-            let paused = self.pauses[d];
+            let paused = self.chains[d].paused;
             let state = if self.nested[d] {
                 FinalState::Nested
             } else if !called {
