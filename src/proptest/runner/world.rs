@@ -76,14 +76,19 @@ impl World {
         self.state.lock().events.push(event);
     }
 
-    /// Takes Deferred k's tail for an operation, or records that it is out of reach.
-    fn take(&self, k: usize) -> Option<Deferred<Value>> {
+    /// What `get` finds of Deferred k's, or the record that the program cannot reach it.
+    fn reach<T>(&self, k: usize, get: impl FnOnce(&mut State) -> Option<T>) -> Option<T> {
         let mut st = self.state.lock();
-        let tail = st.tails[k].take();
-        if tail.is_none() {
+        let found = get(&mut st);
+        if found.is_none() {
             st.events.push(Event::Unavailable(k));
         }
-        tail
+        found
+    }
+
+    /// Takes Deferred k's tail for an operation, or records that it is out of reach.
+    fn take(&self, k: usize) -> Option<Deferred<Value>> {
+        self.reach(k, |st| st.tails[k].take())
     }
 
     fn put(&self, k: usize, tail: Deferred<Value>) {
@@ -106,12 +111,7 @@ impl World {
 
     /// Deferred k's resolver, or the record that the program cannot reach it.
     fn resolver_or_unavailable(&self, k: usize) -> Option<Resolver<Value>> {
-        let mut st = self.state.lock();
-        let resolver = st.resolvers[k].clone();
-        if resolver.is_none() {
-            st.events.push(Event::Unavailable(k));
-        }
-        resolver
+        self.reach(k, |st| st.resolvers[k].clone())
     }
 
     pub(super) fn op(self: &Arc<Self>, i: usize, op: &Op) {
