@@ -14,7 +14,7 @@ use crate::deferred::step::{Step, TryResult};
 use crate::deferred::{Deferred, fail, succeed};
 use crate::failure::Failure;
 use crate::proptest::event::{Event, FinalState, StepId};
-use crate::proptest::outcome::{Fault, Value, outcome_of};
+use crate::proptest::outcome::{Value, outcome_of};
 use crate::proptest::program::{Attach, Canceller, Op, Program, StepFn};
 impl World {
     pub(super) fn new(program: &Program, world: &Weak<World>) -> World {
@@ -346,8 +346,9 @@ fn run_step(
     input: Result<Value, Failure>,
 ) -> Step<Value> {
     let world = world.upgrade();
+    let seen = outcome_of(&input);
     if let Some(world) = &world {
-        world.record(Event::Step { d, step: id, input: outcome_of(&input) });
+        world.record(Event::Step { d, step: id, input: seen.clone() });
     }
     let pass = |input: Result<Value, Failure>| match input {
         Ok(v) => Step::Value(v),
@@ -391,11 +392,13 @@ fn run_step(
         }
         _ => {
             drop(world);
-            let output = f.apply(outcome_of(&input)).expect("the other step functions compute");
+            let output = f.apply(seen.clone()).expect("the other step functions compute");
             match (output, input) {
                 (Ok(v), _) => Step::Value(v),
                 // A failure that goes on unchanged is the same failure, not a copy.
-                (Err(fault), Err(failure)) if Fault::of(&failure) == fault => Step::Fail(failure),
+                (Err(fault), Err(failure)) if seen.as_ref().err() == Some(&fault) => {
+                    Step::Fail(failure)
+                }
                 (Err(fault), _) => Step::Fail(fault.to_failure()),
             }
         }
