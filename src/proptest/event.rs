@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::outcome::{Outcome, ShowOutcome};
-use super::program::display::Names;
+use super::program::display::{Named, Names};
 
 /// Which step an event is about: the operation that added it, or a step that an
 /// [`AddTo`](super::StepFn::AddTo) step function added while that operation's step ran.
@@ -152,15 +152,7 @@ pub enum Event {
     },
 }
 
-impl Event {
-    pub(crate) fn show<'a>(&'a self, names: &'a [String]) -> impl fmt::Display + 'a {
-        ShowEvent(self, Names(names))
-    }
-}
-
-struct ShowEvent<'a>(&'a Event, Names<'a>);
-
-impl fmt::Display for ShowEvent<'_> {
+impl fmt::Display for Named<'_, Event> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names = self.1;
         match self.0 {
@@ -203,7 +195,7 @@ impl fmt::Display for ShowEvent<'_> {
 impl fmt::Display for Event {
     /// One line, with the Deferreds named `d0`, `d1`, ...
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        ShowEvent(self, Names(&[])).fmt(f)
+        Named(self, Names(&[])).fmt(f)
     }
 }
 
@@ -286,7 +278,7 @@ impl Eq for Trace {}
 impl fmt::Display for Trace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for event in &self.events {
-            writeln!(f, "{}", event.show(&self.names))?;
+            writeln!(f, "{}", Named(event, Names(&self.names)))?;
         }
         Ok(())
     }

@@ -114,6 +114,23 @@ pub(super) fn index_of<T: PartialEq>(all: &[T], kind: T) -> usize {
     all.iter().position(|k| *k == kind).expect("ALL lists every kind")
 }
 
+/// Sets to 0 the weights (one per kind of `all`) of the kinds not in `kinds`.
+pub(super) fn keep_only<T: PartialEq>(weights: &mut [u32], all: &[T], kinds: &[T]) {
+    for (weight, kind) in weights.iter_mut().zip(all) {
+        if !kinds.contains(kind) {
+            *weight = 0;
+        }
+    }
+}
+
+/// The kinds of `all` with a weight above 0, with their weights, and the total weight.
+pub(super) fn drawn<T: Copy>(all: &[T], weights: &[u32]) -> (Vec<(T, u32)>, u32) {
+    let drawn: Vec<(T, u32)> =
+        all.iter().copied().zip(weights.iter().copied()).filter(|(_, w)| *w > 0).collect();
+    let total = drawn.iter().map(|(_, w)| w).sum();
+    (drawn, total)
+}
+
 /// Picks one of `options` by a raw index.
 fn pick(options: &[usize], raw: usize) -> Option<usize> {
     (!options.is_empty()).then(|| options[raw % options.len()])

@@ -101,6 +101,8 @@ struct Chain {
     steps: VecDeque<Queued>,
     /// The chain that takes this one's result once its steps are done.
     waiter: Option<usize>,
+    /// The program's pauses: the model pauses no chain itself (a chain waiting on another is
+    /// [`Slot::Waiting`]), so these are all there are.
     paused: u32,
     running: bool,
     /// Cancelled without a canceller: the next fire is swallowed.
@@ -152,8 +154,6 @@ struct Model {
     tails: Vec<Tail>,
     /// A nest step took (or tried to take) the tail.
     nested: Vec<bool>,
-    /// The program's own pauses.
-    pauses: Vec<u32>,
     events: Vec<Event>,
 }
 
@@ -176,22 +176,13 @@ impl Model {
                 cancelling: false,
             })
             .collect();
-        Model {
-            chains,
-            tails: vec![Tail::Here; n],
-            nested: vec![false; n],
-            pauses: vec![0; n],
-            events: Vec::new(),
-        }
+        Model { chains, tails: vec![Tail::Here; n], nested: vec![false; n], events: Vec::new() }
     }
 
     fn op(&mut self, i: usize, op: &Op) {
         match *op {
             Op::Add(d, ref attach) => {
-                if self.take(d) {
-                    self.add(d, StepId::Op(i), attach);
-                    self.tails[d] = Tail::Here;
-                }
+                self.with_tail(d, |model| model.add(d, StepId::Op(i), attach))
             }
             Op::Callback(d, v) => {
                 let accepted = self.fire(d, Ok(v));
@@ -203,43 +194,33 @@ impl Model {
             }
             Op::Pause(d) => {
                 self.chains[d].paused += 1;
-                self.pauses[d] += 1;
             }
             Op::Unpause(d) => {
                 if self.chains[d].paused == 0 {
                     self.events.push(Event::UnpauseRefused(d));
                 } else {
                     self.chains[d].paused -= 1;
-                    self.pauses[d] -= 1;
                     if let Some(work) = self.claim(d) {
                         self.drive(d, work);
                     }
                 }
             }
-            Op::Cancel(d) => {
-                if self.take(d) {
-                    self.cancel(d);
-                    self.tails[d] = Tail::Here;
-                }
-            }
-            Op::ChainDeferred(d, e) => {
-                if self.take(d) {
-                    self.push(d, Queued::ChainTo(e));
-                    self.push(d, Queued::ToNone);
-                    self.tails[d] = Tail::Here;
-                }
-            }
+            Op::Cancel(d) => self.with_tail(d, |model| model.cancel(d)),
+            Op::ChainDeferred(d, e) => self.with_tail(d, |model| {
+                model.push(d, Queued::ChainTo(e));
+                model.push(d, Queued::ToNone);
+            }),
         }
     }
 
-    /// Borrows Deferred k's tail for an operation, or records that it is out of reach.
-    fn take(&mut self, k: usize) -> bool {
+    /// Lends Deferred k's tail to `f` for an operation, or records that it is out of reach.
+    fn with_tail(&mut self, k: usize, f: impl FnOnce(&mut Model)) {
         if self.tails[k] == Tail::Here {
             self.tails[k] = Tail::Out;
-            true
+            f(self);
+            self.tails[k] = Tail::Here;
         } else {
             self.events.push(Event::Unavailable(k));
-            false
         }
     }
 
@@ -301,7 +282,7 @@ impl Model {
     fn finish(&mut self) {
         for d in 0..self.chains.len() {
             let called = !matches!(self.chains[d].slot, Slot::Pending(_));
-            let paused = self.pauses[d];
+            let paused = self.chains[d].paused;
             let state = if self.nested[d] {
                 FinalState::Nested
             } else if !called {

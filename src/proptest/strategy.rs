@@ -11,7 +11,8 @@ use ::proptest::strategy::{NewTree, ValueTree};
 use ::proptest::test_runner::TestRunner;
 
 use super::generate::{
-    Choice, Depth, FnChoices, SHRINK_ORDER, attach, index_of, repair, settle_at_end, tag, weighted,
+    Choice, Depth, FnChoices, SHRINK_ORDER, attach, drawn, index_of, keep_only, repair,
+    settle_at_end, tag, weighted,
 };
 use super::kinds::{CancellerKind, OpKind, StepKind};
 use super::outcome::{Fault, Outcome, Value};
@@ -145,11 +146,7 @@ impl Shape {
     /// assert!(program.ops.iter().all(|op| matches!(op, Op::Pause(_) | Op::Unpause(_))));
     /// ```
     pub fn only(mut self, kinds: &[OpKind]) -> Shape {
-        for (i, kind) in OpKind::ALL.iter().enumerate() {
-            if !kinds.contains(kind) {
-                self.ops[i] = 0;
-            }
-        }
+        keep_only(&mut self.ops, &OpKind::ALL, kinds);
         self
     }
 
@@ -180,11 +177,7 @@ impl Shape {
     /// }
     /// ```
     pub fn only_steps(mut self, kinds: &[StepKind]) -> Shape {
-        for (i, kind) in StepKind::ALL.iter().enumerate() {
-            if !kinds.contains(kind) {
-                self.steps[i] = 0;
-            }
-        }
+        keep_only(&mut self.steps, &StepKind::ALL, kinds);
         self
     }
 
@@ -378,9 +371,7 @@ impl Shape {
     // choices listed first, the simplest.
 
     fn op_strategy(&self) -> Option<BoxedStrategy<Op>> {
-        let weights: Vec<(OpKind, u32)> =
-            OpKind::ALL.iter().copied().zip(self.ops).filter(|(_, w)| *w > 0).collect();
-        let total: u32 = weights.iter().map(|(_, w)| w).sum();
+        let (weights, total) = drawn(&OpKind::ALL, &self.ops);
         if total == 0 {
             return None;
         }
@@ -452,13 +443,7 @@ impl Shape {
     }
 
     fn canceller_strategy(&self) -> BoxedStrategy<Canceller> {
-        let weights: Vec<(CancellerKind, u32)> = CancellerKind::ALL
-            .iter()
-            .copied()
-            .zip(self.cancellers)
-            .filter(|(_, w)| *w > 0)
-            .collect();
-        let total: u32 = weights.iter().map(|(_, w)| w).sum();
+        let (weights, total) = drawn(&CancellerKind::ALL, &self.cancellers);
         if total == 0 {
             return Just(Canceller::None).boxed();
         }

@@ -25,6 +25,7 @@
 
 mod program;
 mod trace;
+mod typing;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -239,48 +240,10 @@ fn the_model_predicts_every_golden_program_as_the_crate_runs_it() {
 /// The generator's restrictions, checked independently of the generator.
 #[test]
 fn random_programs_respect_what_typing_forbids() {
-    use deferreds::proptest::{Op, StepFn};
     let random = load("random.jsonl").records;
     let cancel = load("cancel.jsonl").records;
     for record in random.into_iter().chain(cancel) {
-        let n = record.program.deferreds.len();
-        let mut nested = vec![false; n];
-        let mut pauses = vec![0u32; n];
-        for (i, op) in record.program.ops.iter().enumerate() {
-            let at = format!("program {} op {i}", record.id);
-            match op {
-                Op::Add(d, attach) => {
-                    assert!(!nested[*d], "{at}: adds to a nested Deferred");
-                    for f in attach.fns() {
-                        if let StepFn::Nest(j) = f {
-                            assert!(*j != *d && !nested[*j], "{at}: nests {j} again or itself");
-                        }
-                        if let StepFn::AddTo(_, inner) = f {
-                            for f in inner.fns() {
-                                assert!(
-                                    !matches!(f, StepFn::Nest(_) | StepFn::AddTo(..)),
-                                    "{at}: add_to adds a nest or an add_to"
-                                );
-                            }
-                        }
-                    }
-                    for f in attach.fns() {
-                        if let StepFn::Nest(j) = f {
-                            nested[*j] = true;
-                        }
-                    }
-                }
-                Op::ChainDeferred(d, e) => {
-                    assert!(!nested[*d] && d != e, "{at}: chains from {d} to {e}")
-                }
-                Op::Cancel(d) => assert!(!nested[*d], "{at}: cancels a nested Deferred"),
-                Op::Pause(d) => pauses[*d] += 1,
-                Op::Unpause(d) => {
-                    assert!(pauses[*d] > 0, "{at}: unpauses an unpaused Deferred");
-                    pauses[*d] -= 1;
-                }
-                Op::Callback(..) | Op::Errback(..) => {}
-            }
-        }
+        let broken = typing::broken_rule(&record.program);
+        assert_eq!(broken, None, "program {}", record.id);
     }
 }

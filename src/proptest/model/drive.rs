@@ -6,7 +6,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::{Fired, Model, Out, Queued, Settled, Slot, Tail, Work};
+use super::{Fired, Model, Out, Queued, Settled, Slot, Work};
 use crate::failure::Failure;
 use crate::proptest::event::{Event, StepId};
 use crate::proptest::outcome::{Fault, Outcome};
@@ -200,17 +200,11 @@ impl Model {
                 }
             }
             StepFn::Cancel(k) => {
-                if self.take(k) {
-                    self.cancel(k);
-                    self.tails[k] = Tail::Here;
-                }
+                self.with_tail(k, |model| model.cancel(k));
                 Out::Ready(input)
             }
             StepFn::AddTo(k, ref attach) => {
-                if self.take(k) {
-                    self.add(k, id.added(), attach);
-                    self.tails[k] = Tail::Here;
-                }
+                self.with_tail(k, |model| model.add(k, id.added(), attach));
                 Out::Ready(input)
             }
             _ => {

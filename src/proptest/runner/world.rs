@@ -14,7 +14,7 @@ use crate::deferred::step::{Step, TryResult};
 use crate::deferred::{Deferred, fail, succeed};
 use crate::failure::Failure;
 use crate::proptest::event::{Event, FinalState, StepId};
-use crate::proptest::outcome::{Fault, Value, outcome_of};
+use crate::proptest::outcome::{Value, outcome_of};
 use crate::proptest::program::{Attach, Canceller, Op, Program, StepFn};
 impl World {
     pub(super) fn new(program: &Program, world: &Weak<World>) -> World {
@@ -76,19 +76,33 @@ impl World {
         self.state.lock().events.push(event);
     }
 
-    /// Takes Deferred k's tail for an operation, or records that it is out of reach.
-    fn take(&self, k: usize) -> Option<Deferred<Value>> {
+    /// What `get` finds of Deferred k's, or the record that the program cannot reach it.
+    fn reach<T>(&self, k: usize, get: impl FnOnce(&mut State) -> Option<T>) -> Option<T> {
         let mut st = self.state.lock();
-        let tail = st.tails[k].take();
-        if tail.is_none() {
+        let found = get(&mut st);
+        if found.is_none() {
             st.events.push(Event::Unavailable(k));
         }
-        tail
+        found
+    }
+
+    /// Takes Deferred k's tail for an operation, or records that it is out of reach.
+    fn take(&self, k: usize) -> Option<Deferred<Value>> {
+        self.reach(k, |st| st.tails[k].take())
     }
 
     fn put(&self, k: usize, tail: Deferred<Value>) {
         let old = self.state.lock().tails[k].replace(tail);
         debug_assert!(old.is_none(), "Deferred {k} got a second tail");
+    }
+
+    /// Lends Deferred k's tail to `f`, which hands back the tail to keep, or records that it
+    /// is out of reach.
+    fn with_tail(&self, k: usize, f: impl FnOnce(Deferred<Value>) -> Deferred<Value>) {
+        if let Some(tail) = self.take(k) {
+            let tail = f(tail);
+            self.put(k, tail);
+        }
     }
 
     fn resolver(&self, k: usize) -> Option<Resolver<Value>> {
@@ -97,21 +111,13 @@ impl World {
 
     /// Deferred k's resolver, or the record that the program cannot reach it.
     fn resolver_or_unavailable(&self, k: usize) -> Option<Resolver<Value>> {
-        let mut st = self.state.lock();
-        let resolver = st.resolvers[k].clone();
-        if resolver.is_none() {
-            st.events.push(Event::Unavailable(k));
-        }
-        resolver
+        self.reach(k, |st| st.resolvers[k].clone())
     }
 
     pub(super) fn op(self: &Arc<Self>, i: usize, op: &Op) {
         match *op {
             Op::Add(d, ref attach) => {
-                if let Some(tail) = self.take(d) {
-                    let tail = self.add(tail, d, StepId::Op(i), attach);
-                    self.put(d, tail);
-                }
+                self.with_tail(d, |tail| self.add(tail, d, StepId::Op(i), attach))
             }
             Op::Callback(d, v) => {
                 if let Some(resolver) = self.resolver_or_unavailable(d) {
@@ -158,22 +164,17 @@ impl World {
                     Err(crate::error::NotPausedError) => self.record(Event::UnpauseRefused(d)),
                 }
             }
-            Op::Cancel(d) => {
-                if let Some(tail) = self.take(d) {
-                    tail.cancel();
-                    self.put(d, tail);
+            Op::Cancel(d) => self.with_tail(d, |tail| {
+                tail.cancel();
+                tail
+            }),
+            Op::ChainDeferred(d, e) => self.with_tail(d, |tail| {
+                match self.resolver_or_unavailable(e) {
+                    // Twisted's chain goes on with None, what `e.callback` returned.
+                    Some(target) => tail.chain_deferred(&target).map(|()| None),
+                    None => tail,
                 }
-            }
-            Op::ChainDeferred(d, e) => {
-                if let Some(tail) = self.take(d) {
-                    let tail = match self.resolver_or_unavailable(e) {
-                        // Twisted's chain goes on with None, what `e.callback` returned.
-                        Some(target) => tail.chain_deferred(&target).map(|()| None),
-                        None => tail,
-                    };
-                    self.put(d, tail);
-                }
-            }
+            }),
         }
     }
 
@@ -345,8 +346,9 @@ fn run_step(
     input: Result<Value, Failure>,
 ) -> Step<Value> {
     let world = world.upgrade();
+    let seen = outcome_of(&input);
     if let Some(world) = &world {
-        world.record(Event::Step { d, step: id, input: outcome_of(&input) });
+        world.record(Event::Step { d, step: id, input: seen.clone() });
     }
     let pass = |input: Result<Value, Failure>| match input {
         Ok(v) => Step::Value(v),
@@ -375,29 +377,28 @@ fn run_step(
         }
         StepFn::Cancel(k) => {
             if let Some(world) = world {
-                if let Some(tail) = world.take(k) {
+                world.with_tail(k, |tail| {
                     tail.cancel();
-                    world.put(k, tail);
-                }
+                    tail
+                });
             }
             pass(input)
         }
         StepFn::AddTo(k, ref attach) => {
             if let Some(world) = world {
-                if let Some(tail) = world.take(k) {
-                    let tail = world.add(tail, k, id.added(), attach);
-                    world.put(k, tail);
-                }
+                world.with_tail(k, |tail| world.add(tail, k, id.added(), attach));
             }
             pass(input)
         }
         _ => {
             drop(world);
-            let output = f.apply(outcome_of(&input)).expect("the other step functions compute");
+            let output = f.apply(seen.clone()).expect("the other step functions compute");
             match (output, input) {
                 (Ok(v), _) => Step::Value(v),
                 // A failure that goes on unchanged is the same failure, not a copy.
-                (Err(fault), Err(failure)) if Fault::of(&failure) == fault => Step::Fail(failure),
+                (Err(fault), Err(failure)) if seen.as_ref().err() == Some(&fault) => {
+                    Step::Fail(failure)
+                }
                 (Err(fault), _) => Step::Fail(fault.to_failure()),
             }
         }
