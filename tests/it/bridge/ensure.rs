@@ -7,16 +7,12 @@ use std::task::Poll;
 
 use parking_lot::Mutex;
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
 };
 use deferreds::{CancelledError, Deferred, Failure, PanicError, Resolver, ensure_deferred};
-
-/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("no route to {0}")]

@@ -12,16 +12,13 @@ use std::task::{Context, Wake, Waker};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     Counted, DropCounter, DropToken, Recorder, capture_unhandled, success_result_of,
 };
 use deferreds::{AlreadyCalledError, CancelledError, Deferred, Failure, Resolver, ensure_deferred};
 
 type V = Counted<u64>;
-
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 /// A callback that keeps `token` until it runs or is dropped, and logs that it ran.
 fn step(

@@ -1,5 +1,5 @@
 //! What the hardening tests share: a watchdog that turns a hang into a failure, the soak
-//! switch, and a small deterministic random number generator.
+//! switch, a small deterministic random number generator, and a thread with a small stack.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -89,6 +89,12 @@ impl Drop for Watchdog {
             let _ = thread.join();
         }
     }
+}
+
+/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it, and passes on
+/// its panic.
+pub(crate) fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
 }
 
 /// SplitMix64: small, fast, and the same sequence for the same seed.
