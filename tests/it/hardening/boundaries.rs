@@ -4,7 +4,7 @@
 //! run that ended; the panic becomes a failure where a chain can carry it, and an unhandled
 //! report where none can. `docs/reliability.md` lists each place and the test that pins it.
 
-use crate::hardening::support::BadDisplay;
+use crate::hardening::support::{BadDisplay, PanickingWaker, is_panic};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -58,10 +58,6 @@ fn panics(reports: &[UnhandledFailure]) -> Vec<String> {
         .filter_map(|r| r.failure().downcast_ref::<PanicError>())
         .map(|p| p.message().to_owned())
         .collect()
-}
-
-fn is_panic(f: &Failure, message: &str) -> bool {
-    f.downcast_ref::<PanicError>().is_some_and(|p| p.message() == message)
 }
 
 // --- cancellers ----------------------------------------------------------------------------
@@ -517,15 +513,6 @@ struct CountingWaker(Arc<AtomicUsize>);
 impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
         self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// A waker that panics when woken.
-struct PanickingWaker;
-
-impl Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("a waker panicked");
     }
 }
 
@@ -1153,7 +1140,7 @@ mod reactor {
         });
         // Awaited by a task whose waker panics: the delivery's fire wakes it.
         let mut awaited = Box::pin(reactor.defer_to_thread(|| Ok(5)).into_future());
-        let waker = Waker::from(Arc::new(super::PanickingWaker));
+        let waker = Waker::from(Arc::new(crate::hardening::support::PanickingWaker));
         assert!(awaited.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
         let r = reactor.clone();
         let after = reactor.defer_to_thread(|| Ok(())).map(move |()| r.stop().unwrap());

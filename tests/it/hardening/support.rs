@@ -1,12 +1,18 @@
 //! What the hardening tests share: a watchdog that turns a hang into a failure, the soak
-//! switch, a small deterministic random number generator, and a thread with a small stack.
+//! switch, a small deterministic random number generator, a thread with a small stack, and
+//! user code that panics where the crate calls or drops it.
 
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::task::{Context, Poll, Wake};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use deferreds::{Failure, PanicError};
 
 /// Held by every test that sets the process-wide unhandled-failure hook.
 pub(crate) static HOOK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
@@ -136,3 +142,37 @@ impl std::fmt::Display for BadDisplay {
 }
 
 impl std::error::Error for BadDisplay {}
+
+/// Whether `f` is a panic with this message.
+pub(crate) fn is_panic(f: &Failure, message: &str) -> bool {
+    f.downcast_ref::<PanicError>().is_some_and(|p| p.message() == message)
+}
+
+/// A value whose destructor panics with "in a destructor".
+pub(crate) struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("in a destructor");
+    }
+}
+
+/// A future that owns a guard beside the future it runs: the guard outlives the completion
+/// and goes only when the future is dropped.
+pub(crate) struct Guarded<F>(pub(crate) F, pub(crate) PanicsOnDrop);
+
+impl<F: Future + Unpin> Future for Guarded<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// A waker that panics with "a waker panicked" when woken (a foreign executor's bug).
+pub(crate) struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker panicked");
+    }
+}
