@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::task::{Context, Poll, Wake};
 use std::thread::JoinHandle;
@@ -174,5 +174,22 @@ pub(crate) struct PanickingWaker;
 impl Wake for PanickingWaker {
     fn wake(self: Arc<Self>) {
         panic!("a waker panicked");
+    }
+}
+
+/// A waker that counts its wakes; its `Arc`'s strong count says how many clones are alive.
+#[derive(Default)]
+pub(crate) struct CountingWaker(AtomicUsize);
+
+impl CountingWaker {
+    /// How many times it was woken.
+    pub(crate) fn wakes(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
