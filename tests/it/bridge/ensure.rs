@@ -7,23 +7,17 @@ use std::task::Poll;
 
 use parking_lot::Mutex;
 
+use super::cancellable;
 use crate::hardening::support::{Guarded, PanickingWaker, PanicsOnDrop, on_small_stack};
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
 };
-use deferreds::{CancelledError, Deferred, Failure, PanicError, Resolver, ensure_deferred};
+use deferreds::{CancelledError, Deferred, Failure, PanicError, ensure_deferred};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("no route to {0}")]
 struct NoRoute(&'static str);
-
-/// A Deferred whose canceller records that it ran, and then lets it fail with
-/// `CancelledError`.
-fn cancellable(log: &Recorder, name: &'static str) -> (Deferred<u32>, Resolver<u32>) {
-    let log = log.clone();
-    Deferred::with_canceller(move |_: &Resolver<u32>| log.record(format!("{name} cancelled")))
-}
 
 #[test]
 fn a_block_that_awaits_only_fired_deferreds_has_finished_when_ensure_deferred_returns() {
