@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::cancellable;
 use deferreds::testing::{Recorder, capture_unhandled, success_result_of};
 use deferreds::{
     AlreadyCalledError, CancelledError, Deferred, DeferredFuture, Failure, Resolver,
@@ -53,12 +54,6 @@ impl Flag {
 
 fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
     Pin::new(future).poll(&mut Context::from_waker(waker))
-}
-
-/// A Deferred whose canceller records that it ran.
-fn cancellable(log: &Recorder, name: &'static str) -> (Deferred<u32>, Resolver<u32>) {
-    let log = log.clone();
-    Deferred::with_canceller(move |_: &Resolver<u32>| log.record(format!("{name} cancelled")))
 }
 
 fn runtime() -> tokio::runtime::Runtime {

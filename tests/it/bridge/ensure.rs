@@ -7,27 +7,17 @@ use std::task::Poll;
 
 use parking_lot::Mutex;
 
+use super::cancellable;
+use crate::hardening::support::{Guarded, PanickingWaker, PanicsOnDrop, on_small_stack};
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
 };
-use deferreds::{CancelledError, Deferred, Failure, PanicError, Resolver, ensure_deferred};
-
-/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
+use deferreds::{CancelledError, Deferred, Failure, PanicError, ensure_deferred};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("no route to {0}")]
 struct NoRoute(&'static str);
-
-/// A Deferred whose canceller records that it ran, and then lets it fail with
-/// `CancelledError`.
-fn cancellable(log: &Recorder, name: &'static str) -> (Deferred<u32>, Resolver<u32>) {
-    let log = log.clone();
-    Deferred::with_canceller(move |_: &Resolver<u32>| log.record(format!("{name} cancelled")))
-}
 
 #[test]
 fn a_block_that_awaits_only_fired_deferreds_has_finished_when_ensure_deferred_returns() {
@@ -639,40 +629,16 @@ fn an_ensure_deferred_returned_from_a_callback_nests_like_any_deferred() {
 
 #[test]
 fn a_panic_in_the_futures_destructor_after_it_completed_becomes_the_failure() {
-    struct PanicsOnDrop;
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("in drop");
-        }
-    }
-    /// A future that owns a guard beside the future it runs, so that the guard outlives the
-    /// completion and goes only when the future is dropped.
-    struct Guarded<F>(F, PanicsOnDrop);
-    impl<F: std::future::Future + Unpin> std::future::Future for Guarded<F> {
-        type Output = F::Output;
-        fn poll(
-            mut self: std::pin::Pin<&mut Self>,
-            cx: &mut std::task::Context<'_>,
-        ) -> Poll<F::Output> {
-            std::pin::Pin::new(&mut self.0).poll(cx)
-        }
-    }
     let (d, r) = Deferred::<u8>::new();
     let e = Deferred::from_future(Guarded(std::future::IntoFuture::into_future(d), PanicsOnDrop));
     r.callback(1).unwrap();
     let failure = failure_result_of(e);
     assert!(failure.check::<PanicError>());
-    assert_eq!(failure.error_message(), "in drop");
+    assert_eq!(failure.error_message(), "in a destructor");
 }
 
 #[test]
 fn a_panicking_foreign_waker_does_not_strand_the_tasks_queued_behind_it() {
-    struct Panics;
-    impl std::task::Wake for Panics {
-        fn wake(self: Arc<Self>) {
-            panic!("waker panicked");
-        }
-    }
     let (d, fire_d) = Deferred::<()>::new();
     let (d2, fire_d2) = Deferred::<u8>::new();
     // B awaits d2, which A fires from inside its poll: B is queued behind A.
@@ -684,7 +650,7 @@ fn a_panicking_foreign_waker_does_not_strand_the_tasks_queued_behind_it() {
     });
     // Something awaits A with a waker that panics when A completes.
     let mut a = std::future::IntoFuture::into_future(a);
-    let waker = std::task::Waker::from(Arc::new(Panics));
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
     let mut cx = std::task::Context::from_waker(&waker);
     assert!(std::pin::Pin::new(&mut a).poll(&mut cx).is_pending());
 

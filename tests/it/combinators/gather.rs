@@ -11,6 +11,7 @@ use deferreds::{
 };
 
 use crate::combinators::list::{GenericError, fake_callback_canceller, observed};
+use crate::hardening::support::on_small_stack;
 
 /// Ported from `DeferredTests.test_gatherResults`.
 #[test]
@@ -124,20 +125,15 @@ fn later_failures_end_in_the_gather() {
 #[test]
 fn nested_gathers_complete_without_recursion() {
     const DEPTH: usize = 100_000;
-    std::thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(|| {
-            let (leaf, fire) = Deferred::<usize>::new();
-            let mut top = leaf;
-            for _ in 0..DEPTH {
-                top = gather_results(vec![top]).map(|v| v[0] + 1);
-            }
-            fire.callback(0).unwrap();
-            assert_eq!(success_result_of(top), DEPTH);
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    on_small_stack(|| {
+        let (leaf, fire) = Deferred::<usize>::new();
+        let mut top = leaf;
+        for _ in 0..DEPTH {
+            top = gather_results(vec![top]).map(|v| v[0] + 1);
+        }
+        fire.callback(0).unwrap();
+        assert_eq!(success_result_of(top), DEPTH);
+    });
 }
 
 #[test]

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
@@ -493,22 +494,17 @@ fn a_list_whose_inputs_are_dropped_unfired_is_freed() {
 #[test]
 fn nested_lists_complete_without_recursion() {
     const DEPTH: usize = 100_000;
-    std::thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(|| {
-            let (leaf, fire) = Deferred::<usize>::new();
-            let mut top = leaf;
-            for _ in 0..DEPTH {
-                top = DeferredList::new(vec![top])
-                    .into_deferred()
-                    .add_callback(|mut results| results.pop().unwrap().map(|n| n + 1));
-            }
-            fire.callback(0).unwrap();
-            assert_eq!(success_result_of(top), DEPTH);
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    on_small_stack(|| {
+        let (leaf, fire) = Deferred::<usize>::new();
+        let mut top = leaf;
+        for _ in 0..DEPTH {
+            top = DeferredList::new(vec![top])
+                .into_deferred()
+                .add_callback(|mut results| results.pop().unwrap().map(|n| n + 1));
+        }
+        fire.callback(0).unwrap();
+        assert_eq!(success_result_of(top), DEPTH);
+    });
 }
 
 #[test]

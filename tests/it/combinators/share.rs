@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
@@ -13,11 +14,6 @@ use deferreds::{
     CancelledError, Deferred, Failure, SharedDeferred, TryResult, ensure_deferred, fail, succeed,
 };
 use proptest::prelude::*;
-
-/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 #[test]
 fn shared_deferred_is_send_sync_and_clone() {

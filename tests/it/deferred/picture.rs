@@ -3,14 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::hardening::support::BadDisplay;
+use crate::hardening::support::{BadDisplay, on_small_stack};
 use deferreds::testing::{failure_result_of, success_result_of};
 use deferreds::{Deferred, Failure, Picture, ensure_deferred, fail, succeed};
-
-/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 #[test]
 fn a_lone_chain_is_one_line_with_its_state_pauses_and_pending_steps() {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     Recorder, assert_no_result, capture_unhandled, failure_result_of, success_result_of,
 };
@@ -302,25 +303,20 @@ fn cancelling_a_deferred_that_already_has_its_result_does_nothing() {
 fn cancelling_a_waiting_chain_reaches_the_innermost_deferred_at_any_depth() {
     const DEPTH: usize = 1_000_000;
     // On a small stack: propagation is a loop, not a recursion.
-    std::thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(|| {
-            let calls = Arc::new(AtomicUsize::new(0));
-            let (leaf, _fire_leaf) =
-                Deferred::<usize>::with_canceller(counting_canceller(&calls, |_| {}));
-            let mut top = leaf;
-            for _ in 0..DEPTH {
-                let inner = top;
-                top = succeed(()).add_callback(move |()| inner).map(|n| n + 1);
-            }
-            assert!(top.is_waiting());
-            top.cancel();
-            assert_eq!(calls.load(Ordering::SeqCst), 1, "the leaf's canceller ran once");
-            assert!(failure_result_of(top).check::<CancelledError>());
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    on_small_stack(|| {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (leaf, _fire_leaf) =
+            Deferred::<usize>::with_canceller(counting_canceller(&calls, |_| {}));
+        let mut top = leaf;
+        for _ in 0..DEPTH {
+            let inner = top;
+            top = succeed(()).add_callback(move |()| inner).map(|n| n + 1);
+        }
+        assert!(top.is_waiting());
+        top.cancel();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the leaf's canceller ran once");
+        assert!(failure_result_of(top).check::<CancelledError>());
+    });
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{DropCounter, capture_unhandled, failure_result_of};
 use deferreds::{
     CancelledError, Deferred, DeferredList, Failure, FailureGroup, FirstError, Resolver,
@@ -19,11 +20,6 @@ use deferreds::{
 };
 
 const LEVELS: u64 = 100_000;
-
-/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 /// A pending leaf that counts its cancellations and recovers from them with 0, so that every
 /// level above it has a value to pass on: the top's value says how many levels it went through.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     DropCounter, Recorder, assert_no_result, capture_unhandled, failure_result_of,
     success_result_of,
@@ -10,11 +11,6 @@ use deferreds::testing::{
 use deferreds::{
     AlreadyCalledError, CircularChainError, Deferred, Failure, Resolver, Step, fail, succeed,
 };
-
-/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it.
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 #[test]
 fn returning_an_unfired_deferred_pauses_the_outer_chain_until_it_fires() {

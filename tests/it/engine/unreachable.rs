@@ -6,22 +6,18 @@
 use std::future::IntoFuture;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Waker};
 
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
+use crate::hardening::support::{CountingWaker, on_small_stack};
 use deferreds::testing::{
     Counted, DropCounter, DropToken, Recorder, capture_unhandled, success_result_of,
 };
 use deferreds::{AlreadyCalledError, CancelledError, Deferred, Failure, Resolver, ensure_deferred};
 
 type V = Counted<u64>;
-
-fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
-}
 
 /// A callback that keeps `token` until it runs or is dropped, and logs that it ran.
 fn step(
@@ -413,18 +409,9 @@ fn a_block_awaiting_a_chain_whose_inner_deferred_can_never_fire_is_freed() {
     drop(fire_outer);
 }
 
-/// A waker that counts its clones alive.
-struct CountingWaker(AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn a_poll_leaves_no_foreign_waker_in_a_deferred_nobody_can_fire() {
-    let counting = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let counting = Arc::new(CountingWaker::default());
     let waker = Waker::from(counting.clone());
     let mut cx = Context::from_waker(&waker);
 
@@ -438,7 +425,7 @@ fn a_poll_leaves_no_foreign_waker_in_a_deferred_nobody_can_fire() {
     drop(fire);
     assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
     assert_eq!(Arc::strong_count(&counting), 2);
-    assert_eq!(counting.0.load(Ordering::SeqCst), 0, "and it was not woken");
+    assert_eq!(counting.wakes(), 0, "and it was not woken");
     // The future can still be dropped (which cancels the Deferred, silently).
     let ((), reports) = capture_unhandled(|| drop(future));
     assert!(reports.is_empty());

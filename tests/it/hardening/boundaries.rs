@@ -4,7 +4,7 @@
 //! run that ended; the panic becomes a failure where a chain can carry it, and an unhandled
 //! report where none can. `docs/reliability.md` lists each place and the test that pins it.
 
-use crate::hardening::support::BadDisplay;
+use crate::hardening::support::{BadDisplay, CountingWaker, PanickingWaker, is_panic};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -58,10 +58,6 @@ fn panics(reports: &[UnhandledFailure]) -> Vec<String> {
         .filter_map(|r| r.failure().downcast_ref::<PanicError>())
         .map(|p| p.message().to_owned())
         .collect()
-}
-
-fn is_panic(f: &Failure, message: &str) -> bool {
-    f.downcast_ref::<PanicError>().is_some_and(|p| p.message() == message)
 }
 
 // --- cancellers ----------------------------------------------------------------------------
@@ -501,32 +497,15 @@ fn a_waker_that_panics_on_drop_when_a_later_poll_replaces_it_is_reported_and_the
         // Paused, the fired chain keeps the waker it has; the next poll brings another.
         r.pause();
         r.callback(4).unwrap();
-        let wakes = Arc::new(AtomicUsize::new(0));
-        let second = Waker::from(Arc::new(CountingWaker(wakes.clone())));
+        let wakes = Arc::new(CountingWaker::default());
+        let second = Waker::from(wakes.clone());
         assert!(Pin::new(&mut future).poll(&mut Context::from_waker(&second)).is_pending());
         r.unpause().unwrap();
-        assert_eq!(wakes.load(SeqCst), 1, "the new waker was registered");
+        assert_eq!(wakes.wakes(), 1, "the new waker was registered");
         let ready = Pin::new(&mut future).poll(&mut Context::from_waker(&second));
         assert!(matches!(ready, Poll::Ready(Ok(4))));
     });
     assert_eq!(panics(&reports), ["a replaced waker"]);
-}
-
-struct CountingWaker(Arc<AtomicUsize>);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// A waker that panics when woken.
-struct PanickingWaker;
-
-impl Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("a waker panicked");
-    }
 }
 
 #[test]
@@ -1153,7 +1132,7 @@ mod reactor {
         });
         // Awaited by a task whose waker panics: the delivery's fire wakes it.
         let mut awaited = Box::pin(reactor.defer_to_thread(|| Ok(5)).into_future());
-        let waker = Waker::from(Arc::new(super::PanickingWaker));
+        let waker = Waker::from(Arc::new(crate::hardening::support::PanickingWaker));
         assert!(awaited.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
         let r = reactor.clone();
         let after = reactor.defer_to_thread(|| Ok(())).map(move |()| r.stop().unwrap());

@@ -478,6 +478,21 @@ impl World {
     }
 }
 
+/// Plays `ops` on a world with these cancellers, then ends every chain: the rules broken, and
+/// the counter of what is still alive.
+fn run(cancellers: &[Canceller], ops: &[Op]) -> (Vec<String>, DropCounter) {
+    let (outcome, _reports) = capture_unhandled(|| {
+        let world = World::new(cancellers);
+        for op in ops {
+            world.apply(op);
+        }
+        world.finish();
+        let violations = world.clear();
+        (violations, world.counter.clone())
+    });
+    outcome
+}
+
 fn cases() -> u32 {
     let asked = std::env::var("DEFERREDS_SOAK_CASES").ok().and_then(|v| v.parse().ok());
     asked.unwrap_or(if soak() { 200_000 } else { 10_000 })
@@ -495,15 +510,7 @@ fn misuse_sequences_get_typed_errors_and_lose_leak_or_hang_nothing() {
     };
     proptest!(config, |((cancellers, ops) in case())| {
         watchdog.pet_doing(format!("{cancellers:?} {ops:?}"));
-        let ((violations, counter), _reports) = capture_unhandled(|| {
-            let world = World::new(&cancellers);
-            for op in &ops {
-                world.apply(op);
-            }
-            world.finish();
-            let violations = world.clear();
-            (violations, world.counter.clone())
-        });
+        let (violations, counter) = run(&cancellers, &ops);
         prop_assert!(violations.is_empty(), "{}", violations.join("\n"));
         prop_assert_eq!(counter.alive(), 0, "a step, canceller or value was never dropped");
     });
@@ -553,15 +560,7 @@ fn a_cancellation_going_round_a_circle_of_blocks_through_the_runner_queue_ends()
         Unpause(3),
         DropResolver(0),
     ];
-    let ((violations, counter), _reports) = capture_unhandled(|| {
-        let world = World::new(&cancellers);
-        for op in &ops {
-            world.apply(op);
-        }
-        world.finish();
-        let violations = world.clear();
-        (violations, world.counter.clone())
-    });
+    let (violations, counter) = run(&cancellers, &ops);
     assert!(violations.is_empty(), "{}", violations.join("\n"));
     assert_eq!(counter.alive(), 0);
 }

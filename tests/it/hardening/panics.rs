@@ -6,17 +6,13 @@
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Waker};
 
+use crate::hardening::support::{Guarded, PanickingWaker, PanicsOnDrop, is_panic};
 use deferreds::testing::{Recorder, capture_unhandled, failure_result_of, success_result_of};
 use deferreds::{
-    AlreadyCalledError, CancelledError, Deferred, DeferredLock, Failure, PanicError,
-    ensure_deferred,
+    AlreadyCalledError, CancelledError, Deferred, DeferredLock, Failure, ensure_deferred,
 };
-
-fn is_panic(f: &Failure, message: &str) -> bool {
-    f.downcast_ref::<PanicError>().is_some_and(|p| p.message() == message)
-}
 
 #[test]
 fn a_panicking_callback_or_errback_fails_its_step_and_the_chain_goes_on() {
@@ -146,34 +142,6 @@ fn a_panicking_future_fails_its_deferred_and_the_thread_runs_other_tasks() {
     let reported: Vec<bool> =
         reports.iter().map(|r| is_panic(r.failure(), "in a destructor")).collect();
     assert_eq!(reported, [true, true]);
-}
-
-struct PanicsOnDrop;
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic!("in a destructor");
-    }
-}
-
-/// A future that owns a guard beside the future it runs: the guard goes when the future is
-/// dropped, after it completed.
-struct Guarded<F>(F, PanicsOnDrop);
-
-impl<F: std::future::Future + Unpin> std::future::Future for Guarded<F> {
-    type Output = F::Output;
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx)
-    }
-}
-
-/// A waker that panics when woken (a foreign executor's bug).
-struct PanickingWaker;
-
-impl Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        panic!("waker panicked");
-    }
 }
 
 #[test]

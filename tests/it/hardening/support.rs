@@ -1,12 +1,18 @@
 //! What the hardening tests share: a watchdog that turns a hang into a failure, the soak
-//! switch, and a small deterministic random number generator.
+//! switch, a small deterministic random number generator, a thread with a small stack, and
+//! user code that panics where the crate calls or drops it.
 
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::task::{Context, Poll, Wake};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use deferreds::{Failure, PanicError};
 
 /// Held by every test that sets the process-wide unhandled-failure hook.
 pub(crate) static HOOK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
@@ -91,6 +97,12 @@ impl Drop for Watchdog {
     }
 }
 
+/// Runs `f` on a thread with a 256 KiB stack, so recursion would overflow it, and passes on
+/// its panic.
+pub(crate) fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new().stack_size(256 * 1024).spawn(f).unwrap().join().unwrap();
+}
+
 /// SplitMix64: small, fast, and the same sequence for the same seed.
 pub(crate) struct Rng(u64);
 
@@ -130,3 +142,54 @@ impl std::fmt::Display for BadDisplay {
 }
 
 impl std::error::Error for BadDisplay {}
+
+/// Whether `f` is a panic with this message.
+pub(crate) fn is_panic(f: &Failure, message: &str) -> bool {
+    f.downcast_ref::<PanicError>().is_some_and(|p| p.message() == message)
+}
+
+/// A value whose destructor panics with "in a destructor".
+pub(crate) struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("in a destructor");
+    }
+}
+
+/// A future that owns a guard beside the future it runs: the guard outlives the completion
+/// and goes only when the future is dropped.
+pub(crate) struct Guarded<F>(pub(crate) F, pub(crate) PanicsOnDrop);
+
+impl<F: Future + Unpin> Future for Guarded<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// A waker that panics with "a waker panicked" when woken (a foreign executor's bug).
+pub(crate) struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker panicked");
+    }
+}
+
+/// A waker that counts its wakes; its `Arc`'s strong count says how many clones are alive.
+#[derive(Default)]
+pub(crate) struct CountingWaker(AtomicUsize);
+
+impl CountingWaker {
+    /// How many times it was woken.
+    pub(crate) fn wakes(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}

@@ -11,6 +11,7 @@ use std::sync::{Arc, Barrier};
 
 use parking_lot::Mutex;
 
+use crate::hardening::support::on_small_stack;
 use deferreds::testing::{
     Recorder, assert_no_result, capture_unhandled, failure_result_of, success_result_of,
 };
@@ -447,28 +448,23 @@ fn a_release_inside_a_waiters_callback_hands_over_once_that_callback_returns() {
 #[test]
 fn a_hundred_thousand_waiters_releasing_in_their_callbacks_run_without_recursion() {
     const WAITERS: usize = 100_000;
-    std::thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(|| {
-            let lock = DeferredLock::new();
-            let ran = Arc::new(AtomicUsize::new(0));
-            let guard = success_result_of(lock.acquire());
-            let runs: Vec<Deferred<()>> = (0..WAITERS)
-                .map(|_| {
-                    let r = ran.clone();
-                    lock.run(move || {
-                        r.fetch_add(1, Ordering::SeqCst);
-                    })
+    on_small_stack(|| {
+        let lock = DeferredLock::new();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let guard = success_result_of(lock.acquire());
+        let runs: Vec<Deferred<()>> = (0..WAITERS)
+            .map(|_| {
+                let r = ran.clone();
+                lock.run(move || {
+                    r.fetch_add(1, Ordering::SeqCst);
                 })
-                .collect();
-            drop(guard);
-            assert_eq!(ran.load(Ordering::SeqCst), WAITERS);
-            assert!(!lock.is_locked());
-            drop(runs);
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+            })
+            .collect();
+        drop(guard);
+        assert_eq!(ran.load(Ordering::SeqCst), WAITERS);
+        assert!(!lock.is_locked());
+        drop(runs);
+    });
 }
 
 #[test]

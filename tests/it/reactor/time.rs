@@ -60,9 +60,19 @@ fn seconds_convert_from_both_units_and_bad_f64_is_still_refused() {
 #[test]
 fn the_reactor_takes_durations_too() {
     let reactor = deferreds::reactor::Reactor::new();
-    let r = reactor.clone();
-    reactor.call_later(Duration::from_millis(1), move || r.stop().unwrap()).unwrap();
+    let start = reactor.seconds();
+    let ran_at = Arc::new(parking_lot::Mutex::new(None));
+    let (r, ran) = (reactor.clone(), ran_at.clone());
+    let call = reactor
+        .call_later(Duration::from_millis(1), move || {
+            *ran.lock() = Some(r.seconds());
+            r.stop().unwrap();
+        })
+        .unwrap();
+    assert!(call.get_time() >= start + 0.001, "due a millisecond on: {}", call.get_time());
     reactor.run().unwrap();
+    let ran_at = ran_at.lock().expect("the call ran");
+    assert!(ran_at >= call.get_time(), "ran at {ran_at}, due at {}", call.get_time());
 }
 
 /// A time source outside the crate: whole milliseconds, moved by hand, on a `TimerQueue`.
